@@ -1,0 +1,138 @@
+// `minigpt prepare`: a text file or built-in corpus → train.bin, val.bin, vocab.json,
+// meta.json in an output directory (see @minigpt/data for the formats).
+import { stat } from 'node:fs/promises';
+import { basename, extname, join, relative } from 'node:path';
+import { binarize, type TokenizerChoice } from '@minigpt/data';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_DATASET, DATASETS, findDataset } from '../datasets.js';
+import { CliError } from '../errors.js';
+import { createByteProgress } from '../progress.js';
+
+/** Inputs at least this large get a progress bar (on a terminal). */
+const PROGRESS_MIN_BYTES = 8 << 20;
+
+export interface PrepareFlags {
+  input?: string;
+  dataset?: string;
+  tokenizer: TokenizerChoice;
+  vocabSize?: number;
+  valFraction: number;
+  out?: string;
+  force: boolean;
+  newlines: 'universal' | 'keep';
+  progress: boolean;
+}
+
+export function prepareCommand(): Command {
+  const datasetList = [...DATASETS.values()]
+    .map((d) => `  ${d.name.padEnd(12)} ${d.description}`)
+    .join('\n');
+  return new Command('prepare')
+    .description(
+      'Tokenize a text into train.bin / val.bin (nanoGPT-compatible), vocab.json and meta.json.',
+    )
+    .addOption(new Option('--input <file>', 'your own UTF-8 text file').conflicts('dataset'))
+    .addOption(new Option('--dataset <name>', `a built-in corpus (default: ${DEFAULT_DATASET})`))
+    .addOption(
+      new Option('--tokenizer <kind>', 'tokenizer to build')
+        .choices(['char', 'bpe'])
+        .default('char'),
+    )
+    .addOption(
+      new Option('--vocab-size <n>', 'BPE vocabulary size (default 4096)').argParser(
+        positiveInteger,
+      ),
+    )
+    .addOption(
+      new Option('--val-fraction <x>', 'share of the text, from its end, kept for validation')
+        .argParser(fraction)
+        .default(0.1),
+    )
+    .addOption(
+      new Option(
+        '--newlines <mode>',
+        'universal: read \\r\\n and \\r as \\n (as nanoGPT); keep: as is',
+      )
+        .choices(['universal', 'keep'])
+        .default('universal'),
+    )
+    .option('--out <dir>', 'output directory (default: data/<dataset or input name>)')
+    .option('--force', 'replace prepared data already in the output directory', false)
+    .option('--no-progress', 'never show a progress bar')
+    .addHelpText(
+      'after',
+      `\nBuilt-in datasets:\n${datasetList}\n\nExamples:\n  minigpt prepare\n  minigpt prepare --input notes.txt --tokenizer bpe --vocab-size 2048 --out data/notes`,
+    )
+    .action(async (flags: PrepareFlags) => {
+      await runPrepare(flags);
+    });
+}
+
+export async function runPrepare(flags: PrepareFlags): Promise<void> {
+  if (flags.vocabSize !== undefined && flags.tokenizer !== 'bpe') {
+    throw new CliError(
+      '--vocab-size applies to --tokenizer bpe only (a char vocabulary is the set of characters in the text)',
+    );
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  let input: string;
+  let name: string;
+  if (flags.input !== undefined) {
+    input = flags.input;
+    name = basename(input, extname(input)) || 'data';
+  } else {
+    const dataset = findDataset(flags.dataset ?? DEFAULT_DATASET);
+    input = await dataset.resolve({ env: process.env, log });
+    name = dataset.name;
+  }
+  const outDir = flags.out ?? join('data', name);
+  const inputBytes = await stat(input)
+    .then((info) => info.size)
+    .catch(() => 0);
+  const progress = createByteProgress(flags.progress && inputBytes >= PROGRESS_MIN_BYTES);
+  const started = performance.now();
+  let result;
+  try {
+    result = await binarize({
+      input,
+      outDir,
+      tokenizer: flags.tokenizer,
+      vocabSize: flags.vocabSize,
+      valFraction: flags.valFraction,
+      newlines: flags.newlines,
+      force: flags.force,
+      onProgress: ({ phase, bytesDone, bytesTotal }) =>
+        progress.update(phase, bytesDone, bytesTotal),
+    });
+  } finally {
+    progress.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const { meta } = result;
+  const shown = relative(process.cwd(), result.outDir) || '.';
+  const count = (n: number) => n.toLocaleString('en-US');
+  process.stdout.write(
+    [
+      `prepared ${name} (${count(meta.source.bytes)} bytes, sha256 ${meta.source.sha256.slice(0, 12)}…) → ${shown}/`,
+      `  vocab.json  ${meta.tokenizer} tokenizer, vocab size ${count(meta.vocabSize)}`,
+      `  train.bin   ${count(meta.trainTokens)} tokens (${meta.dtype})`,
+      `  val.bin     ${count(meta.valTokens)} tokens (${meta.dtype})`,
+      `  done in ${seconds.toFixed(2)} s (${(meta.source.bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)} MB/s)`,
+      '',
+    ].join('\n'),
+  );
+}
+
+function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0)
+    throw new InvalidArgumentError('expected a positive integer.');
+  return parsed;
+}
+
+function fraction(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed > 0 && parsed < 1))
+    throw new InvalidArgumentError('expected a number between 0 and 1, such as 0.1.');
+  return parsed;
+}

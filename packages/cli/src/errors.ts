@@ -1,0 +1,13 @@
+// How the CLI reports failures: errors the user can fix print one clear line, bugs print
+// their stack.
+import { DataError } from '@minigpt/data';
+import { TokenizerError } from '@minigpt/tokenizer';
+
+/** A problem with the command line or the environment that the user can fix. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+export function isUserError(error: unknown): error is Error {
+  return error instanceof CliError || error instanceof DataError || error instanceof TokenizerError;
+}

@@ -1,0 +1,2 @@
+// Public entry of @minigpt/random.
+export { Random, type RandomState } from './random.js';

@@ -1,0 +1,30 @@
+// Public entry of @minigpt/tokenizer: the Tokenizer contract, the char and BPE kinds, and
+// the registry that loads any kind from JSON. Zero dependencies; Node and browsers.
+export {
+  TokenizerError,
+  UnknownCharacterError,
+  type StreamEncoder,
+  type Tokenizer,
+  type TokenizerJSON,
+} from './tokenizer.js';
+export {
+  CharTokenizer,
+  CharVocabularyBuilder,
+  type CharTokenizerJSON,
+  type CharTokenizerOptions,
+  type UnknownCharacterPolicy,
+} from './char.js';
+export {
+  BpeTokenizer,
+  type BpeEncodeOptions,
+  type BpeTokenizerJSON,
+  type BpeTrainOptions,
+} from './bpe.js';
+export { BpeTrainer } from './bpe-train.js';
+export { GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, SPLIT_PATTERNS } from './pretokenize.js';
+export {
+  registerTokenizer,
+  registeredTokenizerTypes,
+  tokenizerFromJSON,
+  type TokenizerKind,
+} from './registry.js';

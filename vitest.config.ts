@@ -1,0 +1,33 @@
+// One vitest run for the whole monorepo: a project per package, each reading the other
+// packages' TypeScript sources through the `@minigpt/source` export condition (no build).
+import { readdirSync, existsSync } from 'node:fs';
+import { defaultServerConditions } from 'vite';
+import { defineConfig } from 'vitest/config';
+
+const packageDirs = ['packages', 'tooling', 'examples'].flatMap((group) =>
+  existsSync(group)
+    ? readdirSync(group)
+        .map((name) => `${group}/${name}`)
+        .filter((dir) => existsSync(`${dir}/package.json`))
+    : [],
+);
+
+const sourceConditions = ['@minigpt/source', ...defaultServerConditions];
+
+export default defineConfig({
+  resolve: { conditions: sourceConditions },
+  ssr: { resolve: { conditions: sourceConditions, externalConditions: ['@minigpt/source'] } },
+  test: {
+    // Slow tests (`*.slow.test.ts`: packing, large files) get room; fast ones stay fast.
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    projects: packageDirs.map((dir) => ({
+      extends: true,
+      test: {
+        name: dir.split('/')[1],
+        root: dir,
+        include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      },
+    })),
+  },
+});
