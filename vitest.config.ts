@@ -18,6 +18,9 @@ export default defineConfig({
   resolve: { conditions: sourceConditions },
   ssr: { resolve: { conditions: sourceConditions, externalConditions: ['@minigpt/source'] } },
   test: {
+    // In CI, also write a JSON report: .ci/run prints its pass/fail counts.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: process.env.CI ? { json: '.vitest-results.json' } : undefined,
     // Slow tests (`*.slow.test.ts`: packing, large files) get room; fast ones stay fast.
     testTimeout: 30_000,
     hookTimeout: 120_000,

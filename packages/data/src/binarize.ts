@@ -51,7 +51,7 @@ export interface BinarizeOptions {
   /** Replace prepared data already in `outDir`. Without it, such a directory is refused. */
   readonly force?: boolean;
   readonly onProgress?: (progress: BinarizeProgress) => void;
-  /** Read size in bytes (default 4 MiB); memory use is a small multiple of it. */
+  /** Read size in bytes (default 1 MiB); memory use is a small multiple of it. */
   readonly chunkBytes?: number;
 }
 

@@ -20,7 +20,7 @@ export interface ReadTextResult {
   readonly sha256: string;
 }
 
-const DEFAULT_CHUNK_BYTES = 4 << 20;
+const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 /** Streams `path` as text; `onText` gets pieces in order and may stop early with `false`. */
 export async function readTextPieces(
