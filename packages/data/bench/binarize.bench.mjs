@@ -9,9 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const source = process.env.MINIGPT_BENCH_TEXT ?? join(repoRoot, '..', 'shared', 'data', 'tinyshakespeare.txt');
+const source =
+  process.env.MINIGPT_BENCH_TEXT ?? join(repoRoot, '..', 'shared', 'data', 'tinyshakespeare.txt');
 if (!existsSync(source)) {
-  console.error(`benchmark text not found: ${source}\nSet MINIGPT_BENCH_TEXT to a UTF-8 text file.`);
+  console.error(
+    `benchmark text not found: ${source}\nSet MINIGPT_BENCH_TEXT to a UTF-8 text file.`,
+  );
   process.exit(1);
 }
 const targetBytes = Number(process.env.MINIGPT_BENCH_BYTES ?? 2 ** 30);
@@ -19,9 +22,13 @@ const child = fileURLToPath(new URL('./binarize-child.mjs', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-data-'));
 
 function run(input, tokenizer) {
-  const output = execFileSync(process.execPath, [child, input, join(work, `out-${tokenizer}`), tokenizer], {
-    encoding: 'utf8',
-  });
+  const output = execFileSync(
+    process.execPath,
+    [child, input, join(work, `out-${tokenizer}`), tokenizer],
+    {
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(output);
 }
 
@@ -34,7 +41,9 @@ try {
   }
   await new Promise((done) => stream.end(done));
 
-  console.log(`binarize benchmark — ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`);
+  console.log(
+    `binarize benchmark — ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`,
+  );
   const charBig = run(big, 'char');
   const mbps = charBig.bytes / 1e6 / charBig.seconds;
   console.log(
