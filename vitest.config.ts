@@ -1,14 +1,17 @@
 // One vitest run for the whole monorepo: a project per package, each reading the other
 // packages' TypeScript sources through the `@minigpt/source` export condition (no build).
 import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const packageDirs = ['packages', 'tooling', 'examples'].flatMap((group) =>
-  existsSync(group)
-    ? readdirSync(group)
+  existsSync(join(repoRoot, group))
+    ? readdirSync(join(repoRoot, group))
         .map((name) => `${group}/${name}`)
-        .filter((dir) => existsSync(`${dir}/package.json`))
+        .filter((dir) => existsSync(join(repoRoot, dir, 'package.json')))
     : [],
 );
 
@@ -28,7 +31,7 @@ export default defineConfig({
       extends: true,
       test: {
         name: dir.split('/')[1],
-        root: dir,
+        root: join(repoRoot, dir),
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       },
     })),
