@@ -1,0 +1,235 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { Random } from '@minigpt/random';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  GPT,
+  GPT_PRESETS,
+  ConfigError,
+  countParameters,
+  resolveGPTConfig,
+  decodeSafetensors,
+  encodeSafetensors,
+} from './index.js';
+
+const nano = resolveGPTConfig({ vocabSize: 11 }, 'nano');
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function batch(rows: number[][]): tf.Tensor2D {
+  return tf.tensor2d(rows, [rows.length, rows[0]!.length], 'int32');
+}
+
+describe('GPT config', () => {
+  it('counts parameters as nanoGPT reports them', () => {
+    expect(countParameters(resolveGPTConfig({ vocabSize: 65 }, 'baby'))).toBe(795_904); // "0.80M"
+    const seed = resolveGPTConfig({ vocabSize: 65 }, 'seed');
+    expect(countParameters(seed)).toBe(4_738_560);
+    expect(countParameters(seed, true)).toBe(4_771_328); // "4.77 M" with position embeddings
+  });
+
+  it('rejects unknown keys, wrong types and impossible shapes, listing what is valid', () => {
+    expect(() => resolveGPTConfig({ vocabSize: 65, nLayers: 3 })).toThrow(
+      /unknown model config key "nLayers"; valid keys: blockSize, vocabSize, nLayer/,
+    );
+    expect(() => resolveGPTConfig({ vocabSize: 65, dropout: '0.1' })).toThrow(
+      /"dropout" must be a number, got "0.1"/,
+    );
+    expect(() => resolveGPTConfig({ vocabSize: 65, nEmbd: 100, nHead: 3 })).toThrow(
+      /divisible by nHead/,
+    );
+    expect(() => resolveGPTConfig({ vocabSize: 65 }, 'huge' as never)).toThrow(ConfigError);
+    expect(GPT_PRESETS.seed).toMatchObject({
+      nLayer: 6,
+      nHead: 8,
+      nEmbd: 256,
+      blockSize: 128,
+      dropout: 0.1,
+    });
+  });
+});
+
+describe('GPT', () => {
+  it('has GPT-2 weight names and nanoGPT init statistics', () => {
+    const model = GPT.create(resolveGPTConfig({ vocabSize: 50 }, 'baby'), { log: null });
+    expect([...model.weights.keys()].slice(0, 4)).toEqual([
+      'wte.weight',
+      'wpe.weight',
+      'h.0.ln_1.weight',
+      'h.0.attn.c_attn.weight',
+    ]);
+    expect(model.weights.get('h.3.mlp.c_proj.weight')!.shape).toEqual([512, 128]);
+    const std = (name: string) =>
+      tf.tidy(() => tf.moments(model.weights.get(name)!).variance.sqrt().dataSync()[0]!);
+    expect(std('h.0.mlp.c_fc.weight')).toBeCloseTo(0.02, 3);
+    expect(std('h.0.mlp.c_proj.weight')).toBeCloseTo(0.02 / Math.sqrt(8), 3);
+    expect(
+      model.weights
+        .get('h.0.ln_1.weight')!
+        .dataSync()
+        .every((v) => v === 1),
+    ).toBe(true);
+    model.dispose();
+  });
+
+  it('holds exactly one tensor per weight, and frees them all on dispose', () => {
+    const before = tf.memory().numTensors;
+    const model = GPT.create(nano, { log: null });
+    expect(tf.memory().numTensors - before).toBe(model.weights.size);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('prints its parameter count on construction', () => {
+    const lines: string[] = [];
+    GPT.create(nano, { log: (line) => lines.push(line) }).dispose();
+    expect(lines).toEqual([`number of parameters: ${(countParameters(nano) / 1e6).toFixed(2)}M`]);
+  });
+
+  it('maps (B, T) ids to (B, T, V) logits; loss at init is about ln V', () => {
+    const model = GPT.create(nano, { log: null });
+    const idx = batch([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
+    expect(model.forward(idx).shape).toEqual([2, 4, 11]);
+    const loss = model
+      .loss(
+        idx,
+        batch([
+          [2, 3, 4, 5],
+          [6, 7, 8, 9],
+        ]),
+      )
+      .dataSync()[0]!;
+    expect(Math.abs(loss - Math.log(11))).toBeLessThan(0.1);
+    expect(() => model.forward(batch([Array.from({ length: 17 }, () => 1)]))).toThrow(
+      /exceeds blockSize 16/,
+    );
+    model.dispose();
+  });
+
+  it('is causal end to end: later tokens do not change earlier logits', () => {
+    const model = GPT.create(nano, { log: null });
+    const a = model.forward(batch([[1, 2, 3, 4, 5]])).arraySync()[0]!;
+    const b = model.forward(batch([[1, 2, 3, 9, 9]])).arraySync()[0]!;
+    for (let t = 0; t < 3; t++)
+      b[t]!.forEach((value, i) => expect(value).toBeCloseTo(a[t]![i]!, 5));
+    model.dispose();
+  });
+
+  it('gives the same loss on the wasm and cpu backends', async () => {
+    const model = GPT.create(resolveGPTConfig({ vocabSize: 30 }, 'nano'), { log: null });
+    const idx = batch([[1, 2, 3, 4, 5, 6, 7, 8]]);
+    const targets = batch([[2, 3, 4, 5, 6, 7, 8, 9]]);
+    const weights = await model.weightData();
+    const onCpu = model.loss(idx, targets).dataSync()[0]!;
+    await tf.setBackend('wasm');
+    const wasmModel = GPT.fromWeights(model.config, weights);
+    const onWasm = wasmModel
+      .loss(
+        tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8]], [1, 8], 'int32'),
+        tf.tensor2d([[2, 3, 4, 5, 6, 7, 8, 9]], [1, 8], 'int32'),
+      )
+      .dataSync()[0]!;
+    wasmModel.dispose();
+    await tf.setBackend('cpu');
+    expect(Math.abs(onCpu - onWasm)).toBeLessThan(1e-4);
+    model.dispose();
+  });
+
+  it('learns: a few steps of gradient descent lower the loss, with no tensor leaks', () => {
+    const model = GPT.create(nano, { log: null, random: new Random(3) });
+    const idx = batch([[1, 2, 3, 4, 5, 6, 7, 8]]);
+    const targets = batch([[2, 3, 4, 5, 6, 7, 8, 9]]);
+    const optimizer = tf.train.adam(1e-2);
+    const first = model.loss(idx, targets).dataSync()[0]!;
+    let counts: number[] = [];
+    for (let step = 0; step < 30; step++) {
+      tf.dispose(
+        optimizer.minimize(() => model.loss(idx, targets), false, model.trainableVariables),
+      );
+      counts.push(tf.memory().numTensors);
+    }
+    expect(model.loss(idx, targets).dataSync()[0]!).toBeLessThan(first / 2);
+    counts = counts.slice(2);
+    expect(new Set(counts).size).toBe(1);
+    model.dispose();
+  });
+
+  it('trains with dropout reproducibly from the same generator state', () => {
+    const config = resolveGPTConfig({ vocabSize: 11, dropout: 0.3 }, 'nano');
+    const model = GPT.create(config, { log: null });
+    const idx = batch([[1, 2, 3, 4]]);
+    const a = model.loss(idx, idx, { training: true, random: new Random(5) }).dataSync()[0];
+    const b = model.loss(idx, idx, { training: true, random: new Random(5) }).dataSync()[0];
+    const c = model.loss(idx, idx, { training: true, random: new Random(6) }).dataSync()[0];
+    const evalLoss = model.loss(idx, idx).dataSync()[0];
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(evalLoss).toBe(
+      model.loss(idx, idx, { training: false, random: new Random(9) }).dataSync()[0],
+    );
+    expect(() => model.loss(idx, idx, { training: true })).toThrow(/needs options.random/);
+    model.dispose();
+  });
+
+  it('generates reproducibly, crops the context to blockSize, and checks its input', () => {
+    const model = GPT.create(nano, { log: null });
+    const prompt = [1, 2, 3];
+    const a = model.generate(prompt, 30, { seed: 7, temperature: 1 });
+    expect(a).toHaveLength(30); // 33 tokens in all: past blockSize 16, so cropping happened
+    expect(model.generate(prompt, 30, { seed: 7 })).toEqual(a);
+    expect(model.generate(prompt, 30, { seed: 8 })).not.toEqual(a);
+    const greedy = model.generate(prompt, 1, { temperature: 0 });
+    const logits = model.forward(batch([prompt])).arraySync()[0]![2]!;
+    expect(greedy[0]).toBe(logits.indexOf(Math.max(...logits)));
+    expect(() => model.generate(prompt, 0)).toThrow(/positive integer/);
+    expect(() => model.generate([99], 1)).toThrow(/outside the vocabulary/);
+    model.dispose();
+  });
+
+  it('saves weights as safetensors and loads them back exactly', async () => {
+    const model = GPT.create(nano, { log: null });
+    const weights = await model.weightData();
+    const bytes = encodeSafetensors(
+      [...weights].map(([name, w]) => [name, { dtype: 'F32', ...w }]),
+      { format: 'pt' },
+    );
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect((8 + headerLength) % 8).toBe(0);
+    const decoded = decodeSafetensors(bytes, 'model.safetensors');
+    expect(decoded.metadata).toEqual({ format: 'pt' });
+    const restored = GPT.fromWeights(
+      nano,
+      new Map(
+        [...decoded.tensors].map(([name, t]) => [
+          name,
+          { shape: t.shape, data: t.data as Float32Array },
+        ]),
+      ),
+    );
+    const idx = batch([[1, 2, 3]]);
+    expect(restored.forward(idx).arraySync()).toEqual(model.forward(idx).arraySync());
+    expect(() =>
+      decodeSafetensors(bytes.subarray(0, bytes.length - 4), 'model.safetensors'),
+    ).toThrow(/model\.safetensors: tensor .*\(truncated\?\)/);
+    const wrongConfig = resolveGPTConfig({ vocabSize: 12 }, 'nano');
+    expect(() =>
+      GPT.fromWeights(
+        wrongConfig,
+        new Map(
+          [...decoded.tensors].map(([n, t]) => [
+            n,
+            { shape: t.shape, data: t.data as Float32Array },
+          ]),
+        ),
+        'ckpt',
+      ),
+    ).toThrow(/ckpt: weight "wte.weight" has shape \[11, 32\], the config needs \[12, 32\]/);
+    model.dispose();
+    restored.dispose();
+  });
+});

@@ -1,0 +1,307 @@
+// The GPT (nanoGPT's architecture) in TensorFlow.js: token + position embeddings, pre-LN
+// blocks of causal self-attention and a GELU MLP with residual connections, a final
+// LayerNorm, and an LM head tied to the token embedding. Weights carry GPT-2 names.
+// It knows nothing of training loops, files or tokenizers.
+//
+// Dimensions: B batch, T time (≤ blockSize), C nEmbd, nh nHead, hs = C/nh, V vocabSize.
+import * as tf from '@tensorflow/tfjs';
+import { Random } from '@minigpt/random';
+import { countParameters, validateGPTConfig, type GPTConfig } from './config.js';
+import { causalAttention, crossEntropy, embedding, gelu, layerNorm, linear } from './ops.js';
+import { sampleToken, type SamplingOptions } from './sampling.js';
+
+export interface ForwardOptions {
+  /** Training mode turns dropout on; it then draws masks from `random`. */
+  readonly training?: boolean;
+  readonly random?: Random;
+}
+
+export interface CreateGPTOptions {
+  /** Seed or generator for the initial weights (default seed 1337). */
+  readonly random?: Random;
+  /** Where to print the parameter count on construction; `null` prints nothing. */
+  readonly log?: ((line: string) => void) | null;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Generator for sampling; or give `seed`. */
+  readonly random?: Random;
+  readonly seed?: number;
+}
+
+/** A weight as plain data: row-major float32 values and their shape. */
+export interface WeightData {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+export class GPT {
+  readonly config: GPTConfig;
+  /** Trainable variables by GPT-2 name, e.g. `h.0.attn.c_attn.weight`. */
+  readonly weights: ReadonlyMap<string, tf.Variable>;
+
+  private constructor(config: GPTConfig, weights: Map<string, tf.Variable>) {
+    this.config = config;
+    this.weights = weights;
+  }
+
+  /** A new model with nanoGPT's initialisation, drawn from `random`. */
+  static create(config: GPTConfig, options: CreateGPTOptions = {}): GPT {
+    const checked = validateGPTConfig({ ...config });
+    const random = options.random ?? new Random(1337);
+    const weights = new Map<string, tf.Variable>();
+    for (const [name, shape] of weightShapes(checked)) {
+      weights.set(name, variableFrom(initialValue(name, shape, checked, random)));
+    }
+    const log = options.log === undefined ? (line: string) => console.log(line) : options.log;
+    log?.(`number of parameters: ${(countParameters(checked) / 1e6).toFixed(2)}M`);
+    return new GPT(checked, weights);
+  }
+
+  /** A model with the given weights (all names present, shapes matching the config). */
+  static fromWeights(
+    config: GPTConfig,
+    data: ReadonlyMap<string, WeightData>,
+    source = 'weights',
+  ): GPT {
+    const checked = validateGPTConfig({ ...config });
+    const expected = weightShapes(checked);
+    const unexpected = [...data.keys()].filter((name) => !expected.has(name));
+    if (unexpected.length > 0) {
+      throw new Error(
+        `${source}: unexpected weights ${unexpected.slice(0, 5).join(', ')} for this config`,
+      );
+    }
+    const weights = new Map<string, tf.Variable>();
+    for (const [name, shape] of expected) {
+      const weight = data.get(name);
+      if (!weight) throw new Error(`${source}: weight "${name}" is missing`);
+      if (weight.shape.join(',') !== shape.join(',')) {
+        throw new Error(
+          `${source}: weight "${name}" has shape [${weight.shape.join(', ')}], the config needs [${shape.join(', ')}]`,
+        );
+      }
+      weights.set(name, variableFrom(tf.tensor(weight.data, [...shape])));
+    }
+    return new GPT(checked, weights);
+  }
+
+  /** The weights as plain data, in GPT-2 name order. */
+  async weightData(): Promise<Map<string, WeightData>> {
+    const out = new Map<string, WeightData>();
+    for (const [name, variable] of this.weights) {
+      out.set(name, { shape: variable.shape, data: (await variable.data()) as Float32Array });
+    }
+    return out;
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return [...this.weights.values()];
+  }
+
+  /** A weight matrix (2-D). */
+  private matrix(name: string): tf.Tensor2D {
+    const weight = this.weights.get(name);
+    if (!weight) throw new Error(`GPT: no weight named ${name}`);
+    return weight as tf.Tensor as tf.Tensor2D;
+  }
+
+  /** A weight vector (1-D): LayerNorm scales, biases; undefined when the config has none. */
+  private vector(name: string): tf.Tensor1D | undefined {
+    return this.weights.get(name) as tf.Tensor as tf.Tensor1D | undefined;
+  }
+
+  /** Logits for every position. idx (B, T) int32, T ≤ blockSize → (B, T, V). */
+  forward(idx: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor3D {
+    const [batch, time] = idx.shape;
+    const { blockSize, vocabSize } = this.config;
+    if (time > blockSize) {
+      throw new RangeError(`GPT.forward: sequence length ${time} exceeds blockSize ${blockSize}`);
+    }
+    return tf.tidy(() => {
+      const hidden = this.hidden(idx, options); // (B·T, C)
+      // LM head tied to the token embedding: logits = x · wteᵀ.
+      const logits = linear(hidden, tf.transpose(this.matrix('wte.weight')) as tf.Tensor2D); // (B·T, V)
+      return tf.reshape(logits, [batch, time, vocabSize]) as tf.Tensor3D;
+    });
+  }
+
+  /** Mean cross-entropy of predicting `targets` (B, T) from `idx` (B, T). */
+  loss(idx: tf.Tensor2D, targets: tf.Tensor2D, options: ForwardOptions = {}): tf.Scalar {
+    return tf.tidy(() => {
+      const hidden = this.hidden(idx, options); // (B·T, C)
+      const logits = linear(hidden, tf.transpose(this.matrix('wte.weight')) as tf.Tensor2D); // (B·T, V)
+      return crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
+    });
+  }
+
+  /** The final hidden states, after ln_f. idx (B, T) → (B·T, C). */
+  private hidden(idx: tf.Tensor2D, options: ForwardOptions): tf.Tensor2D {
+    const [batch, time] = idx.shape;
+    const { nEmbd, nLayer } = this.config;
+    const dropout = this.dropout(options);
+    const ids = tf.reshape(idx, [batch * time]) as tf.Tensor1D;
+    const tokens = embedding(ids, this.matrix('wte.weight')); // (B·T, C)
+    const positions = tf.slice(this.matrix('wpe.weight'), [0, 0], [time, nEmbd]); // (T, C)
+    let x: tf.Tensor2D = tf.reshape(tf.add(tf.reshape(tokens, [batch, time, nEmbd]), positions), [
+      batch * time,
+      nEmbd,
+    ]);
+    x = dropout(x);
+    for (let layer = 0; layer < nLayer; layer++) x = this.block(x, layer, batch, time, dropout);
+    return layerNorm(x, this.vector('ln_f.weight')!, this.vector('ln_f.bias'));
+  }
+
+  /** One transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). x (B·T, C). */
+  private block(
+    x: tf.Tensor2D,
+    layer: number,
+    batch: number,
+    time: number,
+    dropout: Dropout,
+  ): tf.Tensor2D {
+    const { nEmbd, nHead } = this.config;
+    const headSize = nEmbd / nHead;
+    const p = `h.${layer}.`;
+    const w = (name: string) => this.matrix(p + name);
+    const norm = (name: string) => this.vector(p + name)!;
+    const b = (name: string) => this.vector(p + name);
+
+    const h1 = layerNorm(x, norm('ln_1.weight'), b('ln_1.bias')); // (B·T, C)
+    const qkv = linear(h1, w('attn.c_attn.weight'), b('attn.c_attn.bias')); // (B·T, 3C)
+    const [q, k, v] = tf.split(qkv, 3, 1).map(
+      (part) =>
+        tf.transpose(tf.reshape(part, [batch, time, nHead, headSize]), [0, 2, 1, 3]) as tf.Tensor4D, // (B, nh, T, hs)
+    );
+    const attentionDropout = dropout.mask([batch, nHead, time, time]);
+    const attended = causalAttention(q!, k!, v!, attentionDropout); // (B, nh, T, hs)
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [
+      batch * time,
+      nEmbd,
+    ]) as tf.Tensor2D; // (B·T, C)
+    x = tf.add(x, dropout(linear(merged, w('attn.c_proj.weight'), b('attn.c_proj.bias'))));
+
+    const h2 = layerNorm(x, norm('ln_2.weight'), b('ln_2.bias')); // (B·T, C)
+    const up = gelu(linear(h2, w('mlp.c_fc.weight'), b('mlp.c_fc.bias'))); // (B·T, 4C)
+    return tf.add(x, dropout(linear(up, w('mlp.c_proj.weight'), b('mlp.c_proj.bias'))));
+  }
+
+  private dropout(options: ForwardOptions): Dropout {
+    const rate = this.config.dropout;
+    if (!options.training || rate === 0) {
+      const identity = (<T extends tf.Tensor>(x: T) => x) as Dropout;
+      identity.mask = () => undefined;
+      return identity;
+    }
+    const random = options.random;
+    if (!random) throw new Error('GPT: training with dropout needs options.random');
+    const mask = <R extends tf.Rank>(shape: number[]) =>
+      // Keep with probability 1 − rate, scaled so the expectation is unchanged. tfjs has no
+      // global seed: each mask's seed comes from our generator, whose state checkpoints save.
+      tf.mul(
+        tf.cast(
+          tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', random.nextUint32()), rate),
+          'float32',
+        ),
+        1 / (1 - rate),
+      ) as tf.Tensor<R>;
+    const apply = (<T extends tf.Tensor>(x: T) => tf.mul(x, mask(x.shape)) as T) as Dropout;
+    apply.mask = (shape) => mask<tf.Rank.R4>(shape);
+    return apply;
+  }
+
+  /**
+   * Continues `prompt` (token ids) by `maxNewTokens` tokens, one forward pass per token over
+   * the last blockSize tokens (no KV cache here: exported models get one in @minigpt/runtime).
+   */
+  generate(
+    prompt: readonly number[],
+    maxNewTokens: number,
+    options: GenerateOptions = {},
+  ): number[] {
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+      throw new RangeError(
+        `generate: maxNewTokens must be a positive integer, got ${maxNewTokens}`,
+      );
+    }
+    if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
+    for (const id of prompt) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        throw new RangeError(
+          `generate: token id ${id} is outside the vocabulary (0…${this.config.vocabSize - 1})`,
+        );
+      }
+    }
+    const random = options.random ?? new Random(options.seed ?? 1337);
+    const ids = [...prompt];
+    for (let step = 0; step < maxNewTokens; step++) {
+      const context = ids.slice(-this.config.blockSize);
+      const lastLogits = tf.tidy(() => {
+        const logits = this.forward(tf.tensor2d([context], [1, context.length], 'int32')); // (1, T, V)
+        return tf.reshape(tf.slice(logits, [0, context.length - 1, 0], [1, 1, -1]), [-1]);
+      });
+      const values = lastLogits.dataSync() as Float32Array;
+      lastLogits.dispose();
+      ids.push(sampleToken(values, random, options));
+    }
+    return ids.slice(prompt.length);
+  }
+
+  dispose(): void {
+    for (const variable of this.weights.values()) variable.dispose();
+  }
+}
+
+type Dropout = (<T extends tf.Tensor>(x: T) => T) & {
+  mask: (shape: [number, number, number, number]) => tf.Tensor4D | undefined;
+};
+
+/** Every weight's GPT-2 name and shape, in a fixed order (wte, wpe, blocks, ln_f). */
+export function weightShapes(config: GPTConfig): Map<string, number[]> {
+  const { vocabSize, blockSize, nEmbd: c, nLayer, bias } = config;
+  const shapes = new Map<string, number[]>([
+    ['wte.weight', [vocabSize, c]],
+    ['wpe.weight', [blockSize, c]],
+  ]);
+  const add = (name: string, fanIn: number, fanOut: number) => {
+    shapes.set(`${name}.weight`, [fanIn, fanOut]);
+    if (bias) shapes.set(`${name}.bias`, [fanOut]);
+  };
+  const addNorm = (name: string) => {
+    shapes.set(`${name}.weight`, [c]);
+    if (bias) shapes.set(`${name}.bias`, [c]);
+  };
+  for (let layer = 0; layer < nLayer; layer++) {
+    addNorm(`h.${layer}.ln_1`);
+    add(`h.${layer}.attn.c_attn`, c, 3 * c);
+    add(`h.${layer}.attn.c_proj`, c, c);
+    addNorm(`h.${layer}.ln_2`);
+    add(`h.${layer}.mlp.c_fc`, c, 4 * c);
+    add(`h.${layer}.mlp.c_proj`, 4 * c, c);
+  }
+  addNorm('ln_f');
+  return shapes;
+}
+
+/** A trainable variable holding `initial`'s values; `initial` itself is released. */
+function variableFrom(initial: tf.Tensor): tf.Variable {
+  const variable = tf.variable(initial, true);
+  initial.dispose();
+  return variable;
+}
+
+/** nanoGPT's init: N(0, 0.02) weights, residual projections N(0, 0.02/√(2·nLayer)), LN 1/0. */
+function initialValue(name: string, shape: number[], config: GPTConfig, random: Random): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  const isNorm = /ln_(1|2|f)\.weight$|^ln_f\.weight$/.test(name);
+  if (name.endsWith('.bias')) {
+    // zeros
+  } else if (isNorm) {
+    values.fill(1);
+  } else {
+    const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * config.nLayer) : 0.02;
+    for (let i = 0; i < size; i++) values[i] = random.nextNormal() * std;
+  }
+  return tf.tensor(values, shape);
+}

@@ -1,0 +1,189 @@
+// Each hand-written gradient against tfjs autodiff of the same math, written naively.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { Random } from '@minigpt/random';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  causalAttention,
+  causalMask,
+  crossEntropy,
+  embedding,
+  gelu,
+  layerNorm,
+  linear,
+} from './index.js';
+
+const random = new Random(42);
+const randn = (shape: number[], scale = 1) =>
+  tf.tensor(
+    Float32Array.from(
+      { length: shape.reduce((a, b) => a * b, 1) },
+      () => random.nextNormal() * scale,
+    ),
+    shape,
+  );
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+/** Compares value and gradients of `fast` and `reference` for a random upstream gradient. */
+function expectSameGradients(
+  inputs: tf.Tensor[],
+  fast: (...x: tf.Tensor[]) => tf.Tensor,
+  reference: (...x: tf.Tensor[]) => tf.Tensor,
+  tolerance = 1e-4,
+) {
+  tf.tidy(() => {
+    const upstream = randn(fast(...inputs).shape);
+    const loss =
+      (f: (...x: tf.Tensor[]) => tf.Tensor) =>
+      (...x: tf.Tensor[]) =>
+        tf.sum(tf.mul(f(...x), upstream));
+    expect(maxAbsDiff(fast(...inputs), reference(...inputs))).toBeLessThan(tolerance);
+    const fastGrads = tf.grads(loss(fast))(inputs);
+    const referenceGrads = tf.grads(loss(reference))(inputs);
+    fastGrads.forEach((grad, i) =>
+      expect(maxAbsDiff(grad, referenceGrads[i]!)).toBeLessThan(tolerance),
+    );
+  });
+}
+
+for (const backend of ['cpu', 'wasm']) {
+  describe(`custom-gradient ops (${backend})`, () => {
+    beforeAll(async () => {
+      await tf.setBackend(backend);
+      await tf.ready();
+    });
+
+    it('linear, with and without bias', () => {
+      const [x, w, b] = [randn([6, 5]), randn([5, 3]), randn([3])];
+      expectSameGradients(
+        [x!, w!, b!],
+        (x, w, b) => linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+        (x, w, b) => tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b!),
+      );
+      expectSameGradients(
+        [x!, w!],
+        (x, w) => linear(x as tf.Tensor2D, w as tf.Tensor2D),
+        (x, w) => tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
+      );
+    });
+
+    it('embedding: gathered rows, gradient adds up over repeated ids', () => {
+      const ids = tf.tensor1d([3, 1, 3, 0, 3], 'int32');
+      const table = randn([4, 6]);
+      // Reference: one-hot matMul has an autodiff gradient that every backend runs.
+      expectSameGradients(
+        [table],
+        (t) => embedding(ids, t as tf.Tensor2D),
+        (t) => tf.matMul(tf.cast(tf.oneHot(ids, 4), 'float32'), t as tf.Tensor2D),
+      );
+    });
+
+    it('layerNorm with eps 1e-5, with and without beta', () => {
+      const [x, gamma, beta] = [randn([5, 8], 3), randn([8]), randn([8])];
+      const reference = (x: tf.Tensor, g: tf.Tensor, b?: tf.Tensor) => {
+        const { mean, variance } = tf.moments(x, -1, true);
+        const y = tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g);
+        return b ? tf.add(y, b) : y;
+      };
+      expectSameGradients(
+        [x!, gamma!, beta!],
+        (x, g, b) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D),
+        reference,
+      );
+      expectSameGradients(
+        [x!, gamma!],
+        (x, g) => layerNorm(x as tf.Tensor2D, g as tf.Tensor1D),
+        (x, g) => reference(x, g),
+      );
+    });
+
+    it('exact GELU', () => {
+      const x = randn([4, 7], 2);
+      expectSameGradients(
+        [x],
+        (x) => gelu(x!),
+        (x) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.erf(tf.div(x!, Math.SQRT2)))),
+      );
+      // Known values of x·Φ(x).
+      expect(
+        Array.from(gelu(tf.tensor1d([0, 1, -1])).dataSync()).map((v) => +v.toFixed(4)),
+      ).toEqual([0, 0.8413, -0.1587]);
+    });
+
+    it('causal attention, with and without a dropout mask', () => {
+      const shape = [2, 3, 5, 4];
+      const [q, k, v] = [randn(shape), randn(shape), randn(shape)];
+      const keep = tf.tidy(() =>
+        tf.mul(
+          tf.cast(tf.greater(tf.randomUniform([2, 3, 5, 5], 0, 1, 'float32', 7), 0.2), 'float32'),
+          1 / 0.8,
+        ),
+      ) as tf.Tensor4D;
+      const reference = (mask?: tf.Tensor) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => {
+        const scores = tf.add(
+          tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), 2),
+          causalMask(5),
+        );
+        const weights = tf.softmax(scores);
+        return tf.matMul(mask ? tf.mul(weights, mask) : weights, v as tf.Tensor4D);
+      };
+      const as4 = (t: tf.Tensor) => t as tf.Tensor4D;
+      expectSameGradients(
+        [q!, k!, v!],
+        (q, k, v) => causalAttention(as4(q!), as4(k!), as4(v!)),
+        reference(),
+      );
+      expectSameGradients(
+        [q!, k!, v!],
+        (q, k, v) => causalAttention(as4(q!), as4(k!), as4(v!), keep),
+        reference(keep),
+      );
+    });
+
+    it('attention is causal: a query never sees later keys', () => {
+      const shape = [1, 1, 4, 2];
+      const [q, k, v] = [randn(shape), randn(shape), randn(shape)];
+      const before = causalAttention(
+        q as tf.Tensor4D,
+        k as tf.Tensor4D,
+        v as tf.Tensor4D,
+      ).arraySync()[0]![0]!;
+      const changedLast = tf.concat(
+        [tf.slice(v, [0, 0, 0, 0], [1, 1, 3, 2]), tf.fill([1, 1, 1, 2], 100)],
+        2,
+      );
+      const after = causalAttention(
+        q as tf.Tensor4D,
+        k as tf.Tensor4D,
+        changedLast as tf.Tensor4D,
+      ).arraySync()[0]![0]!;
+      for (let t = 0; t < 3; t++) expect(after[t]).toEqual(before[t]);
+      expect(after[3]).not.toEqual(before[3]);
+    });
+
+    it('cross-entropy equals the mean negative log-likelihood, gradient included', () => {
+      const logits = randn([6, 9], 2);
+      const targets = tf.tensor1d([0, 8, 3, 3, 5, 1], 'int32');
+      expectSameGradients(
+        [logits],
+        (l) => crossEntropy(l as tf.Tensor2D, targets),
+        (l) =>
+          tf.neg(
+            tf.mean(
+              tf.sum(tf.mul(tf.logSoftmax(l!), tf.cast(tf.oneHot(targets, 9), 'float32')), -1),
+            ),
+          ),
+      );
+      // Uniform logits: loss is ln(V).
+      expect(
+        crossEntropy(
+          tf.zeros([3, 9]) as tf.Tensor2D,
+          tf.tensor1d([1, 2, 3], 'int32'),
+        ).dataSync()[0],
+      ).toBeCloseTo(Math.log(9), 5);
+    });
+  });
+}

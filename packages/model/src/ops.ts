@@ -1,0 +1,195 @@
+// The GPT's building blocks as tfjs ops with hand-written gradients. Why: tfjs's own matMul
+// gradient uses transposed matMuls, which run 8–16× slower than plain ones on the wasm
+// backend, and gather's gradient (UnsortedSegmentSum) has no wasm kernel at all. Here every
+// backward matMul is plain, on an explicitly transposed operand, and the embedding gradient
+// is a one-hot matMul. Each op is checked against tfjs autodiff of the same math in tests.
+//
+// Shapes: N rows (= B·T), C channels, V vocab, B batch, nh heads, T time, hs head size.
+import * as tf from '@tensorflow/tfjs';
+
+type Grads = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+
+/** y = x·w (+ b). x (N, in), w (in, out), b (out) → (N, out). */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  if (b) {
+    const op = tf.customGrad((xIn, wIn, bIn, save) => {
+      const [xt, wt] = [xIn as tf.Tensor2D, wIn as tf.Tensor2D];
+      (save as tf.GradSaveFunc)([xt, wt]);
+      const value = tf.add(tf.matMul(xt, wt), bIn as tf.Tensor1D) as tf.Tensor2D;
+      const gradFunc: Grads = (dy, [xs, ws]) => [
+        ...linearGrads(dy as tf.Tensor2D, xs as tf.Tensor2D, ws as tf.Tensor2D),
+        tf.sum(dy, 0),
+      ];
+      return { value, gradFunc };
+    });
+    return op(x, w, b) as tf.Tensor2D;
+  }
+  const op = tf.customGrad((xIn, wIn, save) => {
+    const [xt, wt] = [xIn as tf.Tensor2D, wIn as tf.Tensor2D];
+    (save as tf.GradSaveFunc)([xt, wt]);
+    const gradFunc: Grads = (dy, [xs, ws]) =>
+      linearGrads(dy as tf.Tensor2D, xs as tf.Tensor2D, ws as tf.Tensor2D);
+    return { value: tf.matMul(xt, wt), gradFunc };
+  });
+  return op(x, w) as tf.Tensor2D;
+}
+
+function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  const dx: tf.Tensor2D = tf.matMul(dy, tf.transpose(w)); // (N, out)·(out, in) → (N, in)
+  const dw: tf.Tensor2D = tf.matMul(tf.transpose(x), dy); // (in, N)·(N, out) → (in, out)
+  return [dx, dw];
+}
+
+/** Rows `ids` of `table`. ids (N) int32, table (V, C) → (N, C). */
+export function embedding(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
+  const vocabSize = table.shape[0];
+  const op = tf.customGrad((tableIn) => {
+    const value = tf.gather(tableIn as tf.Tensor2D, ids) as tf.Tensor2D;
+    // d(table) = one_hot(ids)ᵀ · dy: (V, N)·(N, C) → (V, C); repeated ids add up.
+    const gradFunc: Grads = (dy) => [
+      tf.matMul(tf.transpose(oneHotFloat(ids, vocabSize)), dy as tf.Tensor2D),
+    ];
+    return { value, gradFunc };
+  });
+  return op(table) as tf.Tensor2D;
+}
+
+/** LayerNorm over the last axis (eps 1e-5, as PyTorch). x (N, C), gamma/beta (C) → (N, C). */
+export function layerNorm(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta?: tf.Tensor1D,
+  eps = 1e-5,
+): tf.Tensor2D {
+  const forward = (xIn: tf.Tensor2D, gammaIn: tf.Tensor1D) => {
+    const mean = tf.mean(xIn, -1, true); // (N, 1)
+    const centered = tf.sub(xIn, mean);
+    const variance = tf.mean(tf.square(centered), -1, true); // (N, 1), biased as PyTorch
+    const rstd = tf.rsqrt(tf.add(variance, eps)); // (N, 1)
+    const normalized = tf.mul(centered, rstd); // (N, C)
+    return { normalized, rstd, scaled: tf.mul(normalized, gammaIn) as tf.Tensor2D };
+  };
+  // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), with g = dy · gamma.
+  const inputGrad = (dy: tf.Tensor, normalized: tf.Tensor, rstd: tf.Tensor, gammaIn: tf.Tensor) => {
+    const g = tf.mul(dy, gammaIn);
+    const meanG = tf.mean(g, -1, true);
+    const meanGX = tf.mean(tf.mul(g, normalized), -1, true);
+    return tf.mul(rstd, tf.sub(tf.sub(g, meanG), tf.mul(normalized, meanGX)));
+  };
+  if (beta) {
+    const op = tf.customGrad((xIn, gammaIn, betaIn, save) => {
+      const { normalized, rstd, scaled } = forward(xIn as tf.Tensor2D, gammaIn as tf.Tensor1D);
+      (save as tf.GradSaveFunc)([normalized, rstd, gammaIn as tf.Tensor]);
+      const gradFunc: Grads = (dy, [xHat, r, gm]) => [
+        inputGrad(dy, xHat!, r!, gm!),
+        tf.sum(tf.mul(dy, xHat!), 0),
+        tf.sum(dy, 0),
+      ];
+      return { value: tf.add(scaled, betaIn as tf.Tensor1D), gradFunc };
+    });
+    return op(x, gamma, beta) as tf.Tensor2D;
+  }
+  const op = tf.customGrad((xIn, gammaIn, save) => {
+    const { normalized, rstd, scaled } = forward(xIn as tf.Tensor2D, gammaIn as tf.Tensor1D);
+    (save as tf.GradSaveFunc)([normalized, rstd, gammaIn as tf.Tensor]);
+    const gradFunc: Grads = (dy, [xHat, r, gm]) => [
+      inputGrad(dy, xHat!, r!, gm!),
+      tf.sum(tf.mul(dy, xHat!), 0),
+    ];
+    return { value: scaled, gradFunc };
+  });
+  return op(x, gamma) as tf.Tensor2D;
+}
+
+const SQRT_HALF = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)) — PyTorch's nn.GELU() default, and ONNX's Erf form. */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  const op = tf.customGrad((xIn, save) => {
+    const xt = xIn as tf.Tensor;
+    const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xt, SQRT_HALF)))); // Φ(x)
+    (save as tf.GradSaveFunc)([xt, cdf]);
+    // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
+    const gradFunc: Grads = (dy, [xs, phi]) => {
+      const density = tf.mul(tf.exp(tf.mul(tf.square(xs!), -0.5)), INV_SQRT_2PI);
+      return [tf.mul(dy, tf.add(phi!, tf.mul(xs!, density)))];
+    };
+    return { value: tf.mul(xt, cdf), gradFunc };
+  });
+  return op(x) as T;
+}
+
+/**
+ * Causal self-attention core: softmax(q·kᵀ/√hs + mask)·v, optionally with dropout on the
+ * attention weights. q, k, v (B, nh, T, hs) → (B, nh, T, hs). `dropoutMask` (B, nh, T, T)
+ * holds 0 or 1/(1 − p).
+ */
+export function causalAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  dropoutMask?: tf.Tensor4D,
+): tf.Tensor4D {
+  const [, , time, headSize] = q.shape;
+  const scale = 1 / Math.sqrt(headSize);
+  const op = tf.customGrad((qIn, kIn, vIn, save) => {
+    const [qt, kt, vt] = [qIn as tf.Tensor4D, kIn as tf.Tensor4D, vIn as tf.Tensor4D];
+    const mask = causalMask(time); // (T, T): 0 on and below the diagonal, −1e9 above
+    const scores = tf.add(tf.mul(tf.matMul(qt, tf.transpose(kt, [0, 1, 3, 2])), scale), mask); // (B, nh, T, T)
+    const weights = tf.softmax(scores); // (B, nh, T, T)
+    const kept = dropoutMask ? tf.mul(weights, dropoutMask) : weights;
+    (save as tf.GradSaveFunc)([qt, kt, vt, weights, kept]);
+    const gradFunc: Grads = (dy, [qs, ks, vs, p, pKept]) => {
+      const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
+      const dv = tf.matMul(tf.transpose(pKept!, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
+      const dp = dropoutMask ? tf.mul(dKept, dropoutMask) : dKept;
+      // softmax backward: ds = p · (dp − Σ dp·p), then the 1/√hs scale.
+      const ds = tf.mul(tf.mul(p!, tf.sub(dp, tf.sum(tf.mul(dp, p!), -1, true))), scale);
+      const dq = tf.matMul(ds, ks!); // (B, nh, T, hs)
+      const dk = tf.matMul(tf.transpose(ds, [0, 1, 3, 2]), qs!); // (B, nh, T, hs)
+      return [dq, dk, dv];
+    };
+    return { value: tf.matMul(kept, vt) as tf.Tensor4D, gradFunc };
+  });
+  return op(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * float32 one-hot rows. tfjs 4.22's wasm OneHot kernel ignores a float32 dtype and writes
+ * int32 bits under a float32 label, so build it as int32 and cast.
+ */
+function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(ids, depth), 'float32') as tf.Tensor2D;
+}
+
+const maskCache = new Map<number, Float32Array>();
+
+/** (T, T) additive mask: a query at t sees keys ≤ t. Large negative, not −∞, so rows never NaN. */
+export function causalMask(time: number): tf.Tensor2D {
+  let values = maskCache.get(time);
+  if (!values) {
+    values = new Float32Array(time * time);
+    for (let row = 0; row < time; row++) values.fill(-1e9, row * time + row + 1, (row + 1) * time);
+    maskCache.set(time, values);
+  }
+  return tf.tensor2d(values, [time, time]);
+}
+
+/**
+ * Mean cross-entropy of logits (N, V) against integer targets (N). Backward is the fused
+ * (softmax − one_hot)/N, one op instead of autodiff through log-softmax.
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [rows, vocabSize] = logits.shape;
+  const op = tf.customGrad((logitsIn, save) => {
+    const lt = logitsIn as tf.Tensor2D;
+    const oneHot = oneHotFloat(targets, vocabSize); // (N, V)
+    const logProbs = tf.sub(lt, tf.logSumExp(lt, -1, true)); // (N, V)
+    const loss = tf.neg(tf.div(tf.sum(tf.mul(oneHot, logProbs)), rows)) as tf.Scalar;
+    (save as tf.GradSaveFunc)([logProbs, oneHot]);
+    const gradFunc: Grads = (dy, [lp, oh]) => [tf.mul(tf.sub(tf.exp(lp!), oh!), tf.div(dy, rows))];
+    return { value: loss, gradFunc };
+  });
+  return op(logits) as tf.Scalar;
+}
