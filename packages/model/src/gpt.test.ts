@@ -149,7 +149,8 @@ describe('GPT', () => {
     let counts: number[] = [];
     for (let step = 0; step < 30; step++) {
       tf.dispose(
-        optimizer.minimize(() => model.loss(idx, targets), false, model.trainableVariables),
+        optimizer.minimize(() => model.loss(idx, targets), false, model.trainableVariables) ??
+          undefined,
       );
       counts.push(tf.memory().numTensors);
     }
