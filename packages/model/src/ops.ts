@@ -43,11 +43,13 @@ function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tenso
 /** Rows `ids` of `table`. ids (N) int32, table (V, C) → (N, C). */
 export function embedding(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
   const vocabSize = table.shape[0];
-  const op = tf.customGrad((tableIn) => {
+  const op = tf.customGrad((tableIn, save) => {
     const value = tf.gather(tableIn as tf.Tensor2D, ids) as tf.Tensor2D;
+    // Saved, not just captured: tensors made in the forward pass are freed before backprop.
+    (save as tf.GradSaveFunc)([ids]);
     // d(table) = one_hot(ids)ᵀ · dy: (V, N)·(N, C) → (V, C); repeated ids add up.
-    const gradFunc: Grads = (dy) => [
-      tf.matMul(tf.transpose(oneHotFloat(ids, vocabSize)), dy as tf.Tensor2D),
+    const gradFunc: Grads = (dy, [savedIds]) => [
+      tf.matMul(tf.transpose(oneHotFloat(savedIds as tf.Tensor1D, vocabSize)), dy as tf.Tensor2D),
     ];
     return { value, gradFunc };
   });
@@ -139,11 +141,14 @@ export function causalAttention(
     const scores = tf.add(tf.mul(tf.matMul(qt, tf.transpose(kt, [0, 1, 3, 2])), scale), mask); // (B, nh, T, T)
     const weights = tf.softmax(scores); // (B, nh, T, T)
     const kept = dropoutMask ? tf.mul(weights, dropoutMask) : weights;
-    (save as tf.GradSaveFunc)([qt, kt, vt, weights, kept]);
-    const gradFunc: Grads = (dy, [qs, ks, vs, p, pKept]) => {
+    // The dropout mask is saved too: captured tensors are freed before backprop runs.
+    (save as tf.GradSaveFunc)(
+      dropoutMask ? [qt, kt, vt, weights, kept, dropoutMask] : [qt, kt, vt, weights, kept],
+    );
+    const gradFunc: Grads = (dy, [qs, ks, vs, p, pKept, keepMask]) => {
       const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
       const dv = tf.matMul(tf.transpose(pKept!, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
-      const dp = dropoutMask ? tf.mul(dKept, dropoutMask) : dKept;
+      const dp = keepMask ? tf.mul(dKept, keepMask) : dKept;
       // softmax backward: ds = p · (dp − Σ dp·p), then the 1/√hs scale.
       const ds = tf.mul(tf.mul(p!, tf.sub(dp, tf.sum(tf.mul(dp, p!), -1, true))), scale);
       const dq = tf.matMul(ds, ks!); // (B, nh, T, hs)

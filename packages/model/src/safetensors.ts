@@ -18,7 +18,7 @@ export interface SafetensorsFile {
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function encodeSafetensors(
-  tensors: ReadonlyMap<string, SafeTensor> | Iterable<[string, SafeTensor]>,
+  tensors: Iterable<readonly [string, SafeTensor]>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const entries = [...tensors];
@@ -109,7 +109,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
         `tensor "${name}" data [${begin}, ${end}) does not fit its shape or the file (truncated?)`,
       );
     }
-    const copy = bytes.slice(dataStart + begin, dataStart + end); // aligned copy
+    // A copy with its own aligned buffer (a Node Buffer's slice() would share the pool).
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     if (!isLittleEndian) swap32(copy);
     tensors.set(name, {
       dtype: dtype as SafetensorsDtype,

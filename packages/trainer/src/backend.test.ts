@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CANDIDATES, selectBackend, type BackendCandidate } from './index.js';
+
+const missing = (name: string) => async () => {
+  throw new Error(`Cannot find package '${name}'`);
+};
+
+/** The real wasm and cpu candidates, with fake tfjs-node loaders in front. */
+function candidates(gpu: () => Promise<void>, node: () => Promise<void>): BackendCandidate[] {
+  const real = DEFAULT_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
+  return [
+    { name: 'tensorflow-gpu', tfjsName: 'tensorflow', load: gpu },
+    { name: 'tensorflow', tfjsName: 'tensorflow', load: node },
+    ...real,
+  ];
+}
+
+describe('backend selection', () => {
+  it('falls back past missing tfjs-node packages to wasm, saying why', async () => {
+    const choice = await selectBackend(
+      'auto',
+      candidates(missing('@tensorflow/tfjs-node-gpu'), missing('@tensorflow/tfjs-node')),
+    );
+    expect(choice.name).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(choice.skipped).toEqual([
+      { name: 'tensorflow-gpu', reason: "Cannot find package '@tensorflow/tfjs-node-gpu'" },
+      { name: 'tensorflow', reason: "Cannot find package '@tensorflow/tfjs-node'" },
+    ]);
+  });
+
+  it('takes the first candidate that loads and initialises', async () => {
+    // A loader that "works" by registering a backend under the tfjs-node name.
+    const fakeNode = async () => {
+      if (!tf.findBackendFactory('tensorflow')) {
+        tf.registerBackend(
+          'tensorflow',
+          () => tf.findBackend('cpu') ?? tf.findBackendFactory('cpu')!(),
+        );
+      }
+    };
+    const choice = await selectBackend('auto', candidates(missing('gpu'), fakeNode));
+    expect(choice.name).toBe('tensorflow');
+    expect(choice.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu']);
+    tf.removeBackend('tensorflow');
+    await tf.setBackend('cpu');
+  });
+
+  it('fails a requested backend that is not installed, with what to install', async () => {
+    await expect(
+      selectBackend(
+        'tensorflow-gpu',
+        candidates(missing('@tensorflow/tfjs-node-gpu'), missing('x')),
+      ),
+    ).rejects.toThrow(
+      /backend "tensorflow-gpu" is not available: Cannot find package .* npm i @tensorflow\/tfjs-node-gpu/,
+    );
+    expect((await selectBackend('cpu')).name).toBe('cpu');
+    await expect(selectBackend('tpu' as never)).rejects.toThrow(/unknown backend "tpu"/);
+  });
+
+  it('uses the real packages by default: here, without tfjs-node, that is wasm', async () => {
+    const choice = await selectBackend('auto');
+    expect(choice.name).toBe('wasm');
+    expect(choice.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'tensorflow']);
+  });
+});

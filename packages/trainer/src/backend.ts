@@ -1,0 +1,102 @@
+// Picks the fastest TensorFlow.js backend that works here: tfjs-node-gpu (CUDA) →
+// tfjs-node (libtensorflow on CPU) → wasm → cpu. The tfjs-node packages are optional peers;
+// loaders are injectable so the selection logic is testable without them.
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_ORDER: readonly BackendName[] = [
+  'tensorflow-gpu',
+  'tensorflow',
+  'wasm',
+  'cpu',
+];
+
+export interface BackendCandidate {
+  readonly name: BackendName;
+  /** Registers the backend with tfjs (imports its package); throws if it cannot. */
+  readonly load: () => Promise<void>;
+  /** The tfjs backend name to activate once loaded. */
+  readonly tfjsName: string;
+}
+
+export interface BackendChoice {
+  readonly name: BackendName;
+  /** Why each faster candidate was skipped. */
+  readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+}
+
+/** tfjs-node-gpu and tfjs-node both register as 'tensorflow'. */
+export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
+  {
+    name: 'tensorflow-gpu',
+    tfjsName: 'tensorflow',
+    load: () => importOptional('@tensorflow/tfjs-node-gpu'),
+  },
+  {
+    name: 'tensorflow',
+    tfjsName: 'tensorflow',
+    load: () => importOptional('@tensorflow/tfjs-node'),
+  },
+  { name: 'wasm', tfjsName: 'wasm', load: () => importOptional('@tensorflow/tfjs-backend-wasm') },
+  { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
+];
+
+async function importOptional(specifier: string): Promise<void> {
+  // A variable specifier keeps bundlers and tsc from requiring the optional package.
+  const name = specifier;
+  await import(name);
+}
+
+/**
+ * Activates `requested` (or the first candidate that loads and initialises, for `'auto'`).
+ * A requested backend that fails is an error that says why and what to install.
+ */
+export async function selectBackend(
+  requested: BackendName | 'auto' = 'auto',
+  candidates: readonly BackendCandidate[] = DEFAULT_CANDIDATES,
+): Promise<BackendChoice> {
+  const skipped: Array<{ name: BackendName; reason: string }> = [];
+  const pool = requested === 'auto' ? candidates : candidates.filter((c) => c.name === requested);
+  if (pool.length === 0) {
+    throw new Error(
+      `unknown backend "${requested}"; choose one of: auto, ${BACKEND_ORDER.join(', ')}`,
+    );
+  }
+  for (const candidate of pool) {
+    try {
+      await candidate.load();
+      if (!(await tf.setBackend(candidate.tfjsName)))
+        throw new Error('tfjs could not initialise it');
+      await tf.ready();
+      return { name: candidate.name, skipped };
+    } catch (error) {
+      const reason = firstLine((error as Error).message ?? String(error));
+      if (requested !== 'auto') {
+        throw new Error(
+          `backend "${requested}" is not available: ${reason}. ${installHint(candidate.name)}`,
+        );
+      }
+      skipped.push({ name: candidate.name, reason });
+    }
+  }
+  throw new Error(
+    `no TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
+}
+
+export function installHint(name: BackendName): string {
+  switch (name) {
+    case 'tensorflow-gpu':
+      return 'On a Linux machine with an NVIDIA GPU, CUDA and cuDNN: npm i @tensorflow/tfjs-node-gpu';
+    case 'tensorflow':
+      return 'npm i @tensorflow/tfjs-node (its install downloads libtensorflow)';
+    case 'wasm':
+      return 'npm i @tensorflow/tfjs-backend-wasm';
+    case 'cpu':
+      return 'the cpu backend ships with @tensorflow/tfjs';
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.slice(0, 200);
+}

@@ -1,0 +1,37 @@
+// Public entry of @minigpt/trainer: the Trainer, its config and presets, AdamW, the LR
+// schedule, backend selection and the checkpoint format.
+export { Trainer, TrainingError, type TrainerEvent, type TrainerOptions } from './trainer.js';
+export {
+  DEFAULT_TRAIN_CONFIG,
+  TRAIN_PRESETS,
+  TrainConfigError,
+  modelConfigOf,
+  resolveTrainConfig,
+  type TrainConfig,
+} from './config.js';
+export { AdamW, decaysWeight, type AdamWOptions, type AdamWState } from './adamw.js';
+export { learningRateAt } from './schedule.js';
+export {
+  BACKEND_ORDER,
+  DEFAULT_CANDIDATES,
+  installHint,
+  selectBackend,
+  type BackendCandidate,
+  type BackendChoice,
+  type BackendName,
+} from './backend.js';
+export {
+  CHECKPOINT_FILES,
+  CHECKPOINT_FORMAT_VERSION,
+  checkpointName,
+  readPointer,
+  type CheckpointState,
+} from './checkpoint.js';
+export { loadCheckpoint, type LoadedCheckpoint } from './load.js';
+export {
+  lossCurveSvg,
+  readMetrics,
+  type EvalRecord,
+  type MetricsRecord,
+  type StepRecord,
+} from './metrics.js';
