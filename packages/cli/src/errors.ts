@@ -1,7 +1,9 @@
 // How the CLI reports failures: errors the user can fix print one clear line, bugs print
 // their stack.
 import { DataError } from '@minigpt/data';
+import { ConfigError, ModelError } from '@minigpt/model';
 import { TokenizerError } from '@minigpt/tokenizer';
+import { BackendError, TrainConfigError, TrainingError } from '@minigpt/trainer';
 
 /** A problem with the command line or the environment that the user can fix. */
 export class CliError extends Error {
@@ -9,5 +11,14 @@ export class CliError extends Error {
 }
 
 export function isUserError(error: unknown): error is Error {
-  return error instanceof CliError || error instanceof DataError || error instanceof TokenizerError;
+  return (
+    error instanceof CliError ||
+    error instanceof DataError ||
+    error instanceof TokenizerError ||
+    error instanceof ConfigError ||
+    error instanceof ModelError ||
+    error instanceof BackendError ||
+    error instanceof TrainConfigError ||
+    error instanceof TrainingError
+  );
 }

@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { prepareCommand } from './commands/prepare.js';
+import { sampleCommand } from './commands/sample.js';
+import { trainCommand } from './commands/train.js';
 import { isUserError } from './errors.js';
 
 const { version } = JSON.parse(
@@ -14,11 +16,13 @@ const { version } = JSON.parse(
 export function createProgram(): Command {
   return new Command('minigpt')
     .description(
-      'Build a GPT from scratch in TypeScript: prepare data (train, sample, export and generate are coming).',
+      'Build a GPT from scratch in TypeScript: prepare data, train, sample (export and generate are coming).',
     )
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
-    .addCommand(prepareCommand());
+    .addCommand(prepareCommand())
+    .addCommand(trainCommand())
+    .addCommand(sampleCommand());
 }
 
 /** Runs the CLI; resolves to the process exit code. */

@@ -33,6 +33,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Thrown for weights that do not fit a model, or a damaged safetensors file. */
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
 const FIELD_TYPES: Record<keyof GPTConfig, 'integer' | 'number' | 'boolean'> = {
   blockSize: 'integer',
   vocabSize: 'integer',

@@ -6,7 +6,7 @@
 // Dimensions: B batch, T time (≤ blockSize), C nEmbd, nh nHead, hs = C/nh, V vocabSize.
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '@minigpt/random';
-import { countParameters, validateGPTConfig, type GPTConfig } from './config.js';
+import { ModelError, countParameters, validateGPTConfig, type GPTConfig } from './config.js';
 import { causalAttention, crossEntropy, embedding, gelu, layerNorm, linear } from './ops.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
 
@@ -27,6 +27,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Generator for sampling; or give `seed`. */
   readonly random?: Random;
   readonly seed?: number;
+  /** Called with each new token id as soon as it is sampled (for streaming output). */
+  readonly onToken?: (id: number) => void;
 }
 
 /** A weight as plain data: row-major float32 values and their shape. */
@@ -68,16 +70,16 @@ export class GPT {
     const expected = weightShapes(checked);
     const unexpected = [...data.keys()].filter((name) => !expected.has(name));
     if (unexpected.length > 0) {
-      throw new Error(
+      throw new ModelError(
         `${source}: unexpected weights ${unexpected.slice(0, 5).join(', ')} for this config`,
       );
     }
     const weights = new Map<string, tf.Variable>();
     for (const [name, shape] of expected) {
       const weight = data.get(name);
-      if (!weight) throw new Error(`${source}: weight "${name}" is missing`);
+      if (!weight) throw new ModelError(`${source}: weight "${name}" is missing`);
       if (weight.shape.join(',') !== shape.join(',')) {
-        throw new Error(
+        throw new ModelError(
           `${source}: weight "${name}" has shape [${weight.shape.join(', ')}], the config needs [${shape.join(', ')}]`,
         );
       }
@@ -242,7 +244,9 @@ export class GPT {
       });
       const values = lastLogits.dataSync() as Float32Array;
       lastLogits.dispose();
-      ids.push(sampleToken(values, random, options));
+      const id = sampleToken(values, random, options);
+      ids.push(id);
+      options.onToken?.(id);
     }
     return ids.slice(prompt.length);
   }

@@ -10,6 +10,7 @@ export {
 } from './gpt.js';
 export {
   ConfigError,
+  ModelError,
   GPT_PRESETS,
   countParameters,
   resolveGPTConfig,

@@ -1,6 +1,7 @@
 // The safetensors file format: an 8-byte little-endian header length, a JSON header of
 // { name: { dtype, shape, data_offsets } } (+ "__metadata__"), then raw little-endian data.
 // Python's `safetensors` reads what this writes. Only float32 and int32 are handled.
+import { ModelError } from './config.js';
 
 export type SafetensorsDtype = 'F32' | 'I32';
 
@@ -28,7 +29,7 @@ export function encodeSafetensors(
   for (const [name, tensor] of entries) {
     const expected = tensor.shape.reduce((a, b) => a * b, 1);
     if (tensor.data.length !== expected) {
-      throw new Error(
+      throw new ModelError(
         `safetensors: "${name}" has ${tensor.data.length} values for shape [${tensor.shape.join(', ')}]`,
       );
     }
@@ -66,7 +67,7 @@ export function encodeSafetensors(
 /** Parses a safetensors file; `source` names it in errors. */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
   const fail = (problem: string): never => {
-    throw new Error(`${source}: ${problem}`);
+    throw new ModelError(`${source}: ${problem}`);
   };
   if (bytes.length < 8) fail(`file is too short (${bytes.length} bytes) to be safetensors`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -11,6 +11,11 @@ export const BACKEND_ORDER: readonly BackendName[] = [
   'cpu',
 ];
 
+/** No usable backend, or the requested one cannot start; says what to install. */
+export class BackendError extends Error {
+  override name = 'BackendError';
+}
+
 export interface BackendCandidate {
   readonly name: BackendName;
   /** Registers the backend with tfjs (imports its package); throws if it cannot. */
@@ -58,7 +63,7 @@ export async function selectBackend(
   const skipped: Array<{ name: BackendName; reason: string }> = [];
   const pool = requested === 'auto' ? candidates : candidates.filter((c) => c.name === requested);
   if (pool.length === 0) {
-    throw new Error(
+    throw new BackendError(
       `unknown backend "${requested}"; choose one of: auto, ${BACKEND_ORDER.join(', ')}`,
     );
   }
@@ -70,16 +75,17 @@ export async function selectBackend(
       await tf.ready();
       return { name: candidate.name, skipped };
     } catch (error) {
-      const reason = firstLine((error as Error).message ?? String(error));
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : firstLine((error as Error).message ?? String(error));
       if (requested !== 'auto') {
-        throw new Error(
+        throw new BackendError(
           `backend "${requested}" is not available: ${reason}. ${installHint(candidate.name)}`,
         );
       }
       skipped.push({ name: candidate.name, reason });
     }
   }
-  throw new Error(
+  throw new BackendError(
     `no TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
   );
 }

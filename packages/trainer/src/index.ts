@@ -13,6 +13,7 @@ export { AdamW, decaysWeight, type AdamWOptions, type AdamWState } from './adamw
 export { learningRateAt } from './schedule.js';
 export {
   BACKEND_ORDER,
+  BackendError,
   DEFAULT_CANDIDATES,
   installHint,
   selectBackend,

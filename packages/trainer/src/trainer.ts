@@ -302,7 +302,9 @@ export class Trainer {
       }
       const last = this.iteration === config.maxIters;
       if (this.iteration % config.evalInterval === 0 || last) yield* this.evaluateAndKeepBest();
-      if (this.iteration % config.checkpointInterval === 0 || last) {
+      // An evaluation may just have saved this iteration as the best one: not twice.
+      const alreadySaved = this.lastSaved === this.iteration;
+      if ((this.iteration % config.checkpointInterval === 0 || last) && !alreadySaved) {
         const dir = await this.saveCheckpoint();
         yield {
           type: 'checkpoint',
@@ -410,14 +412,13 @@ export class Trainer {
     await this.writeLossCurve();
     yield { type: 'eval', iter: this.iteration, trainLoss, valLoss, best };
     if (best) {
-      const dir = await this.saveCheckpoint();
-      await setPointer(this.checkpointsDir, 'best', checkpointName(this.iteration));
+      const dir = await this.saveCheckpoint({ best: true });
       yield { type: 'checkpoint', iter: this.iteration, dir, reason: 'best' };
     }
   }
 
   /** Writes checkpoint `ckpt-<iteration>` whole, then points `latest` at it. */
-  private async saveCheckpoint(): Promise<string> {
+  private async saveCheckpoint(options: { best?: boolean } = {}): Promise<string> {
     this.lastSaved = this.iteration;
     const name = checkpointName(this.iteration);
     const weights = await this.model.weightData();
@@ -451,6 +452,7 @@ export class Trainer {
       [CHECKPOINT_FILES.state]: `${JSON.stringify(state, null, 2)}\n`,
     });
     await setPointer(this.checkpointsDir, 'latest', name);
+    if (options.best) await setPointer(this.checkpointsDir, 'best', name);
     const best = await readPointer(this.checkpointsDir, 'best');
     await pruneCheckpoints(
       this.checkpointsDir,
