@@ -201,6 +201,18 @@ describe('GPT', () => {
     );
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect((8 + headerLength) % 8).toBe(0);
+    // The reference reader's rules: data offsets tile the data section, in header order.
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    let expectedStart = 0;
+    for (const [name, entry] of Object.entries(header) as Array<
+      [string, { data_offsets: number[]; dtype: string }]
+    >) {
+      if (name === '__metadata__') continue;
+      expect(entry.dtype).toBe('F32');
+      expect(entry.data_offsets[0]).toBe(expectedStart);
+      expectedStart = entry.data_offsets[1]!;
+    }
+    expect(8 + headerLength + expectedStart).toBe(bytes.length);
     const decoded = decodeSafetensors(bytes, 'model.safetensors');
     expect(decoded.metadata).toEqual({ format: 'pt' });
     const restored = GPT.fromWeights(

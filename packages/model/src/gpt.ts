@@ -7,7 +7,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '@minigpt/random';
 import { ModelError, countParameters, validateGPTConfig, type GPTConfig } from './config.js';
-import { causalAttention, crossEntropy, embedding, gelu, layerNorm, linear } from './ops.js';
+import {
+  causalAttention,
+  crossEntropy,
+  dropoutKeepMask,
+  embedding,
+  layerNorm,
+  linear,
+  mlp,
+  type AttentionDropout,
+} from './ops.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
 
 export interface ForwardOptions {
@@ -175,8 +184,7 @@ export class GPT {
       (part) =>
         tf.transpose(tf.reshape(part, [batch, time, nHead, headSize]), [0, 2, 1, 3]) as tf.Tensor4D, // (B, nh, T, hs)
     );
-    const attentionDropout = dropout.mask([batch, nHead, time, time]);
-    const attended = causalAttention(q!, k!, v!, attentionDropout); // (B, nh, T, hs)
+    const attended = causalAttention(q!, k!, v!, dropout.attention()); // (B, nh, T, hs)
     const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [
       batch * time,
       nEmbd,
@@ -184,31 +192,34 @@ export class GPT {
     x = tf.add(x, dropout(linear(merged, w('attn.c_proj.weight'), b('attn.c_proj.bias'))));
 
     const h2 = layerNorm(x, norm('ln_2.weight'), b('ln_2.bias')); // (B·T, C)
-    const up = gelu(linear(h2, w('mlp.c_fc.weight'), b('mlp.c_fc.bias'))); // (B·T, 4C)
-    return tf.add(x, dropout(linear(up, w('mlp.c_proj.weight'), b('mlp.c_proj.bias'))));
+    const mlpOut = mlp(
+      h2,
+      w('mlp.c_fc.weight'),
+      b('mlp.c_fc.bias'),
+      w('mlp.c_proj.weight'),
+      b('mlp.c_proj.bias'),
+    ); // (B·T, C), via (B·T, 4C)
+    return tf.add(x, dropout(mlpOut));
   }
 
   private dropout(options: ForwardOptions): Dropout {
     const rate = this.config.dropout;
     if (!options.training || rate === 0) {
       const identity = (<T extends tf.Tensor>(x: T) => x) as Dropout;
-      identity.mask = () => undefined;
+      identity.attention = () => undefined;
       return identity;
     }
     const random = options.random;
     if (!random) throw new Error('GPT: training with dropout needs options.random');
-    const mask = <R extends tf.Rank>(shape: number[]) =>
-      // Keep with probability 1 − rate, scaled so the expectation is unchanged. tfjs has no
-      // global seed: each mask's seed comes from our generator, whose state checkpoints save.
-      tf.mul(
-        tf.cast(
-          tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', random.nextUint32()), rate),
-          'float32',
-        ),
-        1 / (1 - rate),
-      ) as tf.Tensor<R>;
-    const apply = (<T extends tf.Tensor>(x: T) => tf.mul(x, mask(x.shape)) as T) as Dropout;
-    apply.mask = (shape) => mask<tf.Rank.R4>(shape);
+    // Keep with probability 1 − rate, scaled by 1/(1 − rate) so the expectation is unchanged.
+    // tfjs has no global seed: each mask's seed comes from our generator, whose state
+    // checkpoints save, so a resumed run draws the same masks.
+    const apply = (<T extends tf.Tensor>(x: T) =>
+      tf.tidy(() => {
+        const keep = dropoutKeepMask(x.shape, rate, random.nextUint32());
+        return tf.mul(x, tf.mul(tf.cast(keep, 'float32'), 1 / (1 - rate))) as T;
+      })) as Dropout;
+    apply.attention = () => ({ rate, seed: random.nextUint32() });
     return apply;
   }
 
@@ -256,8 +267,9 @@ export class GPT {
   }
 }
 
+/** Dropout on a tensor, plus the settings for dropout inside attention (undefined: none). */
 type Dropout = (<T extends tf.Tensor>(x: T) => T) & {
-  mask: (shape: [number, number, number, number]) => tf.Tensor4D | undefined;
+  attention: () => AttentionDropout | undefined;
 };
 
 /** Every weight's GPT-2 name and shape, in a fixed order (wte, wpe, blocks, ln_f). */

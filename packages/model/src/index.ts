@@ -22,10 +22,13 @@ export {
   causalAttention,
   causalMask,
   crossEntropy,
+  dropoutKeepMask,
   embedding,
   gelu,
   layerNorm,
   linear,
+  mlp,
+  type AttentionDropout,
 } from './ops.js';
 export { sampleToken, type SamplingOptions } from './sampling.js';
 export {

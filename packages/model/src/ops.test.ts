@@ -7,10 +7,12 @@ import {
   causalAttention,
   causalMask,
   crossEntropy,
+  dropoutKeepMask,
   embedding,
   gelu,
   layerNorm,
   linear,
+  mlp,
 } from './index.js';
 
 const random = new Random(42);
@@ -113,15 +115,48 @@ for (const backend of ['cpu', 'wasm']) {
       ).toEqual([0, 0.8413, -0.1587]);
     });
 
-    it('causal attention, with and without a dropout mask', () => {
+    it('fused MLP equals linear → GELU → linear, with and without biases', () => {
+      const [x, wFc, bFc, wProj, bProj] = [
+        randn([6, 4]),
+        randn([4, 16], 0.5),
+        randn([16]),
+        randn([16, 4], 0.5),
+        randn([4]),
+      ];
+      const naive = (
+        x: tf.Tensor,
+        a: tf.Tensor,
+        b: tf.Tensor | undefined,
+        c: tf.Tensor,
+        d: tf.Tensor | undefined,
+      ) => {
+        const h = b
+          ? tf.add(tf.matMul(x as tf.Tensor2D, a as tf.Tensor2D), b)
+          : tf.matMul(x as tf.Tensor2D, a as tf.Tensor2D);
+        const g = tf.mul(tf.mul(h, 0.5), tf.add(1, tf.erf(tf.div(h, Math.SQRT2))));
+        const y = tf.matMul(g as tf.Tensor2D, c as tf.Tensor2D);
+        return d ? tf.add(y, d) : y;
+      };
+      const as2 = (t: tf.Tensor) => t as tf.Tensor2D;
+      const as1 = (t: tf.Tensor) => t as tf.Tensor1D;
+      expectSameGradients(
+        [x!, wFc!, bFc!, wProj!, bProj!],
+        (x, a, b, c, d) => mlp(as2(x!), as2(a!), as1(b!), as2(c!), as1(d!)),
+        (x, a, b, c, d) => naive(x!, a!, b, c!, d),
+      );
+      expectSameGradients(
+        [x!, wFc!, wProj!],
+        (x, a, c) => mlp(as2(x!), as2(a!), undefined, as2(c!), undefined),
+        (x, a, c) => naive(x!, a!, undefined, c!, undefined),
+      );
+    });
+
+    it('causal attention, with and without dropout on the weights', () => {
       const shape = [2, 3, 5, 4];
       const [q, k, v] = [randn(shape), randn(shape), randn(shape)];
-      const keep = tf.tidy(() =>
-        tf.mul(
-          tf.cast(tf.greater(tf.randomUniform([2, 3, 5, 5], 0, 1, 'float32', 7), 0.2), 'float32'),
-          1 / 0.8,
-        ),
-      ) as tf.Tensor4D;
+      const dropout = { rate: 0.2, seed: 7 };
+      // The same keep mask the op draws from (rate, seed), scaled by 1/(1 − rate).
+      const keep = tf.mul(tf.cast(dropoutKeepMask([2, 3, 5, 5], 0.2, 7), 'float32'), 1 / 0.8);
       const reference = (mask?: tf.Tensor) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => {
         const scores = tf.add(
           tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), 2),
@@ -138,9 +173,14 @@ for (const backend of ['cpu', 'wasm']) {
       );
       expectSameGradients(
         [q!, k!, v!],
-        (q, k, v) => causalAttention(as4(q!), as4(k!), as4(v!), keep),
+        (q, k, v) => causalAttention(as4(q!), as4(k!), as4(v!), dropout),
         reference(keep),
       );
+      // About a fifth of the weights are dropped.
+      const kept = tf
+        .mean(tf.cast(dropoutKeepMask([50, 50, 50], 0.2, 3), 'float32'))
+        .dataSync()[0]!;
+      expect(Math.abs(kept - 0.8)).toBeLessThan(0.01);
     });
 
     it('attention is causal: a query never sees later keys', () => {

@@ -35,9 +35,11 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
 }
 
 function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
-  const dx: tf.Tensor2D = tf.matMul(dy, tf.transpose(w)); // (N, out)·(out, in) → (N, in)
-  const dw: tf.Tensor2D = tf.matMul(tf.transpose(x), dy); // (in, N)·(N, out) → (in, out)
-  return [dx, dw];
+  return tf.tidy(() => {
+    const dx: tf.Tensor2D = tf.matMul(dy, tf.transpose(w)); // (N, out)·(out, in) → (N, in)
+    const dw: tf.Tensor2D = tf.matMul(tf.transpose(x), dy); // (in, N)·(N, out) → (in, out)
+    return [dx, dw];
+  });
 }
 
 /** Rows `ids` of `table`. ids (N) int32, table (V, C) → (N, C). */
@@ -64,20 +66,23 @@ export function layerNorm(
   eps = 1e-5,
 ): tf.Tensor2D {
   const forward = (xIn: tf.Tensor2D, gammaIn: tf.Tensor1D) => {
-    const mean = tf.mean(xIn, -1, true); // (N, 1)
-    const centered = tf.sub(xIn, mean);
-    const variance = tf.mean(tf.square(centered), -1, true); // (N, 1), biased as PyTorch
-    const rstd = tf.rsqrt(tf.add(variance, eps)); // (N, 1)
-    const normalized = tf.mul(centered, rstd); // (N, C)
+    const [normalized, rstd] = tf.tidy(() => {
+      const mean = tf.mean(xIn, -1, true); // (N, 1)
+      const centered = tf.sub(xIn, mean);
+      const variance = tf.mean(tf.square(centered), -1, true); // (N, 1), biased as PyTorch
+      const inverseStd = tf.rsqrt(tf.add(variance, eps)); // (N, 1)
+      return [tf.mul(centered, inverseStd), inverseStd]; // (N, C), (N, 1)
+    });
     return { normalized, rstd, scaled: tf.mul(normalized, gammaIn) as tf.Tensor2D };
   };
   // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), with g = dy · gamma.
-  const inputGrad = (dy: tf.Tensor, normalized: tf.Tensor, rstd: tf.Tensor, gammaIn: tf.Tensor) => {
-    const g = tf.mul(dy, gammaIn);
-    const meanG = tf.mean(g, -1, true);
-    const meanGX = tf.mean(tf.mul(g, normalized), -1, true);
-    return tf.mul(rstd, tf.sub(tf.sub(g, meanG), tf.mul(normalized, meanGX)));
-  };
+  const inputGrad = (dy: tf.Tensor, normalized: tf.Tensor, rstd: tf.Tensor, gammaIn: tf.Tensor) =>
+    tf.tidy(() => {
+      const g = tf.mul(dy, gammaIn);
+      const meanG = tf.mean(g, -1, true);
+      const meanGX = tf.mean(tf.mul(g, normalized), -1, true);
+      return tf.mul(rstd, tf.sub(tf.sub(g, meanG), tf.mul(normalized, meanGX)));
+    });
   if (beta) {
     const op = tf.customGrad((xIn, gammaIn, betaIn, save) => {
       const { normalized, rstd, scaled } = forward(xIn as tf.Tensor2D, gammaIn as tf.Tensor1D);
@@ -108,54 +113,140 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /** Exact GELU, 0.5·x·(1 + erf(x/√2)) — PyTorch's nn.GELU() default, and ONNX's Erf form. */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  const cdfOf = (xt: tf.Tensor) =>
+    tf.tidy(() => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xt, SQRT_HALF))))); // Φ(x)
   const op = tf.customGrad((xIn, save) => {
     const xt = xIn as tf.Tensor;
-    const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xt, SQRT_HALF)))); // Φ(x)
-    (save as tf.GradSaveFunc)([xt, cdf]);
+    // Only x is saved (Φ is recomputed in backward): the MLP's (N, 4C) tensors are big.
+    (save as tf.GradSaveFunc)([xt]);
     // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
-    const gradFunc: Grads = (dy, [xs, phi]) => {
-      const density = tf.mul(tf.exp(tf.mul(tf.square(xs!), -0.5)), INV_SQRT_2PI);
-      return [tf.mul(dy, tf.add(phi!, tf.mul(xs!, density)))];
-    };
-    return { value: tf.mul(xt, cdf), gradFunc };
+    const gradFunc: Grads = (dy, [xs]) =>
+      tf.tidy(() => {
+        const density = tf.mul(tf.exp(tf.mul(tf.square(xs!), -0.5)), INV_SQRT_2PI);
+        return [tf.mul(dy, tf.add(cdfOf(xs!), tf.mul(xs!, density)))];
+      });
+    return { value: tf.tidy(() => tf.mul(xt, cdfOf(xt))), gradFunc };
   });
   return op(x) as T;
 }
 
 /**
+ * The transformer MLP, fused: gelu(x·wFc + bFc)·wProj + bProj. x (N, C), wFc (C, 4C),
+ * wProj (4C, C) → (N, C). Saves only x and the (N, 4C) pre-activation and recomputes the
+ * GELU in backward: one (N, 4C) tensor kept per layer instead of four.
+ */
+export function mlp(
+  x: tf.Tensor2D,
+  wFc: tf.Tensor2D,
+  bFc: tf.Tensor1D | undefined,
+  wProj: tf.Tensor2D,
+  bProj: tf.Tensor1D | undefined,
+): tf.Tensor2D {
+  const withBias = bFc !== undefined && bProj !== undefined;
+  const cdfOf = (h: tf.Tensor) => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(h, SQRT_HALF)))); // Φ(h)
+  const forward = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => {
+    const [xt, fc, proj, fcBias, projBias] = inputs as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor1D?,
+      tf.Tensor1D?,
+    ];
+    const value = tf.tidy(() => {
+      const preActivation = fcBias ? tf.add(tf.matMul(xt, fc), fcBias) : tf.matMul(xt, fc); // (N, 4C)
+      save([xt, fc, proj, preActivation]);
+      const activated = tf.mul(preActivation, cdfOf(preActivation)); // (N, 4C)
+      const out = tf.matMul(activated, proj); // (N, C)
+      return (projBias ? tf.add(out, projBias) : out) as tf.Tensor2D;
+    });
+    const gradFunc: Grads = (dy, [xs, fcs, projs, h]) =>
+      tf.tidy(() => {
+        const cdf = cdfOf(h!);
+        const activated = tf.mul(h!, cdf); // recomputed (N, 4C)
+        const dProj = tf.matMul(tf.transpose(activated), dy); // (4C, N)·(N, C)
+        const dActivated = tf.matMul(dy, tf.transpose(projs!)); // (N, C)·(C, 4C)
+        const density = tf.mul(tf.exp(tf.mul(tf.square(h!), -0.5)), INV_SQRT_2PI); // φ(h)
+        const dh = tf.mul(dActivated, tf.add(cdf, tf.mul(h!, density))); // (N, 4C)
+        const dFc = tf.matMul(tf.transpose(xs!), dh); // (C, N)·(N, 4C)
+        const dx = tf.matMul(dh, tf.transpose(fcs!)); // (N, 4C)·(4C, C)
+        return withBias ? [dx, dFc, dProj, tf.sum(dh, 0), tf.sum(dy, 0)] : [dx, dFc, dProj];
+      });
+    return { value, gradFunc };
+  };
+  if (withBias) {
+    const op = tf.customGrad((a, b, c, d, e, save) =>
+      forward([a, b, c, d, e] as tf.Tensor[], save as tf.GradSaveFunc),
+    );
+    return op(x, wFc, wProj, bFc, bProj) as tf.Tensor2D;
+  }
+  const op = tf.customGrad((a, b, c, save) =>
+    forward([a, b, c] as tf.Tensor[], save as tf.GradSaveFunc),
+  );
+  return op(x, wFc, wProj) as tf.Tensor2D;
+}
+
+/** Dropout on the attention weights: drop with probability `rate`, masks drawn from `seed`. */
+export interface AttentionDropout {
+  readonly rate: number;
+  readonly seed: number;
+}
+
+/** true where an element is kept: uniform(seed) ≥ rate. Same shape and seed, same mask. */
+export function dropoutKeepMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  return tf.tidy(() => tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), rate));
+}
+
+/**
  * Causal self-attention core: softmax(q·kᵀ/√hs + mask)·v, optionally with dropout on the
- * attention weights. q, k, v (B, nh, T, hs) → (B, nh, T, hs). `dropoutMask` (B, nh, T, T)
- * holds 0 or 1/(1 − p).
+ * attention weights. q, k, v (B, nh, T, hs) → (B, nh, T, hs).
+ *
+ * Memory: the (B, nh, T, T) tensors are the largest in the model, so none is kept for the
+ * backward pass. It saves q, k, v and a 1-byte keep mask, and recomputes the softmax (one
+ * more matMul per layer). At the seed preset this is what keeps a wasm train step inside
+ * wasm's 4 GB.
  */
 export function causalAttention(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,
-  dropoutMask?: tf.Tensor4D,
+  dropout?: AttentionDropout,
 ): tf.Tensor4D {
-  const [, , time, headSize] = q.shape;
+  const [batch, heads, time, headSize] = q.shape;
   const scale = 1 / Math.sqrt(headSize);
+  const attentionWeights = (qt: tf.Tensor4D, kt: tf.Tensor4D) =>
+    tf.tidy(() => {
+      const mask = causalMask(time); // (T, T): 0 on and below the diagonal, −1e9 above
+      const scores = tf.add(tf.mul(tf.matMul(qt, tf.transpose(kt, [0, 1, 3, 2])), scale), mask); // (B, nh, T, T)
+      return tf.softmax(scores) as tf.Tensor4D; // (B, nh, T, T)
+    });
+  const keepScale = dropout ? 1 / (1 - dropout.rate) : 1;
   const op = tf.customGrad((qIn, kIn, vIn, save) => {
     const [qt, kt, vt] = [qIn as tf.Tensor4D, kIn as tf.Tensor4D, vIn as tf.Tensor4D];
-    const mask = causalMask(time); // (T, T): 0 on and below the diagonal, −1e9 above
-    const scores = tf.add(tf.mul(tf.matMul(qt, tf.transpose(kt, [0, 1, 3, 2])), scale), mask); // (B, nh, T, T)
-    const weights = tf.softmax(scores); // (B, nh, T, T)
-    const kept = dropoutMask ? tf.mul(weights, dropoutMask) : weights;
-    // The dropout mask is saved too: captured tensors are freed before backprop runs.
-    (save as tf.GradSaveFunc)(
-      dropoutMask ? [qt, kt, vt, weights, kept, dropoutMask] : [qt, kt, vt, weights, kept],
-    );
-    const gradFunc: Grads = (dy, [qs, ks, vs, p, pKept, keepMask]) => {
-      const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
-      const dv = tf.matMul(tf.transpose(pKept!, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
-      const dp = keepMask ? tf.mul(dKept, keepMask) : dKept;
-      // softmax backward: ds = p · (dp − Σ dp·p), then the 1/√hs scale.
-      const ds = tf.mul(tf.mul(p!, tf.sub(dp, tf.sum(tf.mul(dp, p!), -1, true))), scale);
-      const dq = tf.matMul(ds, ks!); // (B, nh, T, hs)
-      const dk = tf.matMul(tf.transpose(ds, [0, 1, 3, 2]), qs!); // (B, nh, T, hs)
-      return [dq, dk, dv];
-    };
-    return { value: tf.matMul(kept, vt) as tf.Tensor4D, gradFunc };
+    const keep = dropout
+      ? dropoutKeepMask([batch, heads, time, time], dropout.rate, dropout.seed)
+      : undefined;
+    (save as tf.GradSaveFunc)(keep ? [qt, kt, vt, keep] : [qt, kt, vt]);
+    const value = tf.tidy(() => {
+      const weights = attentionWeights(qt, kt);
+      const kept = keep ? tf.mul(weights, tf.mul(tf.cast(keep, 'float32'), keepScale)) : weights;
+      return tf.matMul(kept, vt) as tf.Tensor4D; // (B, nh, T, hs)
+    });
+    keep?.dispose();
+    const gradFunc: Grads = (dy, [qs, ks, vs, savedKeep]) =>
+      tf.tidy(() => {
+        const p = attentionWeights(qs as tf.Tensor4D, ks as tf.Tensor4D); // recomputed
+        const keepFactor = savedKeep ? tf.mul(tf.cast(savedKeep, 'float32'), keepScale) : undefined;
+        const pKept = keepFactor ? tf.mul(p, keepFactor) : p;
+        const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
+        const dv = tf.matMul(tf.transpose(pKept, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
+        const dp = keepFactor ? tf.mul(dKept, keepFactor) : dKept;
+        // softmax backward: ds = p · (dp − Σ dp·p), then the 1/√hs scale.
+        const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
+        const dq = tf.matMul(ds, ks!); // (B, nh, T, hs)
+        const dk = tf.matMul(tf.transpose(ds, [0, 1, 3, 2]), qs!); // (B, nh, T, hs)
+        return [dq, dk, dv];
+      });
+    return { value, gradFunc };
   });
   return op(q, k, v) as tf.Tensor4D;
 }

@@ -7,8 +7,10 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binarize } from '@minigpt/data';
+import * as tf from '@tensorflow/tfjs';
 import { Trainer } from '@minigpt/trainer';
 
+tf.enableProdMode(); // no tfjs console banner in the figures
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const source =

@@ -76,7 +76,10 @@ export async function selectBackend(
       return { name: candidate.name, skipped };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : firstLine((error as Error).message ?? String(error));
+      const reason =
+        code === 'ERR_MODULE_NOT_FOUND'
+          ? 'not installed'
+          : firstLine((error as Error).message ?? String(error));
       if (requested !== 'auto') {
         throw new BackendError(
           `backend "${requested}" is not available: ${reason}. ${installHint(candidate.name)}`,

@@ -61,3 +61,12 @@ describe('learning rate schedule', () => {
     expect(learningRateAt(60, { ...config, decayLr: false })).toBe(1e-3);
   });
 });
+
+describe('micro-batches on wasm', () => {
+  it('splits the seed batch of 64 in two to fit 2 GB, and leaves baby whole', () => {
+    expect(rowsThatFit(resolveTrainConfig({ preset: 'seed' }), 2 * 1024 ** 3)).toBe(32);
+    expect(rowsThatFit(resolveTrainConfig({ preset: 'baby' }), 2 * 1024 ** 3)).toBe(12);
+    expect(rowsThatFit(resolveTrainConfig({ preset: 'seed', batchSize: 60 }), 1e9)).toBe(15); // 19 rows fit; 15 divides 60
+    expect(rowsThatFit(resolveTrainConfig({ preset: 'seed' }), 1)).toBe(1);
+  });
+});

@@ -1,6 +1,12 @@
 // Public entry of @minigpt/trainer: the Trainer, its config and presets, AdamW, the LR
 // schedule, backend selection and the checkpoint format.
-export { Trainer, TrainingError, type TrainerEvent, type TrainerOptions } from './trainer.js';
+export {
+  Trainer,
+  TrainingError,
+  rowsThatFit,
+  type TrainerEvent,
+  type TrainerOptions,
+} from './trainer.js';
 export {
   DEFAULT_TRAIN_CONFIG,
   TRAIN_PRESETS,

@@ -57,6 +57,8 @@ export type TrainerEvent =
       readonly config: TrainConfig;
       readonly model: GPTConfig;
       readonly parameters: number;
+      /** Rows per forward/backward pass (< batchSize when split to fit wasm memory). */
+      readonly microBatchRows: number;
       readonly startIteration: number;
       readonly resumedFrom?: string;
     }
@@ -97,6 +99,8 @@ export class TrainingError extends Error {
 export class Trainer {
   /** Iteration of the newest checkpoint this run wrote (to not write the same one twice). */
   private lastSaved = -1;
+  /** Rows per forward/backward pass: the batch is split when it would not fit wasm memory. */
+  readonly microBatchRows: number;
 
   private constructor(
     readonly config: TrainConfig,
@@ -116,7 +120,10 @@ export class Trainer {
     private iteration: number,
     private bestValLoss: number | null,
     private readonly resumedFrom: string | undefined,
-  ) {}
+  ) {
+    this.microBatchRows =
+      backend.name === 'wasm' ? rowsThatFit(config, WASM_ACTIVATION_BUDGET) : config.batchSize;
+  }
 
   get checkpointsDir(): string {
     return join(this.outDir, 'checkpoints');
@@ -270,6 +277,7 @@ export class Trainer {
       config,
       model: this.modelConfig,
       parameters: countParameters(this.modelConfig),
+      microBatchRows: this.microBatchRows,
       startIteration: this.iteration,
       ...(this.resumedFrom ? { resumedFrom: this.resumedFrom } : {}),
     };
@@ -328,22 +336,28 @@ export class Trainer {
     for await (const event of this.run()) onEvent(event);
   }
 
-  /** One optimizer step over `gradientAccumulationSteps` micro-batches. */
+  /**
+   * One optimizer step: `gradientAccumulationSteps` batches, each run as one or more
+   * micro-batches of `microBatchRows` rows; gradients of the per-pass mean losses are
+   * summed with weights that make the result the gradient of the mean over all rows.
+   */
   private step(lr: number): { loss: number; gradNorm: number } {
-    const { batchSize, blockSize, gradientAccumulationSteps: microSteps, gradClip } = this.config;
+    const { batchSize, blockSize, gradientAccumulationSteps, gradClip } = this.config;
+    const rows = this.microBatchRows;
+    const passes = gradientAccumulationSteps * (batchSize / rows);
     const variables = this.model.trainableVariables;
     let summed: Map<string, tf.Tensor> | undefined;
     let lossSum: tf.Scalar | undefined;
-    for (let micro = 0; micro < microSteps; micro++) {
-      const batch = this.trainSplit.sampleBatch(this.random, batchSize, blockSize);
+    for (let pass = 0; pass < passes; pass++) {
+      const batch = this.trainSplit.sampleBatch(this.random, rows, blockSize);
       const { value, grads } = tf.tidy(() => {
-        const x = tf.tensor2d(batch.x, [batchSize, blockSize], 'int32'); // (B, T)
-        const y = tf.tensor2d(batch.y, [batchSize, blockSize], 'int32'); // (B, T)
+        const x = tf.tensor2d(batch.x, [rows, blockSize], 'int32'); // (B, T)
+        const y = tf.tensor2d(batch.y, [rows, blockSize], 'int32'); // (B, T)
         return tf.variableGrads(
           () =>
             tf.div(
               this.model.loss(x, y, { training: true, random: this.random }),
-              microSteps,
+              passes,
             ) as tf.Scalar,
           variables,
         );
@@ -351,21 +365,19 @@ export class Trainer {
       const named = new Map(
         [...this.model.weights].map(([name, variable]) => [name, grads[variable.name]!]),
       );
-      if (!summed) {
+      if (!summed || !lossSum) {
         summed = named;
         lossSum = value;
-      } else {
-        for (const [name, grad] of named) {
-          const total = tf.add(summed.get(name)!, grad);
-          summed.get(name)!.dispose();
-          grad.dispose();
-          summed.set(name, total);
-        }
-        const total = tf.add(lossSum!, value) as tf.Scalar;
-        lossSum!.dispose();
-        value.dispose();
-        lossSum = total;
+        continue;
       }
+      for (const [name, grad] of named) {
+        const total = tf.add(summed.get(name)!, grad);
+        tf.dispose([summed.get(name)!, grad]);
+        summed.set(name, total);
+      }
+      const total = tf.add(lossSum, value) as tf.Scalar;
+      tf.dispose([lossSum, value]);
+      lossSum = total;
     }
     const norm = this.optimizer.apply(summed!, lr, gradClip);
     const both = tf.stack([lossSum!, norm]);
@@ -474,6 +486,23 @@ export class Trainer {
     this.trainSplit.close();
     this.valSplit.close();
   }
+}
+
+/** tfjs's wasm heap tops out at 4 GB; keep a train step's activations to about half. */
+const WASM_ACTIVATION_BUDGET = 2 * 1024 ** 3;
+
+/**
+ * The largest divisor of batchSize whose rows' activations fit `budget` bytes. Estimate
+ * per row, from measurements of this model: nLayer · T · (48·C + 4·nh·T) float32 values
+ * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones).
+ */
+export function rowsThatFit(config: TrainConfig, budget: number): number {
+  const { nLayer, blockSize: time, nEmbd, nHead, batchSize } = config;
+  const bytesPerRow = nLayer * time * (48 * nEmbd + 4 * nHead * time) * 4;
+  const fit = Math.max(1, Math.floor(budget / bytesPerRow));
+  for (let rows = Math.min(fit, batchSize); rows > 1; rows--)
+    if (batchSize % rows === 0) return rows;
+  return 1;
 }
 
 function optimizerOptions(config: TrainConfig) {

@@ -103,6 +103,11 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
           log(
             `training: batch ${c.batchSize}×${c.gradientAccumulationSteps}, lr ${c.learningRate} → ${c.minLr}, ${c.maxIters} iterations${event.resumedFrom ? `, resuming from ${shown(event.resumedFrom)} at iteration ${event.startIteration}` : ''}`,
           );
+          if (event.microBatchRows < c.batchSize) {
+            log(
+              `each batch of ${c.batchSize} runs as ${c.batchSize / event.microBatchRows} passes of ${event.microBatchRows} rows to fit ${event.backend} memory (same gradients)`,
+            );
+          }
           bar?.start(c.maxIters, event.startIteration, { loss: '-', tokS: '-' });
           break;
         }
