@@ -4,6 +4,7 @@ import {
   learningRateAt,
   modelConfigOf,
   resolveTrainConfig,
+  rowsThatFit,
 } from './index.js';
 
 describe('train config', () => {
