@@ -55,7 +55,8 @@ export function parseOverrides(
       throw new CliError(
         `unexpected argument "${arg}"; config overrides look like --maxIters=2000`,
       );
-    let [key, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const [key, inlineValue] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    let value = inlineValue;
     if (!(key in defaults)) {
       throw new CliError(
         `unknown option or config key "--${key}"; config keys: ${validKeys.join(', ')}`,

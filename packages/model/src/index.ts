@@ -28,6 +28,7 @@ export {
   layerNorm,
   linear,
   mlp,
+  RECOMPUTE_ATTENTION_ELEMENTS,
   type AttentionDropout,
 } from './ops.js';
 export { sampleToken, type SamplingOptions } from './sampling.js';

@@ -13,6 +13,7 @@ import {
   layerNorm,
   linear,
   mlp,
+  RECOMPUTE_ATTENTION_ELEMENTS,
 } from './index.js';
 
 const random = new Random(42);
@@ -181,6 +182,27 @@ for (const backend of ['cpu', 'wasm']) {
         .mean(tf.cast(dropoutKeepMask([50, 50, 50], 0.2, 3), 'float32'))
         .dataSync()[0]!;
       expect(Math.abs(kept - 0.8)).toBeLessThan(0.01);
+    });
+
+    it('recomputes large attention weights in backward, with the same gradients', () => {
+      const shape = [1, 5, 512, 2]; // 5·512·512 weights > RECOMPUTE_ATTENTION_ELEMENTS
+      expect(5 * 512 * 512).toBeGreaterThan(RECOMPUTE_ATTENTION_ELEMENTS);
+      const [q, k, v] = [randn(shape), randn(shape), randn(shape)];
+      const dropout = { rate: 0.1, seed: 3 };
+      const keep = tf.mul(tf.cast(dropoutKeepMask([1, 5, 512, 512], 0.1, 3), 'float32'), 1 / 0.9);
+      const reference = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => {
+        const scores = tf.add(
+          tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), Math.SQRT2),
+          causalMask(512),
+        );
+        return tf.matMul(tf.mul(tf.softmax(scores), keep), v as tf.Tensor4D);
+      };
+      const as4 = (t: tf.Tensor) => t as tf.Tensor4D;
+      expectSameGradients(
+        [q!, k!, v!],
+        (q, k, v) => causalAttention(as4(q!), as4(k!), as4(v!), dropout),
+        reference,
+      );
     });
 
     it('attention is causal: a query never sees later keys', () => {

@@ -185,6 +185,9 @@ export function mlp(
   return op(x, wFc, wProj) as tf.Tensor2D;
 }
 
+/** Attention weight tensors larger than this (elements) are recomputed in backward. */
+export const RECOMPUTE_ATTENTION_ELEMENTS = 1 << 20;
+
 /** Dropout on the attention weights: drop with probability `rate`, masks drawn from `seed`. */
 export interface AttentionDropout {
   readonly rate: number;
@@ -225,17 +228,28 @@ export function causalAttention(
     const keep = dropout
       ? dropoutKeepMask([batch, heads, time, time], dropout.rate, dropout.seed)
       : undefined;
-    (save as tf.GradSaveFunc)(keep ? [qt, kt, vt, keep] : [qt, kt, vt]);
+    const weights = attentionWeights(qt, kt);
+    const recompute = batch * heads * time * time > RECOMPUTE_ATTENTION_ELEMENTS;
+    // save() takes a fixed list: placeholders stand in for what is not kept.
+    (save as tf.GradSaveFunc)([
+      qt,
+      kt,
+      vt,
+      keep ?? tf.scalar(0),
+      recompute ? tf.scalar(0) : weights,
+    ]);
     const value = tf.tidy(() => {
-      const weights = attentionWeights(qt, kt);
       const kept = keep ? tf.mul(weights, tf.mul(tf.cast(keep, 'float32'), keepScale)) : weights;
       return tf.matMul(kept, vt) as tf.Tensor4D; // (B, nh, T, hs)
     });
     keep?.dispose();
-    const gradFunc: Grads = (dy, [qs, ks, vs, savedKeep]) =>
+    weights.dispose();
+    const gradFunc: Grads = (dy, [qs, ks, vs, savedKeep, savedWeights]) =>
       tf.tidy(() => {
-        const p = attentionWeights(qs as tf.Tensor4D, ks as tf.Tensor4D); // recomputed
-        const keepFactor = savedKeep ? tf.mul(tf.cast(savedKeep, 'float32'), keepScale) : undefined;
+        const p = recompute
+          ? attentionWeights(qs as tf.Tensor4D, ks as tf.Tensor4D)
+          : savedWeights!;
+        const keepFactor = keep ? tf.mul(tf.cast(savedKeep!, 'float32'), keepScale) : undefined;
         const pKept = keepFactor ? tf.mul(p, keepFactor) : p;
         const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
         const dv = tf.matMul(tf.transpose(pKept, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
