@@ -17,7 +17,7 @@ import {
   mlp,
   type AttentionDropout,
 } from './ops.js';
-import { sampleToken, type SamplingOptions } from './sampling.js';
+import { sampleToken, type SamplingOptions } from '@minigpt/runtime';
 
 export interface ForwardOptions {
   /** Training mode turns dropout on; it then draws masks from `random`. */

@@ -31,7 +31,6 @@ export {
   RECOMPUTE_ATTENTION_ELEMENTS,
   type AttentionDropout,
 } from './ops.js';
-export { sampleToken, type SamplingOptions } from './sampling.js';
 export {
   decodeSafetensors,
   encodeSafetensors,

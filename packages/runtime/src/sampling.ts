@@ -1,5 +1,6 @@
 // Picks the next token from a row of logits: greedy, temperature, top-k and top-p, with a
-// seeded generator. Plain arrays in, an id out; it knows nothing of tensors.
+// seeded generator. Plain arrays in, an id out; it knows nothing of tensors. The tfjs model
+// and every runner use this one function, so the same seed gives the same text everywhere.
 import type { Random } from '@minigpt/random';
 
 export interface SamplingOptions {

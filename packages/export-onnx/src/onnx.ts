@@ -1,0 +1,185 @@
+// ONNX's protobuf messages (onnx.proto field numbers) as small builder functions, and a
+// Graph helper that names nodes and tensors uniquely. It knows nothing of GPTs.
+import { ProtoWriter } from './protobuf.js';
+
+/** TensorProto.DataType values used here. */
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
+type DataTypeValue = (typeof DataType)[keyof typeof DataType];
+
+export type AttributeValue =
+  | { readonly type: 'int'; readonly value: number }
+  | { readonly type: 'float'; readonly value: number }
+  | { readonly type: 'ints'; readonly value: readonly number[] };
+
+export interface Initializer {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly dataType: DataTypeValue;
+  /** Little-endian raw bytes of the values. */
+  readonly raw: Uint8Array;
+}
+
+/** A graph input or output: its element type and dims (numbers, or symbolic names). */
+export interface ValueInfo {
+  readonly name: string;
+  readonly dataType: DataTypeValue;
+  readonly dims: ReadonlyArray<number | string>;
+}
+
+export function floatInitializer(
+  name: string,
+  dims: readonly number[],
+  values: Float32Array,
+): Initializer {
+  return { name, dims, dataType: DataType.FLOAT, raw: littleEndianBytes(values) };
+}
+
+export function int64Initializer(
+  name: string,
+  dims: readonly number[],
+  values: readonly number[],
+): Initializer {
+  const array = BigInt64Array.from(values.map((v) => BigInt(v)));
+  return { name, dims, dataType: DataType.INT64, raw: littleEndianBytes(array) };
+}
+
+const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function littleEndianBytes(array: Float32Array | BigInt64Array): Uint8Array {
+  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+  if (isLittleEndian) return bytes;
+  const width = array.BYTES_PER_ELEMENT;
+  const swapped = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += width) {
+    for (let j = 0; j < width; j++) swapped[i + j] = bytes[i + width - 1 - j]!;
+  }
+  return swapped;
+}
+
+/** Collects nodes, initializers, inputs and outputs; names intermediate tensors uniquely. */
+export class Graph {
+  private readonly nodes: Uint8Array[] = [];
+  readonly initializers: Initializer[] = [];
+  readonly inputs: ValueInfo[] = [];
+  readonly outputs: ValueInfo[] = [];
+  private counter = 0;
+  /** Op types used, for tests and the manifest. */
+  readonly opTypes = new Set<string>();
+
+  constructor(readonly name: string) {}
+
+  initializer(init: Initializer): string {
+    this.initializers.push(init);
+    return init.name;
+  }
+
+  /** Adds a node; returns its output names (fresh ones unless given). */
+  node(
+    opType: string,
+    inputs: readonly string[],
+    options: {
+      outputs?: readonly string[];
+      outputCount?: number;
+      attributes?: Record<string, AttributeValue>;
+      name?: string;
+    } = {},
+  ): string[] {
+    const id = this.counter++;
+    const outputs =
+      options.outputs ??
+      Array.from(
+        { length: options.outputCount ?? 1 },
+        (_, i) => `${opType.toLowerCase()}_${id}_${i}`,
+      );
+    const node = new ProtoWriter();
+    for (const input of inputs) node.string(1, input);
+    for (const output of outputs) node.string(2, output);
+    node.string(3, options.name ?? `${opType}_${id}`);
+    node.string(4, opType);
+    for (const [attributeName, attribute] of Object.entries(options.attributes ?? {})) {
+      node.message(5, encodeAttribute(attributeName, attribute));
+    }
+    this.nodes.push(node.finish());
+    this.opTypes.add(opType);
+    return [...outputs];
+  }
+
+  /** One-output node. */
+  op(
+    opType: string,
+    inputs: readonly string[],
+    attributes?: Record<string, AttributeValue>,
+    output?: string,
+  ): string {
+    return this.node(opType, inputs, {
+      ...(attributes ? { attributes } : {}),
+      ...(output ? { outputs: [output] } : {}),
+    })[0]!;
+  }
+
+  encode(): Uint8Array {
+    const graph = new ProtoWriter();
+    for (const node of this.nodes) graph.message(1, node);
+    graph.string(2, this.name);
+    for (const init of this.initializers) graph.message(5, encodeTensor(init));
+    for (const input of this.inputs) graph.message(11, encodeValueInfo(input));
+    for (const output of this.outputs) graph.message(12, encodeValueInfo(output));
+    return graph.finish();
+  }
+}
+
+function encodeAttribute(name: string, attribute: AttributeValue): ProtoWriter {
+  const out = new ProtoWriter().string(1, name);
+  switch (attribute.type) {
+    case 'float':
+      return out.float(2, attribute.value).int64(20, 1);
+    case 'int':
+      return out.int64(3, attribute.value).int64(20, 2);
+    case 'ints':
+      return out.packedInt64(8, attribute.value).int64(20, 7);
+  }
+}
+
+function encodeTensor(init: Initializer): ProtoWriter {
+  const tensor = new ProtoWriter();
+  if (init.dims.length > 0) tensor.packedInt64(1, init.dims);
+  return tensor.int64(2, init.dataType).string(8, init.name).bytes(9, init.raw);
+}
+
+function encodeValueInfo(info: ValueInfo): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const dim of info.dims) {
+    shape.message(
+      1,
+      typeof dim === 'number' ? new ProtoWriter().int64(1, dim) : new ProtoWriter().string(2, dim),
+    );
+  }
+  const tensorType = new ProtoWriter().int64(1, info.dataType).message(2, shape);
+  return new ProtoWriter()
+    .string(1, info.name)
+    .message(2, new ProtoWriter().message(1, tensorType));
+}
+
+export interface ModelOptions {
+  readonly irVersion: number;
+  readonly opset: number;
+  readonly producerName: string;
+  readonly producerVersion: string;
+  readonly docString?: string;
+  readonly metadata?: Record<string, string>;
+}
+
+/** A ModelProto around `graph`, with the default-domain opset import. */
+export function encodeModel(graph: Graph, options: ModelOptions): Uint8Array {
+  const model = new ProtoWriter()
+    .int64(1, options.irVersion)
+    .string(2, options.producerName)
+    .string(3, options.producerVersion);
+  if (options.docString) model.string(6, options.docString);
+  model.message(7, graph.encode());
+  model.message(8, new ProtoWriter().string(1, '').int64(2, options.opset));
+  for (const [key, value] of Object.entries(options.metadata ?? {})) {
+    model.message(14, new ProtoWriter().string(1, key).string(2, value));
+  }
+  return model.finish();
+}
