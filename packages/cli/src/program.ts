@@ -2,6 +2,8 @@
 // turns errors into one readable line and an exit code.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { exportCommand } from './commands/export.js';
+import { generateCommand } from './commands/generate.js';
 import { prepareCommand } from './commands/prepare.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
@@ -16,13 +18,15 @@ const { version } = JSON.parse(
 export function createProgram(): Command {
   return new Command('minigpt')
     .description(
-      'Build a GPT from scratch in TypeScript: prepare data, train, sample (export and generate are coming).',
+      'Build a GPT from scratch in TypeScript: prepare data, train, sample, export to ONNX, generate with onnxruntime.',
     )
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(prepareCommand())
     .addCommand(trainCommand())
-    .addCommand(sampleCommand());
+    .addCommand(sampleCommand())
+    .addCommand(exportCommand())
+    .addCommand(generateCommand());
 }
 
 /** Runs the CLI; resolves to the process exit code. */
