@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '@minigpt/random';
 import { ModelError, countParameters, validateGPTConfig, type GPTConfig } from './config.js';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import {
   causalAttention,
   crossEntropy,
@@ -95,6 +96,26 @@ export class GPT {
       weights.set(name, variableFrom(tf.tensor(weight.data, [...shape])));
     }
     return new GPT(checked, weights);
+  }
+
+  /** A model from a model.safetensors file's bytes (GPT-2 names); `source` names it in errors. */
+  static fromSafetensors(config: GPTConfig, bytes: Uint8Array, source = 'model.safetensors'): GPT {
+    const { tensors } = decodeSafetensors(bytes, source);
+    const weights = new Map(
+      [...tensors].map(([name, t]) => [name, { shape: t.shape, data: t.data as Float32Array }]),
+    );
+    return GPT.fromWeights(config, weights, source);
+  }
+
+  /** The weights as a safetensors file (float32, GPT-2 names). */
+  async toSafetensors(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    const weights = await this.weightData();
+    return encodeSafetensors(
+      [...weights].map(
+        ([name, w]) => [name, { dtype: 'F32', shape: w.shape, data: w.data }] as const,
+      ),
+      metadata,
+    );
   }
 
   /** The weights as plain data, in GPT-2 name order. */

@@ -2,7 +2,7 @@
 // configs and state, each checked with a clear error naming the file.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GPT, decodeSafetensors, validateGPTConfig, type GPTConfig } from '@minigpt/model';
+import { GPT, validateGPTConfig, type GPTConfig } from '@minigpt/model';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import { CHECKPOINT_FILES, readPointer, type CheckpointState } from './checkpoint.js';
 import { TrainingError } from './trainer.js';
@@ -52,17 +52,7 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
     );
   }
   const modelPath = join(dir, CHECKPOINT_FILES.model);
-  const weights = decodeSafetensors(await read(CHECKPOINT_FILES.model), modelPath);
-  const model = GPT.fromWeights(
-    modelConfig,
-    new Map(
-      [...weights.tensors].map(([name, t]) => [
-        name,
-        { shape: t.shape, data: t.data as Float32Array },
-      ]),
-    ),
-    modelPath,
-  );
+  const model = GPT.fromSafetensors(modelConfig, await read(CHECKPOINT_FILES.model), modelPath);
   return { dir, model, modelConfig, tokenizer, state };
 }
 

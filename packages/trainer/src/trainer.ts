@@ -184,20 +184,8 @@ export class Trainer {
           `${dir}: cannot resume — it was trained on data with sha256 ${state.dataSha256.slice(0, 12)}…, ${dataDir} holds ${dataMeta.source.sha256.slice(0, 12)}…. Use the same --data.`,
         );
       }
-      const weights = decodeSafetensors(
-        await readFile(join(dir, CHECKPOINT_FILES.model)),
-        join(dir, CHECKPOINT_FILES.model),
-      );
-      const model = GPT.fromWeights(
-        modelConfig,
-        new Map(
-          [...weights.tensors].map(([name, t]) => [
-            name,
-            { shape: t.shape, data: t.data as Float32Array },
-          ]),
-        ),
-        join(dir, CHECKPOINT_FILES.model),
-      );
+      const modelPath = join(dir, CHECKPOINT_FILES.model);
+      const model = GPT.fromSafetensors(modelConfig, await readFile(modelPath), modelPath);
       const optimizer = new AdamW(model.weights, optimizerOptions(config));
       const moments = decodeSafetensors(
         await readFile(join(dir, CHECKPOINT_FILES.optimizer)),
@@ -433,7 +421,6 @@ export class Trainer {
   private async saveCheckpoint(options: { best?: boolean } = {}): Promise<string> {
     this.lastSaved = this.iteration;
     const name = checkpointName(this.iteration);
-    const weights = await this.model.weightData();
     const optimizerState = await this.optimizer.getState();
     const moments = [...optimizerState.moments].flatMap(([weightName, { m, v, shape }]) => [
       [`m.${weightName}`, { dtype: 'F32' as const, shape, data: m }] as const,
@@ -449,13 +436,10 @@ export class Trainer {
       dataSha256: this.dataMeta.source.sha256,
     };
     const dir = await writeCheckpoint(this.checkpointsDir, name, {
-      [CHECKPOINT_FILES.model]: encodeSafetensors(
-        [...weights].map(
-          ([weightName, w]) =>
-            [weightName, { dtype: 'F32', shape: w.shape, data: w.data }] as const,
-        ),
-        { format: 'pt', producer: 'minigpt' },
-      ),
+      [CHECKPOINT_FILES.model]: await this.model.toSafetensors({
+        format: 'pt',
+        producer: 'minigpt',
+      }),
       [CHECKPOINT_FILES.optimizer]: encodeSafetensors(moments, {
         step: String(optimizerState.step),
       }),

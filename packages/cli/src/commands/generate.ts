@@ -1,6 +1,7 @@
 // `minigpt generate`: streams text from an exported model with onnxruntime-node.
 import { loadModel, type Device } from '@minigpt/runner-node';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { finiteNumber, integer } from '../parsers.js';
 
 interface GenerateFlags {
   model: string;
@@ -20,11 +21,11 @@ export function generateCommand(): Command {
     .description('Generate text from an exported model (onnxruntime-node), streaming to stdout.')
     .requiredOption('--model <dir>', 'an export directory (from `minigpt export`)')
     .option('--prompt <text>', 'text to continue', '\n')
-    .option('--max-new-tokens <n>', 'tokens to generate', parseInteger, 500)
-    .option('--temperature <x>', '0 = greedy; higher = more random', parseNumber, 0.8)
-    .option('--top-k <k>', 'sample only from the k most likely tokens', parseInteger)
-    .option('--top-p <p>', 'sample from the smallest set with probability ≥ p', parseNumber)
-    .option('--seed <n>', 'random seed (same seed, same text, on every runner)', parseInteger, 1337)
+    .option('--max-new-tokens <n>', 'tokens to generate', integer, 500)
+    .option('--temperature <x>', '0 = greedy; higher = more random', finiteNumber, 0.8)
+    .option('--top-k <k>', 'sample only from the k most likely tokens', integer)
+    .option('--top-p <p>', 'sample from the smallest set with probability ≥ p', finiteNumber)
+    .option('--seed <n>', 'random seed (same seed, same text, on every runner)', integer, 1337)
     .option('--stop <text...>', 'stop before any of these strings')
     .addOption(
       new Option('--device <name>', 'cpu, or cuda where onnxruntime-node has its CUDA files')
@@ -63,16 +64,4 @@ export function generateCommand(): Command {
         await model.dispose();
       }
     });
-}
-
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer.');
-  return n;
-}
-
-function parseNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
-  return n;
 }

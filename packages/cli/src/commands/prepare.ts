@@ -3,7 +3,8 @@
 import { stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { binarize, type TokenizerChoice } from '@minigpt/data';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { fraction, positiveInteger } from '../parsers.js';
 import { DEFAULT_DATASET, DATASETS, findDataset } from '../datasets.js';
 import { CliError } from '../errors.js';
 import { createByteProgress } from '../progress.js';
@@ -121,18 +122,4 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
       '',
     ].join('\n'),
   );
-}
-
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0)
-    throw new InvalidArgumentError('expected a positive integer.');
-  return parsed;
-}
-
-function fraction(value: string): number {
-  const parsed = Number(value);
-  if (!(parsed > 0 && parsed < 1))
-    throw new InvalidArgumentError('expected a number between 0 and 1, such as 0.1.');
-  return parsed;
 }

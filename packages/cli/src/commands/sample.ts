@@ -2,6 +2,7 @@
 import { Random } from '@minigpt/random';
 import { loadCheckpoint, selectBackend, type BackendName } from '@minigpt/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { integer, nonNegative, positiveInteger, probability } from '../parsers.js';
 
 interface SampleFlags {
   checkpoint: string;
@@ -64,25 +65,4 @@ export function sampleCommand(): Command {
         model.dispose();
       }
     });
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer.');
-  return n;
-}
-function integer(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer.');
-  return n;
-}
-function nonNegative(value: string): number {
-  const n = Number(value);
-  if (!(n >= 0)) throw new InvalidArgumentError('expected a number ≥ 0.');
-  return n;
-}
-function probability(value: string): number {
-  const n = Number(value);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a number in (0, 1].');
-  return n;
 }

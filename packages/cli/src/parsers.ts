@@ -1,0 +1,19 @@
+// Argument parsers shared by the commands: each turns a string into a checked number or
+// says what was expected (commander prints it with the option's name).
+import { InvalidArgumentError } from 'commander';
+
+function parsed(value: string, ok: (n: number) => boolean, expected: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !ok(n)) throw new InvalidArgumentError(`expected ${expected}.`);
+  return n;
+}
+
+export const integer = (value: string) => parsed(value, Number.isInteger, 'an integer');
+export const positiveInteger = (value: string) =>
+  parsed(value, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+export const finiteNumber = (value: string) => parsed(value, Number.isFinite, 'a number');
+export const nonNegative = (value: string) => parsed(value, (n) => n >= 0, 'a number ≥ 0');
+export const probability = (value: string) =>
+  parsed(value, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
+export const fraction = (value: string) =>
+  parsed(value, (n) => n > 0 && n < 1, 'a number between 0 and 1, such as 0.1');
