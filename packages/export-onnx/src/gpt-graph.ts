@@ -33,10 +33,20 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
   const { nLayer, nHead, nEmbd: c, vocabSize, blockSize } = config;
   const headSize = c / nHead;
   const graph = new Graph('minigpt');
+  // The attention scale 1/√hs is folded into the query columns of c_attn (weights and
+  // bias), which saves a Mul per layer and per token at decode time.
+  const scale = 1 / Math.sqrt(headSize);
+  const scaledQuery = (key: string, data: Float32Array): Float32Array => {
+    if (!/^h\.\d+\.attn\.c_attn\.(weight|bias)$/.test(key)) return data;
+    const out = data.slice();
+    const columns = 3 * c; // weight (C, 3C) row-major; bias (3C): the first C columns are q
+    for (let index = 0; index < out.length; index++) if (index % columns < c) out[index]! *= scale;
+    return out;
+  };
   const weight = (key: string): string => {
     const w = weights.get(key);
     if (!w) throw new Error(`weights: "${key}" is missing`);
-    return graph.initializer(floatInitializer(key, w.shape, w.data));
+    return graph.initializer(floatInitializer(key, w.shape, scaledQuery(key, w.data)));
   };
   const optional = (key: string): string | undefined =>
     weights.has(key) ? weight(key) : undefined;
@@ -82,7 +92,6 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
   const headsShape = int64s('const.heads_shape', [0, 0, nHead, headSize]); // (B, T, nh, hs); 0 = keep
   const mergedShape = int64s('const.merged_shape', [0, 0, c]); // (B, T, C)
   const qkvSplit = int64s('const.qkv_split', [c, c, c]);
-  const scale = constant('const.attention_scale', [1 / Math.sqrt(headSize)]);
   const sqrt2 = constant('const.sqrt2', [Math.SQRT2]);
   const one = constant('const.one', [1]);
   const half = constant('const.half', [0.5]);
@@ -142,7 +151,8 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
 
   for (let layer = 0; layer < nLayer; layer++) {
     const p = `h.${layer}`;
-    // Attention: x + c_proj(softmax(q·kᵀ/√hs + mask)·v), with the cache extended by k, v.
+    // Attention: x + c_proj(softmax(q·kᵀ + mask)·v) with q pre-scaled by 1/√hs; the cache is
+    // extended by this step's k, v.
     const h1 = layerNorm(x, `${p}.ln_1`);
     const qkv = linear(h1, `${p}.attn.c_attn`); // (B, T, 3C)
     const [q, k, v] = graph.node('Split', [qkv, qkvSplit], {
@@ -164,10 +174,7 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     const keysT = graph.op('Transpose', [presentKey], {
       perm: { type: 'ints', value: [0, 1, 3, 2] },
     }); // (B, nh, hs, P+T)
-    const scores = graph.op('Add', [
-      graph.op('Mul', [graph.op('MatMul', [splitHeads(q!), keysT]), scale]),
-      mask,
-    ]); // (B, nh, T, P+T)
+    const scores = graph.op('Add', [graph.op('MatMul', [splitHeads(q!), keysT]), mask]); // (B, nh, T, P+T)
     const weights = graph.op('Softmax', [scores], { axis: { type: 'int', value: -1 } });
     const attended = graph.op('MatMul', [weights, presentValue]); // (B, nh, T, hs)
     const merged = graph.op('Reshape', [

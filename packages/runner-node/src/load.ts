@@ -21,10 +21,7 @@ export interface LoadModelOptions {
   /** Default 'cpu'. 'cuda' falls back to CPU (with `onWarning`) when CUDA cannot start. */
   readonly device?: Device;
   readonly onWarning?: (message: string) => void;
-  /**
-   * Threads for one operator on CPU. Default 1: a decode step's operators are small, and a
-   * second onnxruntime thread spinning beside Node's main thread measured slower here.
-   */
+  /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
 }
 
@@ -73,7 +70,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   let ortSession: ort.InferenceSession;
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: options.intraOpThreads ?? 1,
+    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
   try {
     ortSession = await ort.InferenceSession.create(modelPath, {

@@ -88,6 +88,8 @@ export function generate<State>(
     let state: State | null = null;
     let pending = context.slice(); // tokens not yet fed
     let emitted = 0; // characters of the generated text already yielded
+    let decodedText = ''; // text of stats.tokens[0, decodedTokens), which ends on a whole character
+    let decodedTokens = 0;
     try {
       for (let step = 0; step < maxNewTokens; step++) {
         if (options.signal?.aborted) {
@@ -116,7 +118,13 @@ export function generate<State>(
         context.push(id);
         pending = [id];
 
-        const text = tokenizer.decode(stats.tokens);
+        // Decode only the tokens since the last whole character: O(1) per step, not O(n).
+        const tail = tokenizer.decode(stats.tokens.slice(decodedTokens));
+        const text = decodedText + tail;
+        if (!tail.endsWith('\uFFFD')) {
+          decodedText = text;
+          decodedTokens = stats.tokens.length;
+        }
         const stopAt = firstStop(text, stops, emitted);
         if (stopAt >= 0) {
           if (stopAt > emitted) yield text.slice(emitted, stopAt);
@@ -132,7 +140,7 @@ export function generate<State>(
           emitted = safe;
         }
       }
-      const text = tokenizer.decode(stats.tokens);
+      const text = decodedText + tokenizer.decode(stats.tokens.slice(decodedTokens));
       if (text.length > emitted) yield text.slice(emitted);
       stats.stopReason = 'length';
     } finally {

@@ -25,6 +25,7 @@ export function sampleToken(
     throw new RangeError(`topK must be a positive integer, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
   if (temperature === 0) return argmax(logits);
+  if (topK >= logits.length && topP >= 1) return sampleAll(logits, random, temperature);
 
   // Candidates sorted by logit, best first; ties keep the lower id first (deterministic).
   const order = Array.from({ length: logits.length }, (_, id) => id).sort(
@@ -53,6 +54,19 @@ export function sampleToken(
     if (threshold < 0) return kept[i]!;
   }
   return kept[probabilities.length - 1]!;
+}
+
+/** Plain softmax sampling over every id, in id order: no sort (the common case, per token). */
+function sampleAll(logits: ArrayLike<number>, random: Random, temperature: number): number {
+  const max = logits[argmax(logits)]!;
+  let total = 0;
+  for (let id = 0; id < logits.length; id++) total += Math.exp((logits[id]! - max) / temperature);
+  let threshold = random.nextFloat() * total;
+  for (let id = 0; id < logits.length; id++) {
+    threshold -= Math.exp((logits[id]! - max) / temperature);
+    if (threshold < 0) return id;
+  }
+  return logits.length - 1;
 }
 
 function argmax(values: ArrayLike<number>): number {
