@@ -56,6 +56,21 @@ describe('runner-node', () => {
     await loaded.dispose();
   });
 
+  it('runs concurrent generations on one model without mixing their caches', async () => {
+    const loaded = await loadModel(exportDir);
+    const options = (seed: number) => ({ maxNewTokens: 40, seed, temperature: 1 });
+    const sequential = [
+      await loaded.generate('the', options(1)).text(),
+      await loaded.generate('a cat', options(2)).text(),
+    ];
+    const concurrent = await Promise.all([
+      loaded.generate('the', options(1)).text(),
+      loaded.generate('a cat', options(2)).text(),
+    ]);
+    expect(concurrent).toEqual(sequential);
+    await loaded.dispose();
+  });
+
   it('reports stats and honours stop strings', async () => {
     const loaded = await loadModel(exportDir);
     const all = await loaded.generate('a', { maxNewTokens: 30, seed: 1 }).text();
