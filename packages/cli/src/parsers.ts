@@ -11,7 +11,6 @@ function parsed(value: string, ok: (n: number) => boolean, expected: string): nu
 export const integer = (value: string) => parsed(value, Number.isInteger, 'an integer');
 export const positiveInteger = (value: string) =>
   parsed(value, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
-export const finiteNumber = (value: string) => parsed(value, Number.isFinite, 'a number');
 export const nonNegative = (value: string) => parsed(value, (n) => n >= 0, 'a number ≥ 0');
 export const probability = (value: string) =>
   parsed(value, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
