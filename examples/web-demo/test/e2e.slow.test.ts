@@ -1,0 +1,107 @@
+// End to end in a real browser: Debian's Chromium, driven by playwright-core, loads the built
+// demo from `vite preview` on localhost and generates 100 tokens — on wasm, and on WebGPU
+// (Chromium's SwiftShader adapter, no GPU needed). The text must be what
+// @minigpt/runner-node writes for the same model and prompt. Screenshots go to test-output/.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModel } from '@minigpt/runner-node';
+import { chromium, type Browser } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const demo = fileURLToPath(new URL('..', import.meta.url));
+const chromiumPath = process.env['MINIGPT_CHROMIUM'] ?? '/usr/bin/chromium';
+const prompt = 'Call me';
+let server: PreviewServer;
+let url: string;
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(demo, 'scripts', 'build-model.mjs')], { stdio: 'inherit' });
+  await build({ root: demo, logLevel: 'error' });
+  server = await preview({
+    root: demo,
+    preview: { port: 0, host: '127.0.0.1' },
+    logLevel: 'error',
+  });
+  url = server.resolvedUrls!.local[0]!;
+}, 180_000);
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function launch(): Promise<Browser> {
+  if (!existsSync(chromiumPath))
+    throw new Error(
+      `${chromiumPath} not found: install Debian's chromium (apt-get install chromium)`,
+    );
+  return chromium.launch({
+    executablePath: chromiumPath,
+    // A fresh profile each launch (playwright's default); no network beyond localhost.
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--enable-unsafe-webgpu',
+    ],
+  });
+}
+
+async function generateInPage(browser: Browser, device: 'wasm' | 'webgpu', temperature: number) {
+  const page = await browser.newPage();
+  await page.goto(`${url}?device=${device}`);
+  await page.waitForFunction(
+    () =>
+      !(document.getElementById('generate') as HTMLButtonElement).disabled ||
+      document.body.dataset['state'] === 'error',
+    null,
+    { timeout: 120_000 },
+  );
+  expect(await page.textContent('#error')).toBe('');
+  expect(await page.evaluate(() => document.body.dataset['device'])).toBe(device);
+  await page.fill('#prompt', prompt);
+  await page.fill('#max-tokens', '100');
+  await page.fill('#temperature', String(temperature));
+  await page.click('#generate');
+  await page.waitForFunction(() => document.body.dataset['state'] === 'done', null, {
+    timeout: 120_000,
+  });
+  expect(await page.textContent('#error')).toBe('');
+  const text = (await page.textContent('#output')) ?? '';
+  mkdirSync(join(demo, 'test-output'), { recursive: true });
+  await page.screenshot({ path: join(demo, 'test-output', `${device}-t${temperature}.png`) });
+  await page.close();
+  return text;
+}
+
+describe('web demo in Chromium', () => {
+  it('keeps onnxruntime-node and TensorFlow.js out of the bundle', () => {
+    const assets = join(demo, 'dist', 'assets');
+    for (const file of readdirSync(assets).filter((name) => name.endsWith('.js'))) {
+      const code = readFileSync(join(assets, file), 'utf8');
+      expect(code).not.toMatch(/onnxruntime-node|@tensorflow\/tfjs|onnxruntime_binding\.node/);
+    }
+  });
+
+  for (const device of ['wasm', 'webgpu'] as const) {
+    it(`generates runner-node's text on ${device}: greedy, and sampled with the default seed`, async () => {
+      const node = await loadModel(join(demo, 'public', 'model'));
+      const browser = await launch();
+      try {
+        for (const temperature of [0, 0.8]) {
+          const expected = await node.generate(prompt, { maxNewTokens: 100, temperature }).text();
+          expect(await generateInPage(browser, device, temperature)).toBe(expected);
+        }
+      } finally {
+        await browser.close();
+        await node.dispose();
+      }
+    }, 240_000);
+  }
+});
