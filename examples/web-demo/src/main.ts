@@ -10,11 +10,14 @@ const errorBox = $('error');
 const generateButton = $<HTMLButtonElement>('generate');
 const stopButton = $<HTMLButtonElement>('stop');
 
-const requested = new URLSearchParams(location.search).get('device');
+const query = new URLSearchParams(location.search);
+const requested = query.get('device');
+// ?model=NAME loads public/NAME/ instead of public/model/ (the benchmark uses its own).
+const modelDir = (query.get('model') ?? 'model').replace(/[^\w-]/g, '');
 const device = requested === 'webgpu' || requested === 'wasm' ? (requested as WebDevice) : 'auto';
 
 try {
-  const model = await loadModel(new URL('model/', location.href).href, { device });
+  const model = await loadModel(new URL(`${modelDir}/`, location.href).href, { device });
   status.textContent = `model ready: ${model.manifest.model.nLayer} layers, ${model.manifest.model.nEmbd} wide, on ${model.device}`;
   document.body.dataset['device'] = model.device;
   generateButton.disabled = false;
@@ -35,7 +38,16 @@ try {
         ...(topK > 0 ? { topK } : {}),
         signal: controller.signal,
       });
-      for await (const piece of generation) output.textContent += piece;
+      let lastYield = performance.now();
+      for await (const piece of generation) {
+        output.textContent += piece;
+        // Each step resolves through microtasks only: give the page a macrotask turn now and
+        // then, so it repaints and the Stop button can be clicked while tokens stream.
+        if (performance.now() - lastYield > 30) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          lastYield = performance.now();
+        }
+      }
       const { newTokens, tokensPerSec, firstTokenMs, stopReason } = generation.stats;
       stats.textContent = `${newTokens} tokens, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${model.device} (${stopReason})`;
       stats.dataset['tokensPerSec'] = String(tokensPerSec);

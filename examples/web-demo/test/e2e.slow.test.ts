@@ -89,6 +89,42 @@ describe('web demo in Chromium', () => {
     }
   });
 
+  it('shows a clear error in the page when the model is missing, and stops on Stop', async () => {
+    const browser = await launch();
+    try {
+      const missing = await browser.newPage();
+      await missing.goto(`${url}?device=wasm&model=nothing-here`);
+      await missing.waitForFunction(() => document.body.dataset['state'] === 'error', null, {
+        timeout: 60_000,
+      });
+      // vite preview answers unknown paths with the page itself (SPA fallback): the runner says so.
+      expect(await missing.textContent('#error')).toMatch(
+        /nothing-here\/minigpt\.json: not valid JSON \(damaged, or the server returned a page instead of the file\?\)/,
+      );
+      const page = await browser.newPage();
+      await page.goto(`${url}?device=wasm`);
+      await page.waitForFunction(
+        () => !(document.getElementById('generate') as HTMLButtonElement).disabled,
+        null,
+        { timeout: 60_000 },
+      );
+      await page.fill('#max-tokens', '100000');
+      await page.click('#generate');
+      await page.waitForFunction(
+        () => (document.getElementById('output')?.textContent ?? '').length > 20,
+        null,
+        { timeout: 60_000 },
+      );
+      await page.click('#stop');
+      await page.waitForFunction(() => document.body.dataset['state'] === 'done', null, {
+        timeout: 60_000,
+      });
+      expect(await page.textContent('#stats')).toMatch(/\(abort\)$/);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   for (const device of ['wasm', 'webgpu'] as const) {
     it(`generates runner-node's text on ${device}: greedy, and sampled with the default seed`, async () => {
       const node = await loadModel(join(demo, 'public', 'model'));
