@@ -38,16 +38,7 @@ try {
         ...(topK > 0 ? { topK } : {}),
         signal: controller.signal,
       });
-      let lastYield = performance.now();
-      for await (const piece of generation) {
-        output.textContent += piece;
-        // Each step resolves through microtasks only: give the page a macrotask turn now and
-        // then, so it repaints and the Stop button can be clicked while tokens stream.
-        if (performance.now() - lastYield > 30) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          lastYield = performance.now();
-        }
-      }
+      for await (const piece of generation) output.textContent += piece;
       const { newTokens, tokensPerSec, firstTokenMs, stopReason } = generation.stats;
       stats.textContent = `${newTokens} tokens, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${model.device} (${stopReason})`;
       stats.dataset['tokensPerSec'] = String(tokensPerSec);

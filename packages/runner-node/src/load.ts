@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  cacheNames,
   generate,
   layerName,
   parseManifest,
@@ -153,20 +154,10 @@ function createDecoderSession(
   session: ort.InferenceSession,
   manifest: ExportManifest,
 ): DecoderSession<CacheState> {
-  const { nLayer, nHead, nEmbd, vocabSize, blockSize } = manifest.model;
+  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
   const headSize = nEmbd / nHead;
   const slot = nHead * blockSize * headSize; // floats in one (1, nh, blockSize, hs) cache
-  const names: Array<{ input: string; output: string }> = [];
-  for (let layer = 0; layer < nLayer; layer++) {
-    names.push({
-      input: layerName(manifest.inputs.pastKey, layer),
-      output: layerName(manifest.outputs.presentKey, layer),
-    });
-    names.push({
-      input: layerName(manifest.inputs.pastValue, layer),
-      output: layerName(manifest.outputs.presentValue, layer),
-    });
-  }
+  const names = cacheNames(manifest);
   const pool: CacheBuffers[] = [];
   const newBuffers = (): CacheBuffers => ({
     sides: names.map(

@@ -2,8 +2,8 @@
 // exposes it as a DecoderSession for @minigpt/runtime: WebGPU when the browser offers an
 // adapter, wasm otherwise. It never imports onnxruntime-node or TensorFlow.js.
 import {
+  cacheNames,
   generate,
-  layerName,
   parseManifest,
   type DecoderSession,
   type ExportManifest,
@@ -138,10 +138,7 @@ export async function loadModel(
 
 function presentLocations(manifest: ExportManifest): Record<string, 'gpu-buffer' | 'cpu'> {
   const locations: Record<string, 'gpu-buffer' | 'cpu'> = { [manifest.outputs.logits]: 'cpu' };
-  for (let layer = 0; layer < manifest.model.nLayer; layer++) {
-    locations[layerName(manifest.outputs.presentKey, layer)] = 'gpu-buffer';
-    locations[layerName(manifest.outputs.presentValue, layer)] = 'gpu-buffer';
-  }
+  for (const { output } of cacheNames(manifest)) locations[output] = 'gpu-buffer';
   return locations;
 }
 
@@ -149,12 +146,20 @@ function createDecoderSession(
   session: ort.InferenceSession,
   manifest: ExportManifest,
 ): DecoderSession<CacheState> {
-  const { nLayer, nHead, nEmbd, vocabSize, blockSize } = manifest.model;
+  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
   const headSize = nEmbd / nHead;
+  const names = cacheNames(manifest);
+  let lastYield = Date.now();
   return {
     blockSize,
     vocabSize,
     async forward(ids, state) {
+      // A wasm run resolves through microtasks only; without a macrotask turn now and then the
+      // page would neither repaint nor take clicks (a Stop button) while tokens stream.
+      if (Date.now() - lastYield > 30) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        lastYield = Date.now();
+      }
       const feeds: Record<string, ort.Tensor> = {
         [manifest.inputs.inputIds]: new ort.Tensor(
           'int64',
@@ -162,15 +167,10 @@ function createDecoderSession(
           [1, ids.length],
         ), // (1, T)
       };
-      for (let layer = 0; layer < nLayer; layer++) {
-        for (const [input, output] of [
-          [manifest.inputs.pastKey, manifest.outputs.presentKey],
-          [manifest.inputs.pastValue, manifest.outputs.presentValue],
-        ] as const) {
-          feeds[layerName(input, layer)] =
-            state?.tensors.get(layerName(output, layer)) ??
-            new ort.Tensor('float32', new Float32Array(0), [1, nHead, 0, headSize]); // (1, nh, P, hs)
-        }
+      for (const { input, output } of names) {
+        feeds[input] =
+          state?.tensors.get(output) ??
+          new ort.Tensor('float32', new Float32Array(0), [1, nHead, 0, headSize]); // (1, nh, P, hs)
       }
       const results = await session.run(feeds);
       const logitsTensor = results[manifest.outputs.logits]!;

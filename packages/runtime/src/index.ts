@@ -12,6 +12,7 @@ export type { DecoderSession } from './session.js';
 export {
   ManifestError,
   MANIFEST_FORMAT_VERSION,
+  cacheNames,
   layerName,
   parseManifest,
   type ExportManifest,

@@ -82,3 +82,19 @@ export class ManifestError extends Error {
 export function layerName(pattern: string, layer: number): string {
   return pattern.replace('{i}', String(layer));
 }
+
+/** Each cache input and the output that feeds it next step, layer by layer (key, then value). */
+export function cacheNames(manifest: ExportManifest): Array<{ input: string; output: string }> {
+  const names: Array<{ input: string; output: string }> = [];
+  for (let layer = 0; layer < manifest.model.nLayer; layer++) {
+    names.push({
+      input: layerName(manifest.inputs.pastKey, layer),
+      output: layerName(manifest.outputs.presentKey, layer),
+    });
+    names.push({
+      input: layerName(manifest.inputs.pastValue, layer),
+      output: layerName(manifest.outputs.presentValue, layer),
+    });
+  }
+  return names;
+}
