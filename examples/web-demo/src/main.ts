@@ -15,11 +15,18 @@ const requested = query.get('device');
 // ?model=NAME loads public/NAME/ instead of public/model/ (the benchmark uses its own).
 const modelDir = (query.get('model') ?? 'model').replace(/[^\w-]/g, '');
 const device = requested === 'webgpu' || requested === 'wasm' ? (requested as WebDevice) : 'auto';
+// ?threads=N sets the wasm thread count (default: onnxruntime-web's choice).
+const threads = Number(query.get('threads') ?? NaN);
 
 try {
-  const model = await loadModel(new URL(`${modelDir}/`, location.href).href, { device });
-  status.textContent = `model ready: ${model.manifest.model.nLayer} layers, ${model.manifest.model.nEmbd} wide, on ${model.device}`;
+  const model = await loadModel(new URL(`${modelDir}/`, location.href).href, {
+    device,
+    ...(Number.isInteger(threads) && threads > 0 ? { threads } : {}),
+  });
+  const where = `${model.device}${model.device === 'wasm' ? ` (${model.threads} thread${model.threads > 1 ? 's' : ''})` : ''}`;
+  status.textContent = `model ready: ${model.manifest.model.nLayer} layers, ${model.manifest.model.nEmbd} wide, on ${where}`;
   document.body.dataset['device'] = model.device;
+  document.body.dataset['threads'] = String(model.threads);
   generateButton.disabled = false;
   let controller: AbortController | undefined;
   stopButton.onclick = () => controller?.abort();
@@ -40,7 +47,7 @@ try {
       });
       for await (const piece of generation) output.textContent += piece;
       const { newTokens, tokensPerSec, firstTokenMs, stopReason } = generation.stats;
-      stats.textContent = `${newTokens} tokens, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${model.device} (${stopReason})`;
+      stats.textContent = `${newTokens} tokens, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${where} (${stopReason})`;
       stats.dataset['tokensPerSec'] = String(tokensPerSec);
     } catch (error) {
       errorBox.textContent = String((error as Error).message ?? error);

@@ -65,6 +65,15 @@ async function generateInPage(browser: Browser, device: 'wasm' | 'webgpu', tempe
   );
   expect(await page.textContent('#error')).toBe('');
   expect(await page.evaluate(() => document.body.dataset['device'])).toBe(device);
+  // The page is cross-origin isolated, so wasm runs multi-threaded (every core up to 4):
+  // onnxruntime-web's thread workers start from its own chunk, not the page's script.
+  const { isolated, cores, threads } = await page.evaluate(() => ({
+    isolated: globalThis.crossOriginIsolated,
+    cores: navigator.hardwareConcurrency,
+    threads: Number(document.body.dataset['threads']),
+  }));
+  expect(isolated).toBe(true);
+  expect(threads).toBe(Math.min(4, cores));
   await page.fill('#prompt', prompt);
   await page.fill('#max-tokens', '100');
   await page.fill('#temperature', String(temperature));

@@ -96,6 +96,17 @@ describe('ONNX export parity', () => {
         t + 1,
         config.nEmbd / config.nHead,
       ]);
+      // new_key_values holds exactly the step's last row of present (B, nh, P+T, hs).
+      const headSize = config.nEmbd / config.nHead;
+      const present = results['present.0.value']!.data as Float32Array;
+      const added = results['new_key_values.0.value']!.data as Float32Array;
+      expect(results['new_key_values.0.value']!.dims).toEqual([1, config.nHead, 1, headSize]);
+      for (let head = 0; head < config.nHead; head++) {
+        const row = (head * (t + 1) + t) * headSize;
+        expect(added.subarray(head * headSize, (head + 1) * headSize)).toEqual(
+          present.subarray(row, row + headSize),
+        );
+      }
       expect(
         maxAbsDiff(results['logits']!.data as Float32Array, full.slice(t * 37, (t + 1) * 37)),
       ).toBeLessThanOrEqual(1e-4);

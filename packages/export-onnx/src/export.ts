@@ -59,6 +59,8 @@ export function exportModel(
       logits: GRAPH_NAMES.logits,
       presentKey: GRAPH_NAMES.presentKey,
       presentValue: GRAPH_NAMES.presentValue,
+      newKey: GRAPH_NAMES.newKey,
+      newValue: GRAPH_NAMES.newValue,
     },
     dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
     files: { model: EXPORT_FILES.model, vocab: EXPORT_FILES.vocab },

@@ -1,6 +1,7 @@
 // The GPT as one ONNX graph that serves both prefill and KV-cache decode:
 //   inputs  input_ids (B, T) int64, past_key_values.{i}.key|value (B, nh, P, hs) float32
-//   outputs logits (B, T, V), present.{i}.key|value (B, nh, P+T, hs)
+//   outputs logits (B, T, V), present.{i}.key|value (B, nh, P+T, hs),
+//           new_key_values.{i}.key|value (B, nh, T, hs): only this step's rows of present
 // Positions start at P; query t sees keys 0 … P+t. Only standard ops at opset 17, so
 // onnxruntime-node (CPU, CUDA) and onnxruntime-web (wasm, WebGPU) all run it. The math is
 // @minigpt/model's: pre-LN blocks, exact GELU (as Div → Erf, which onnxruntime fuses),
@@ -20,6 +21,8 @@ export const GRAPH_NAMES = {
   logits: 'logits',
   presentKey: 'present.{i}.key',
   presentValue: 'present.{i}.value',
+  newKey: 'new_key_values.{i}.key',
+  newValue: 'new_key_values.{i}.value',
 } as const;
 
 const name = (pattern: string, layer: number) => pattern.replace('{i}', String(layer));
@@ -84,6 +87,18 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
       });
     }
   }
+  // A runner that keeps the cache itself fetches these instead of present: onnxruntime-web
+  // copies every output out of its wasm heap into a fresh array, and copying the whole
+  // present cache out per token took half of a decode step in Chromium.
+  for (let layer = 0; layer < nLayer; layer++) {
+    for (const pattern of [GRAPH_NAMES.newKey, GRAPH_NAMES.newValue]) {
+      graph.outputs.push({
+        name: name(pattern, layer),
+        dataType: DataType.FLOAT,
+        dims: ['batch', nHead, 'sequence', headSize],
+      });
+    }
+  }
 
   // Constants.
   const zero1 = int64s('const.zero', [0]);
@@ -144,10 +159,13 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     const bias = optional(`${prefix}.bias`);
     return bias ? graph.op('Add', [product, bias]) : product;
   };
-  const splitHeads = (input: string) =>
-    graph.op('Transpose', [graph.op('Reshape', [input, headsShape])], {
-      perm: { type: 'ints', value: [0, 2, 1, 3] },
-    }); // (B, nh, T, hs)
+  const splitHeads = (input: string, outputName?: string) =>
+    graph.op(
+      'Transpose',
+      [graph.op('Reshape', [input, headsShape])],
+      { perm: { type: 'ints', value: [0, 2, 1, 3] } },
+      outputName,
+    ); // (B, nh, T, hs)
 
   for (let layer = 0; layer < nLayer; layer++) {
     const p = `h.${layer}`;
@@ -161,13 +179,13 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     });
     const presentKey = graph.op(
       'Concat',
-      [name(GRAPH_NAMES.pastKey, layer), splitHeads(k!)],
+      [name(GRAPH_NAMES.pastKey, layer), splitHeads(k!, name(GRAPH_NAMES.newKey, layer))],
       { axis: { type: 'int', value: 2 } },
       name(GRAPH_NAMES.presentKey, layer),
     ); // (B, nh, P+T, hs)
     const presentValue = graph.op(
       'Concat',
-      [name(GRAPH_NAMES.pastValue, layer), splitHeads(v!)],
+      [name(GRAPH_NAMES.pastValue, layer), splitHeads(v!, name(GRAPH_NAMES.newValue, layer))],
       { axis: { type: 'int', value: 2 } },
       name(GRAPH_NAMES.presentValue, layer),
     );

@@ -82,6 +82,37 @@ describe('runner-web (Node, wasm)', () => {
     await web.dispose();
   });
 
+  it('runs an export made before new_key_values existed (present fed back) to the same text', async () => {
+    const dir = join(work, 'export');
+    const manifest = JSON.parse(readFileSync(join(dir, 'minigpt.json'), 'utf8'));
+    expect(manifest.outputs.newKey).toBe('new_key_values.{i}.key');
+    const olderOutputs = { ...manifest.outputs };
+    delete olderOutputs.newKey;
+    delete olderOutputs.newValue;
+    const files = {
+      model: readFileSync(join(dir, 'model.onnx')),
+      vocab: tokenizer.toJSON(),
+    };
+    const current = await loadModel({ ...files, manifest }, { device: 'wasm' });
+    const older = await loadModel(
+      { ...files, manifest: { ...manifest, outputs: olderOutputs } },
+      { device: 'wasm' },
+    );
+    // Past blockSize (16 for nano) too, so the cache is rebuilt on the way.
+    const settings = { maxNewTokens: 150, temperature: 0.8, seed: 3 };
+    const text = await current.generate('the dog', settings).text();
+    expect(text).toHaveLength(150);
+    expect(await older.generate('the dog', settings).text()).toBe(text);
+    await current.dispose();
+    await older.dispose();
+  });
+
+  it('rejects a thread count that is not a positive integer', async () => {
+    await expect(loadModel(`${baseUrl}/export`, { device: 'wasm', threads: 0 })).rejects.toThrow(
+      /threads must be a positive integer, got 0/,
+    );
+  });
+
   it('explains a missing export, another manifest version and a mismatched vocab', async () => {
     await expect(loadModel(`${baseUrl}/nowhere`, { device: 'wasm' })).rejects.toThrow(
       /nowhere\/minigpt\.json: HTTP 404 .* is the export served at this URL\?/,

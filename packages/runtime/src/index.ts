@@ -14,6 +14,7 @@ export {
   MANIFEST_FORMAT_VERSION,
   cacheNames,
   layerName,
+  type CacheNames,
   parseManifest,
   type ExportManifest,
 } from './manifest.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_FORMAT_VERSION, layerName, parseManifest } from './index.js';
+import { MANIFEST_FORMAT_VERSION, cacheNames, layerName, parseManifest } from './index.js';
 
 const valid = {
   format: 'minigpt-onnx',
@@ -45,5 +45,23 @@ describe('parseManifest', () => {
       /model\.nHead must be a positive integer/,
     );
     expect(() => parseManifest({ ...valid, files: {} })).toThrow(/files\.model/);
+    expect(() =>
+      parseManifest({ ...valid, outputs: { ...valid.outputs, newKey: 'new.{i}.key' } }),
+    ).toThrow(/newKey and outputs\.newValue come together/);
+  });
+
+  it("pairs each past input with its present output, and this step's rows when exported", () => {
+    const names = cacheNames(parseManifest(valid));
+    expect(names).toHaveLength(12);
+    expect(names[3]).toEqual({ input: 'past_key_values.1.value', output: 'present.1.value' });
+    const withNew = parseManifest({
+      ...valid,
+      outputs: { ...valid.outputs, newKey: 'new.{i}.key', newValue: 'new.{i}.value' },
+    });
+    expect(cacheNames(withNew)[2]).toEqual({
+      input: 'past_key_values.1.key',
+      output: 'present.1.key',
+      added: 'new.1.key',
+    });
   });
 });

@@ -25,6 +25,12 @@ export interface ExportManifest {
     readonly logits: string;
     readonly presentKey: string;
     readonly presentValue: string;
+    /**
+     * This step's cache rows only, (B, nh, T, hs): present = concat(past, new) on the
+     * sequence axis. Exports before these existed lack them.
+     */
+    readonly newKey?: string;
+    readonly newValue?: string;
   };
   readonly dtypes: {
     readonly inputIds: 'int64';
@@ -69,6 +75,11 @@ export function parseManifest(json: unknown, source = 'minigpt.json'): ExportMan
   ];
   if (!names.every((name) => typeof name === 'string' && name.length > 0))
     fail('inputs and outputs must name every graph tensor');
+  const added = [manifest.outputs?.newKey, manifest.outputs?.newValue];
+  if (!added.every((name) => name === undefined || (typeof name === 'string' && name.length > 0)))
+    fail('outputs.newKey and outputs.newValue, when present, must name graph tensors');
+  if ((added[0] === undefined) !== (added[1] === undefined))
+    fail('outputs.newKey and outputs.newValue come together: one of them is missing');
   if (typeof manifest.files?.model !== 'string' || typeof manifest.files?.vocab !== 'string')
     fail('files.model and files.vocab must be file names');
   return manifest as ExportManifest;
@@ -83,18 +94,31 @@ export function layerName(pattern: string, layer: number): string {
   return pattern.replace('{i}', String(layer));
 }
 
-/** Each cache input and the output that feeds it next step, layer by layer (key, then value). */
-export function cacheNames(manifest: ExportManifest): Array<{ input: string; output: string }> {
-  const names: Array<{ input: string; output: string }> = [];
+export interface CacheNames {
+  /** The past input. */
+  readonly input: string;
+  /** The present output that feeds it next step. */
+  readonly output: string;
+  /** The output holding only this step's rows, when the export has it. */
+  readonly added?: string;
+}
+
+/** Each cache input and the outputs that feed it next step, layer by layer (key, then value). */
+export function cacheNames(manifest: ExportManifest): CacheNames[] {
+  const { pastKey, pastValue } = manifest.inputs;
+  const { presentKey, presentValue, newKey, newValue } = manifest.outputs;
+  const names: CacheNames[] = [];
   for (let layer = 0; layer < manifest.model.nLayer; layer++) {
-    names.push({
-      input: layerName(manifest.inputs.pastKey, layer),
-      output: layerName(manifest.outputs.presentKey, layer),
-    });
-    names.push({
-      input: layerName(manifest.inputs.pastValue, layer),
-      output: layerName(manifest.outputs.presentValue, layer),
-    });
+    for (const [input, output, added] of [
+      [pastKey, presentKey, newKey],
+      [pastValue, presentValue, newValue],
+    ] as const) {
+      names.push({
+        input: layerName(input, layer),
+        output: layerName(output, layer),
+        ...(added ? { added: layerName(added, layer) } : {}),
+      });
+    }
   }
   return names;
 }
