@@ -1,13 +1,41 @@
 // The GPT's building blocks as tfjs ops with hand-written gradients. Why: tfjs's own matMul
 // gradient uses transposed matMuls, which run 8–16× slower than plain ones on the wasm
 // backend, and gather's gradient (UnsortedSegmentSum) has no wasm kernel at all. Here every
-// backward matMul is plain, on an explicitly transposed operand, and the embedding gradient
-// is a one-hot matMul. Each op is checked against tfjs autodiff of the same math in tests.
+// backward matMul goes through matMulT — plain, on an explicitly transposed operand, where
+// only tfjs's wasm kernel runs — and the embedding gradient is a one-hot matMul. Each op is
+// checked against tfjs autodiff of the same math in tests.
 //
 // Shapes: N rows (= B·T), C channels, V vocab, B batch, nh heads, T time, hs head size.
 import * as tf from '@tensorflow/tfjs';
 
 type Grads = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+
+/**
+ * a·b with the last two axes of a and/or b transposed. tfjs's own wasm BatchMatMul runs
+ * transposed operands 8–16× slower than plain ones, so on it the operand is transposed
+ * first; kernels that transpose for free while packing — @minigpt/native-kernels' (which
+ * mark their kernelFunc `native`), tfjs-node's BLAS, cpu — get the flags and skip a copy.
+ */
+export function matMulT<T extends tf.Tensor>(
+  a: T,
+  b: T,
+  transposeA: boolean,
+  transposeB: boolean,
+): T {
+  if (!transposesAreSlow()) return tf.matMul(a, b, transposeA, transposeB) as T;
+  const swapped = (t: tf.Tensor) => {
+    const perm = [...Array(t.rank).keys()];
+    [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1]!, perm[t.rank - 2]!];
+    return tf.transpose(t, perm);
+  };
+  return tf.matMul(transposeA ? swapped(a) : a, transposeB ? swapped(b) : b) as T;
+}
+
+function transposesAreSlow(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  const kernel = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc as { native?: boolean };
+  return !kernel?.native;
+}
 
 /** y = x·w (+ b). x (N, in), w (in, out), b (out) → (N, out). */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
@@ -36,8 +64,8 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
 
 function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
   return tf.tidy(() => {
-    const dx: tf.Tensor2D = tf.matMul(dy, tf.transpose(w)); // (N, out)·(out, in) → (N, in)
-    const dw: tf.Tensor2D = tf.matMul(tf.transpose(x), dy); // (in, N)·(N, out) → (in, out)
+    const dx: tf.Tensor2D = matMulT(dy, w, false, true); // (N, out)·(out, in) → (N, in)
+    const dw: tf.Tensor2D = matMulT(x, dy, true, false); // (in, N)·(N, out) → (in, out)
     return [dx, dw];
   });
 }
@@ -51,7 +79,7 @@ export function embedding(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
     (save as tf.GradSaveFunc)([ids]);
     // d(table) = one_hot(ids)ᵀ · dy: (V, N)·(N, C) → (V, C); repeated ids add up.
     const gradFunc: Grads = (dy, [savedIds]) => [
-      tf.matMul(tf.transpose(oneHotFloat(savedIds as tf.Tensor1D, vocabSize)), dy as tf.Tensor2D),
+      matMulT(oneHotFloat(savedIds as tf.Tensor1D, vocabSize), dy as tf.Tensor2D, true, false),
     ];
     return { value, gradFunc };
   });
@@ -163,12 +191,12 @@ export function mlp(
       tf.tidy(() => {
         const cdf = cdfOf(h!);
         const activated = tf.mul(h!, cdf); // recomputed (N, 4C)
-        const dProj = tf.matMul(tf.transpose(activated), dy); // (4C, N)·(N, C)
-        const dActivated = tf.matMul(dy, tf.transpose(projs!)); // (N, C)·(C, 4C)
+        const dProj = matMulT(activated, dy, true, false); // (4C, N)·(N, C)
+        const dActivated = matMulT(dy, projs!, false, true); // (N, C)·(C, 4C)
         const density = tf.mul(tf.exp(tf.mul(tf.square(h!), -0.5)), INV_SQRT_2PI); // φ(h)
         const dh = tf.mul(dActivated, tf.add(cdf, tf.mul(h!, density))); // (N, 4C)
-        const dFc = tf.matMul(tf.transpose(xs!), dh); // (C, N)·(N, 4C)
-        const dx = tf.matMul(dh, tf.transpose(fcs!)); // (N, 4C)·(4C, C)
+        const dFc = matMulT(xs!, dh, true, false); // (C, N)·(N, 4C)
+        const dx = matMulT(dh, fcs!, false, true); // (N, 4C)·(4C, C)
         return withBias ? [dx, dFc, dProj, tf.sum(dh, 0), tf.sum(dy, 0)] : [dx, dFc, dProj];
       });
     return { value, gradFunc };
@@ -194,9 +222,33 @@ export interface AttentionDropout {
   readonly seed: number;
 }
 
-/** true where an element is kept: uniform(seed) ≥ rate. Same shape and seed, same mask. */
+/**
+ * true where an element is kept, with probability 1 − rate: element i is kept when a 32-bit
+ * hash of (seed, i) is ≥ rate·2³². Same shape and seed, same mask, on every backend.
+ *
+ * Counter-based and written in plain JS: tf.randomUniform draws through a seeded generator
+ * in JS and then compares in a kernel, which took a fifth of a `seed` train step on wasm;
+ * this fills the bool tensor's bytes directly (~4× faster).
+ */
 export function dropoutKeepMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  return tf.tidy(() => tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), rate));
+  const size = shape.reduce((product, dim) => product * dim, 1);
+  const keep = new Uint8Array(size);
+  const threshold = Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1);
+  // A different stream per seed: the seed picks the counter's starting point and step.
+  let counter = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  const step = (Math.imul(seed, 0xc2b2ae35) | 1) >>> 0;
+  for (let index = 0; index < size; index++) {
+    // lowbias32 (Wellons): a full-avalanche 32-bit mixer.
+    let x = counter;
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x7feb352d);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x846ca68b);
+    x ^= x >>> 16;
+    keep[index] = x >>> 0 >= threshold ? 1 : 0;
+    counter = (counter + step) >>> 0;
+  }
+  return tf.tensor(keep, shape, 'bool');
 }
 
 /**
@@ -219,7 +271,7 @@ export function causalAttention(
   const attentionWeights = (qt: tf.Tensor4D, kt: tf.Tensor4D) =>
     tf.tidy(() => {
       const mask = causalMask(time); // (T, T): 0 on and below the diagonal, −1e9 above
-      const scores = tf.add(tf.mul(tf.matMul(qt, tf.transpose(kt, [0, 1, 3, 2])), scale), mask); // (B, nh, T, T)
+      const scores = tf.add(tf.mul(matMulT(qt, kt, false, true), scale), mask); // (B, nh, T, T)
       return tf.softmax(scores) as tf.Tensor4D; // (B, nh, T, T)
     });
   const keepScale = dropout ? 1 / (1 - dropout.rate) : 1;
@@ -251,13 +303,13 @@ export function causalAttention(
           : savedWeights!;
         const keepFactor = keep ? tf.mul(tf.cast(savedKeep!, 'float32'), keepScale) : undefined;
         const pKept = keepFactor ? tf.mul(p, keepFactor) : p;
-        const dKept = tf.matMul(dy, tf.transpose(vs!, [0, 1, 3, 2])); // (B, nh, T, T)
-        const dv = tf.matMul(tf.transpose(pKept, [0, 1, 3, 2]), dy); // (B, nh, T, hs)
+        const dKept = matMulT(dy as tf.Tensor4D, vs as tf.Tensor4D, false, true); // (B, nh, T, T)
+        const dv = matMulT(pKept as tf.Tensor4D, dy as tf.Tensor4D, true, false); // (B, nh, T, hs)
         const dp = keepFactor ? tf.mul(dKept, keepFactor) : dKept;
         // softmax backward: ds = p · (dp − Σ dp·p), then the 1/√hs scale.
         const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
         const dq = tf.matMul(ds, ks!); // (B, nh, T, hs)
-        const dk = tf.matMul(tf.transpose(ds, [0, 1, 3, 2]), qs!); // (B, nh, T, hs)
+        const dk = matMulT(ds as tf.Tensor4D, qs as tf.Tensor4D, true, false); // (B, nh, T, hs)
         return [dq, dk, dv];
       });
     return { value, gradFunc };

@@ -2,7 +2,9 @@
 // `baby` and `seed` presets on every tfjs backend available, in ms/iter and tokens/s, with
 // the ratio to a reference figure (PyTorch on the same machine).
 // Usage: node bench/train.bench.mjs [--presets=baby,seed] [--backends=wasm,cpu]
-//          [--reference-tok-s=baby:6423,seed:2280] [--iters=N]
+//          [--reference-tok-s=baby:6423,seed:2280] [--iters=N] [--native=both|on|off]
+// On wasm it runs with @minigpt/native-kernels' matMul ("wasm + native") and, with
+// --native=both (the default), also on tfjs's own wasm kernels for comparison.
 // The default reference figures are PyTorch 1.13 + OpenBLAS, 2 threads, measured on this
 // workplace's machine (shared/design/ANCHORS.md).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,8 +54,14 @@ try {
   );
   console.log('| preset | backend | ms/iter | tokens/s | vs reference |');
   console.log('| --- | --- | --- | --- | --- |');
+  const nativeModes = { both: [true, false], on: [true], off: [false] }[args.native ?? 'both'];
+  const runs = backends.flatMap((backend) =>
+    backend === 'wasm'
+      ? nativeModes.map((native) => ({ backend, native }))
+      : [{ backend, native: false }],
+  );
   for (const preset of presets) {
-    for (const backend of backends) {
+    for (const { backend, native } of runs) {
       if (backend === 'cpu' && preset === 'seed' && args.all === undefined) {
         console.log(`| ${preset} | cpu | skipped (minutes per step; --all to run) | | |`);
         continue;
@@ -62,8 +70,9 @@ try {
       const warmup = 2;
       const trainer = await Trainer.create({
         dataDir: join(work, 'data'),
-        outDir: join(work, `out-${preset}-${backend}`),
+        outDir: join(work, `out-${preset}-${backend}-${native}`),
         backend,
+        nativeKernels: native,
         config: {
           preset,
           maxIters: iters + warmup,
@@ -75,8 +84,16 @@ try {
       });
       const times = [];
       let tokensPerIter = 0;
+      let label = backend;
       for await (const event of trainer.run()) {
-        if (event.type === 'start') tokensPerIter = event.config.batchSize * event.config.blockSize;
+        if (event.type === 'start') {
+          tokensPerIter = event.config.batchSize * event.config.blockSize;
+          if (event.nativeKernels?.installed)
+            label = `wasm + native (${event.nativeKernels.threads} threads)`;
+          else if (native)
+            label = `wasm (native kernels unavailable: ${event.nativeKernels?.reason})`;
+          else if (backend === 'wasm') label = 'wasm (tfjs kernels)';
+        }
         if (event.type === 'step' && event.iter > warmup) times.push(event.msPerIter);
       }
       trainer.dispose();
@@ -86,7 +103,7 @@ try {
       const ratio = reference[preset]
         ? `${(tokS / reference[preset]).toFixed(2)}× (${reference[preset]} tok/s)`
         : '—';
-      console.log(`| ${preset} | ${backend} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} |`);
+      console.log(`| ${preset} | ${label} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} |`);
     }
   }
 } finally {

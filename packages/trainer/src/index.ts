@@ -4,6 +4,7 @@ export {
   Trainer,
   TrainingError,
   rowsThatFit,
+  type NativeKernelsStatus,
   type TrainerEvent,
   type TrainerOptions,
 } from './trainer.js';

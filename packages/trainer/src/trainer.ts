@@ -14,6 +14,7 @@ import {
 } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import { AdamW, decaysWeight } from './adamw.js';
+import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
 import {
   CHECKPOINT_FILES,
@@ -47,6 +48,21 @@ export interface TrainerOptions {
   readonly resume?: boolean;
   /** For tests: the backend candidates to try. */
   readonly backendCandidates?: readonly BackendCandidate[];
+  /**
+   * On the wasm backend, run matMuls in @minigpt/native-kernels' addon when it is built
+   * (default true; same math, all cores). false keeps tfjs's own wasm kernels.
+   */
+  readonly nativeKernels?: boolean;
+}
+
+/** What the native kernels are doing in this run (wasm backend only). */
+export interface NativeKernelsStatus {
+  readonly installed: boolean;
+  /** Why not, when requested but not installed. */
+  readonly reason?: string;
+  readonly kernels: readonly string[];
+  readonly threads?: number;
+  readonly vectorLanes?: number;
 }
 
 export type TrainerEvent =
@@ -54,6 +70,8 @@ export type TrainerEvent =
       readonly type: 'start';
       readonly backend: BackendName;
       readonly skippedBackends: ReadonlyArray<{ name: BackendName; reason: string }>;
+      /** Set on the wasm backend. */
+      readonly nativeKernels?: NativeKernelsStatus;
       readonly config: TrainConfig;
       readonly model: GPTConfig;
       readonly parameters: number;
@@ -115,6 +133,7 @@ export class Trainer {
     private readonly backend: {
       name: BackendName;
       skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+      native?: NativeKernelsStatus;
     },
     private random: Random,
     private iteration: number,
@@ -147,7 +166,13 @@ export class Trainer {
       }
     }
     const modelConfig = modelConfigOf(config, dataMeta.vocabSize);
-    const backend = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
+    const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
+    const backend = {
+      ...selected,
+      ...(selected.name === 'wasm'
+        ? { native: useNativeKernels(options.nativeKernels ?? true) }
+        : {}),
+    };
     const checkpoints = join(outDir, 'checkpoints');
 
     if (options.resume) {
@@ -262,6 +287,7 @@ export class Trainer {
       type: 'start',
       backend: this.backend.name,
       skippedBackends: this.backend.skipped,
+      ...(this.backend.native ? { nativeKernels: this.backend.native } : {}),
       config,
       model: this.modelConfig,
       parameters: countParameters(this.modelConfig),
@@ -496,4 +522,13 @@ function optimizerOptions(config: TrainConfig) {
     weightDecay: config.weightDecay,
     decay: decaysWeight,
   };
+}
+
+/** Installs (or removes) the native matMul on the wasm backend for this process. */
+function useNativeKernels(wanted: boolean): NativeKernelsStatus {
+  if (!wanted) {
+    uninstallNativeKernels();
+    return { installed: false, reason: 'turned off', kernels: [] };
+  }
+  return installNativeKernels();
 }

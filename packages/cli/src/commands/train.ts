@@ -19,6 +19,7 @@ interface TrainFlags {
   backend: BackendName | 'auto';
   resume: boolean;
   progress: boolean;
+  native: boolean;
 }
 
 export function trainCommand(): Command {
@@ -40,6 +41,7 @@ export function trainCommand(): Command {
     )
     .option('--resume', 'continue from <out>/checkpoints/latest', false)
     .option('--no-progress', 'print log lines instead of a progress bar')
+    .option('--no-native', "on wasm, keep tfjs's own matMul instead of the native kernels")
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText(
@@ -72,6 +74,7 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
     config,
     backend: flags.backend,
     resume: flags.resume,
+    nativeKernels: flags.native,
   });
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const useBar = flags.progress && process.stderr.isTTY;
@@ -95,6 +98,12 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
           for (const skipped of event.skippedBackends)
             log(`backend ${skipped.name}: not used (${skipped.reason})`);
           log(`backend: ${event.backend}`);
+          const native = event.nativeKernels;
+          if (native?.installed)
+            log(
+              `native kernels: ${native.kernels.join(', ')} on ${native.threads} thread${native.threads === 1 ? '' : 's'} (${native.vectorLanes}-float SIMD)`,
+            );
+          else if (native) log(`native kernels: not used (${native.reason})`);
           const m = event.model;
           log(
             `model: ${m.nLayer} layers, ${m.nHead} heads, ${m.nEmbd} wide, block ${m.blockSize}, vocab ${m.vocabSize}: ${(event.parameters / 1e6).toFixed(2)}M parameters`,

@@ -1,0 +1,298 @@
+// A packed, register-blocked SGEMM for the matMuls of a GPT train step, called by the
+// tfjs kernels in ../src on tensors that live in the tfjs wasm heap (no copies).
+//
+//   C (M, N) = op(A) (M, K) · op(B) (K, N), batched, with A or B broadcast over the batch.
+//
+// Layout follows the usual Goto scheme: B is packed into NR-wide column panels of KC rows,
+// A into MR-tall row panels, and a micro-kernel keeps an MR × NR tile of C in registers.
+// Transposes cost nothing extra: they only change the strides the packing reads with.
+// Vector types are GCC/Clang vector extensions, so the same code becomes AVX-512, AVX2/FMA
+// or NEON code depending on the compiler flags (built with -march=native on install).
+#include <node_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;  // one zmm register
+constexpr int MR = 8;
+#else
+constexpr int kLanes = 8;  // one ymm register (AVX2), or two NEON registers
+constexpr int MR = 6;
+#endif
+constexpr int NR = 2 * kLanes;  // a C tile row is two vectors wide
+constexpr int KC = 256;         // rows of a packed B panel (fits L1 with the A panel)
+constexpr int MC = 96;          // rows of A packed at once (a multiple of MR and of 6, 8)
+constexpr int NC = 2048;        // columns of B packed at once (fits L2)
+
+typedef float vec __attribute__((vector_size(kLanes * 4), aligned(4)));
+
+struct Strides {
+  int64_t row, col;  // element (i, j) is at base[i * row + j * col]
+};
+
+// Packs the kc × nc block of B starting at (k0, j0) into NR-wide panels, zero-padded:
+// panel p holds B[k0 + k][j0 + p·NR + c] at packed[p·kc·NR + k·NR + c].
+void packB(const float* b, Strides s, int k0, int kc, int j0, int nc, float* packed) {
+  for (int p = 0; p < nc; p += NR) {
+    const int width = std::min(NR, nc - p);
+    float* out = packed + static_cast<int64_t>(p) * kc;
+    for (int k = 0; k < kc; k++) {
+      const float* row = b + (k0 + k) * s.row + static_cast<int64_t>(j0 + p) * s.col;
+      int c = 0;
+      if (s.col == 1)
+        for (; c < width; c++) out[k * NR + c] = row[c];
+      else
+        for (; c < width; c++) out[k * NR + c] = row[c * s.col];
+      for (; c < NR; c++) out[k * NR + c] = 0.f;
+    }
+  }
+}
+
+// Packs the mc × kc block of A starting at (i0, k0) into MR-tall panels, zero-padded:
+// panel p holds A[i0 + p·MR + r][k0 + k] at packed[p·kc·MR + k·MR + r].
+void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* packed) {
+  for (int p = 0; p < mc; p += MR) {
+    const int height = std::min(MR, mc - p);
+    float* out = packed + static_cast<int64_t>(p) * kc;
+    for (int r = 0; r < MR; r++) {
+      if (r < height) {
+        const float* src = a + (i0 + p + r) * s.row + static_cast<int64_t>(k0) * s.col;
+        for (int k = 0; k < kc; k++) out[k * MR + r] = src[k * s.col];
+      } else {
+        for (int k = 0; k < kc; k++) out[k * MR + r] = 0.f;
+      }
+    }
+  }
+}
+
+inline vec load(const float* p) {
+  vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof v); }
+
+// C tile (MR × NR) (+)= Ap (MR × kc, packed) · Bp (kc × NR, packed).
+// `rows`/`cols` < MR/NR at the edges: the tile is computed whole and only its valid part
+// written. `accumulate` adds to C (K split into KC blocks) instead of overwriting it.
+void microKernel(int kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
+                 int cols, bool accumulate) {
+  vec acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = vec{};
+  for (int k = 0; k < kc; k++) {
+    const vec b0 = load(bp + k * NR);
+    const vec b1 = load(bp + k * NR + kLanes);
+    const float* a = ap + k * MR;
+    for (int r = 0; r < MR; r++) {
+      const vec broadcast = vec{} + a[r];
+      acc0[r] += broadcast * b0;
+      acc1[r] += broadcast * b1;
+    }
+  }
+  if (rows == MR && cols == NR) {
+    for (int r = 0; r < MR; r++) {
+      float* row = c + r * ldc;
+      if (accumulate) {
+        store(row, load(row) + acc0[r]);
+        store(row + kLanes, load(row + kLanes) + acc1[r]);
+      } else {
+        store(row, acc0[r]);
+        store(row + kLanes, acc1[r]);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR][NR];
+  for (int r = 0; r < MR; r++) {
+    store(tile[r], acc0[r]);
+    store(tile[r] + kLanes, acc1[r]);
+  }
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < cols; j++) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.f) + tile[r][j];
+}
+
+struct Gemm {
+  const float* a;
+  const float* b;
+  float* c;
+  int m, n, k;
+  Strides sa, sb;
+};
+
+// The rows [i0, i1) of one GEMM, with B already packed for columns [j0, j0 + nc) and K
+// block [k0, k0 + kc).
+void gemmRows(const Gemm& g, const float* packedB, int j0, int nc, int k0, int kc, int i0,
+              int i1, float* packedA) {
+  for (int ic = i0; ic < i1; ic += MC) {
+    const int mc = std::min(MC, i1 - ic);
+    packA(g.a, g.sa, ic, mc, k0, kc, packedA);
+    for (int jr = 0; jr < nc; jr += NR) {
+      const float* bp = packedB + static_cast<int64_t>(jr) * kc;
+      for (int ir = 0; ir < mc; ir += MR) {
+        microKernel(kc, packedA + static_cast<int64_t>(ir) * kc, bp,
+                    g.c + static_cast<int64_t>(ic + ir) * g.n + j0 + jr, g.n,
+                    std::min(MR, mc - ir), std::min(NR, nc - jr), k0 > 0);
+      }
+    }
+  }
+}
+
+float* alignedFloats(size_t count) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, std::max<size_t>(count, 1) * sizeof(float)) != 0) return nullptr;
+  return static_cast<float*>(p);
+}
+
+int threadCount() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// One whole GEMM on `threads` threads: B panels are packed once and shared, row blocks of
+// A are split between the threads.
+void gemmParallel(const Gemm& g, int threads) {
+  const int nPanel = std::min(NC, ((g.n + NR - 1) / NR) * NR);
+  float* packedB = alignedFloats(static_cast<size_t>(KC) * nPanel);
+  if (g.k == 0) {
+    for (int i = 0; i < g.m; i++) std::fill(g.c + static_cast<int64_t>(i) * g.n, g.c + static_cast<int64_t>(i + 1) * g.n, 0.f);
+  }
+  for (int j0 = 0; j0 < g.n; j0 += NC) {
+    const int nc = std::min(NC, g.n - j0);
+    for (int k0 = 0; k0 < g.k; k0 += KC) {
+      const int kc = std::min(KC, g.k - k0);
+      packB(g.b, g.sb, k0, kc, j0, nc, packedB);
+      // Blocks of MC rows, dealt out to the threads.
+      const int blocks = (g.m + MC - 1) / MC;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && blocks > 1)
+      for (int block = 0; block < blocks; block++) {
+        thread_local std::vector<float> packedA;
+        packedA.resize(static_cast<size_t>(MC) * KC + 16);
+        const int i0 = block * MC;
+        gemmRows(g, packedB, j0, nc, k0, kc, i0, std::min(g.m, i0 + MC), packedA.data());
+      }
+    }
+  }
+  free(packedB);
+}
+
+// Batched: a batch large enough to keep every thread busy is split by batch item, each item
+// a single-threaded GEMM; otherwise items run one after another, each on all threads.
+void batchedGemm(const float* a, const float* b, float* c, int batch, int m, int n, int k,
+                 bool transposeA, bool transposeB, bool broadcastA, bool broadcastB) {
+  const Strides sa = transposeA ? Strides{1, m} : Strides{k, 1};
+  const Strides sb = transposeB ? Strides{1, k} : Strides{n, 1};
+  const int64_t strideA = broadcastA ? 0 : static_cast<int64_t>(m) * k;
+  const int64_t strideB = broadcastB ? 0 : static_cast<int64_t>(k) * n;
+  const int64_t strideC = static_cast<int64_t>(m) * n;
+  const int threads = threadCount();
+  const int64_t work = static_cast<int64_t>(m) * n * k;
+  // Below ~64³ multiply-adds a second thread costs more than it saves.
+  const int useThreads = work < (1 << 18) ? 1 : threads;
+  if (batch >= 2 * useThreads && useThreads > 1) {
+#pragma omp parallel for num_threads(useThreads) schedule(static)
+    for (int item = 0; item < batch; item++) {
+      gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb}, 1);
+    }
+    return;
+  }
+  for (int item = 0; item < batch; item++) {
+    gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb},
+                 useThreads);
+  }
+}
+
+// ---- N-API glue ----------------------------------------------------------------------
+
+bool argInt(napi_env env, napi_value value, int64_t* out) {
+  return napi_get_value_int64(env, value, out) == napi_ok;
+}
+
+napi_value throwError(napi_env env, const char* message) {
+  napi_throw_error(env, "MINIGPT_NATIVE", message);
+  return nullptr;
+}
+
+// matMul(heap: ArrayBuffer, aOffset, bOffset, cOffset (bytes), batch, m, n, k,
+//        transposeA, transposeB, broadcastA, broadcastB)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value args[12];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 12) return throwError(env, "matMul takes 12 arguments");
+  void* heap = nullptr;
+  size_t heapBytes = 0;
+  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
+    return throwError(env, "matMul: the first argument must be an ArrayBuffer");
+  int64_t v[7];
+  for (int i = 0; i < 7; i++)
+    if (!argInt(env, args[1 + i], &v[i])) return throwError(env, "matMul: offsets and sizes must be numbers");
+  bool flags[4];
+  for (int i = 0; i < 4; i++)
+    if (napi_get_value_bool(env, args[8 + i], &flags[i]) != napi_ok)
+      return throwError(env, "matMul: transpose/broadcast flags must be booleans");
+  const int64_t batch = v[3], m = v[4], n = v[5], k = v[6];
+  if (batch < 0 || m < 0 || n < 0 || k < 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+    return throwError(env, "matMul: bad sizes");
+  const auto fits = [&](int64_t offset, int64_t floats) {
+    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
+  };
+  const int64_t aFloats = (flags[2] ? 1 : batch) * m * k;
+  const int64_t bFloats = (flags[3] ? 1 : batch) * k * n;
+  if (!fits(v[0], aFloats) || !fits(v[1], bFloats) || !fits(v[2], batch * m * n))
+    return throwError(env, "matMul: an operand lies outside the heap");
+  auto* base = static_cast<uint8_t*>(heap);
+  batchedGemm(reinterpret_cast<const float*>(base + v[0]), reinterpret_cast<const float*>(base + v[1]),
+              reinterpret_cast<float*>(base + v[2]), static_cast<int>(batch), static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), flags[0], flags[1], flags[2], flags[3]);
+  return nullptr;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value result, value;
+  napi_create_object(env, &result);
+  napi_create_int32(env, threadCount(), &value);
+  napi_set_named_property(env, result, "threads", value);
+  napi_create_int32(env, kLanes, &value);
+  napi_set_named_property(env, result, "vectorLanes", value);
+  return result;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  int32_t threads = 1;
+  if (argc != 1 || napi_get_value_int32(env, arg, &threads) != napi_ok || threads < 1)
+    return throwError(env, "setThreads takes a positive integer");
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, 3, properties);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,141 @@
+// The native kernels against tfjs's own: same products (float32 rounding aside) for every
+// transpose and batch layout the GPT uses, installed on the wasm backend in place of its
+// kernel; and a clear reason when the addon is missing.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  NATIVE_KERNEL_NAMES,
+  installNativeKernels,
+  loadNativeAddon,
+  uninstallNativeKernels,
+} from './index.js';
+
+/** Reference products on tfjs's cpu backend. */
+async function onCpu(
+  a: number[][],
+  b: number[][],
+  shapes: [number[], number[]],
+  ta: boolean,
+  tb: boolean,
+) {
+  await tf.setBackend('cpu');
+  const product = tf.matMul(tf.tensor(a.flat(), shapes[0]), tf.tensor(b.flat(), shapes[1]), ta, tb);
+  const result = { shape: product.shape, data: await product.data() };
+  product.dispose();
+  return result;
+}
+
+function values(count: number, seed: number): number[][] {
+  return [Array.from({ length: count }, (_, i) => Math.sin(seed * 7.1 + i * 0.37) * 2)];
+}
+
+const layouts: Array<{ name: string; a: number[]; b: number[]; ta: boolean; tb: boolean }> = [];
+for (const ta of [false, true])
+  for (const tb of [false, true]) {
+    layouts.push({
+      name: `2-D ${ta ? 'Aᵀ' : 'A'}·${tb ? 'Bᵀ' : 'B'}`,
+      a: ta ? [37, 70] : [70, 37],
+      b: tb ? [45, 37] : [37, 45],
+      ta,
+      tb,
+    });
+    layouts.push({
+      name: `batched (2, 3) ${ta ? 'Aᵀ' : 'A'}·${tb ? 'Bᵀ' : 'B'}`,
+      a: ta ? [2, 3, 19, 33] : [2, 3, 33, 19],
+      b: tb ? [2, 3, 40, 19] : [2, 3, 19, 40],
+      ta,
+      tb,
+    });
+  }
+layouts.push({
+  name: 'a batch times one matrix',
+  a: [4, 50, 24],
+  b: [24, 66],
+  ta: false,
+  tb: false,
+});
+layouts.push({
+  name: 'one matrix times a batch',
+  a: [50, 24],
+  b: [5, 24, 66],
+  ta: false,
+  tb: false,
+});
+layouts.push({
+  name: 'large enough for threads',
+  a: [300, 200],
+  b: [200, 260],
+  ta: false,
+  tb: false,
+});
+layouts.push({ name: 'empty inner dimension', a: [3, 0], b: [0, 4], ta: false, tb: false });
+
+describe('native kernels', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('the addon is built here and reports its threads', () => {
+    const loaded = loadNativeAddon();
+    expect(loaded.addon, loaded.addon ? '' : loaded.reason).not.toBeNull();
+    expect(loaded.addon!.info().threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('installs on the wasm backend', () => {
+    const result = installNativeKernels();
+    expect(result).toMatchObject({ installed: true, kernels: [...NATIVE_KERNEL_NAMES] });
+    expect((tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc as { native?: true }).native).toBe(
+      true,
+    );
+    // Twice is harmless.
+    expect(installNativeKernels().installed).toBe(true);
+    uninstallNativeKernels();
+    expect(
+      (tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc as { native?: true }).native,
+    ).toBeUndefined();
+  });
+
+  for (const layout of layouts) {
+    it(`matMul ${layout.name} equals tfjs's cpu kernel`, async () => {
+      const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+      const a = values(size(layout.a), 1);
+      const b = values(size(layout.b), 2);
+      const expected = await onCpu(a, b, [layout.a, layout.b], layout.ta, layout.tb);
+      await tf.setBackend('wasm');
+      installNativeKernels();
+      const product = tf.matMul(
+        tf.tensor(a.flat(), layout.a),
+        tf.tensor(b.flat(), layout.b),
+        layout.ta,
+        layout.tb,
+      );
+      expect(product.shape).toEqual(expected.shape);
+      const data = await product.data();
+      let worst = 0;
+      for (let i = 0; i < data.length; i++)
+        worst = Math.max(worst, Math.abs(data[i]! - expected.data[i]!));
+      expect(worst).toBeLessThan(1e-3);
+      product.dispose();
+    });
+  }
+
+  it('leaves int32 products to tfjs (the addon only does float32)', async () => {
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    expect(() =>
+      tf.matMul(tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3], [4]], [2, 1], 'int32')),
+    ).toThrow(/non-float32/);
+  });
+
+  it('says why when the addon cannot be loaded', () => {
+    const result = installNativeKernels({ addonPath: '/nowhere/minigpt_kernels.node' });
+    expect(result.installed).toBe(false);
+    expect(result.reason).toMatch(
+      /\/nowhere\/minigpt_kernels\.node could not be loaded .*npm rebuild @minigpt\/native-kernels/,
+    );
+  });
+});

@@ -1,0 +1,186 @@
+// Loading the addon and registering its kernels on tfjs's wasm backend.
+//
+// Why the wasm backend: its tensors live in one WebAssembly.Memory, so a native kernel can
+// read inputs and write outputs in place through the memory's ArrayBuffer, and every op the
+// addon does not cover keeps running in wasm on the same tensors. tfjs 4.22's wasm backend
+// runs one thread in Node and its matMul reaches 17–29 GFLOP/s; the addon's packed SGEMM
+// runs on every core (≈ 200 GFLOP/s for the GPT's shapes on 2 Zen 4 cores).
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BatchMatMul,
+  broadcast_util,
+  getKernel,
+  registerKernel,
+  unregisterKernel,
+  util,
+  type BatchMatMulAttrs,
+  type BatchMatMulInputs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+
+/** The functions the compiled addon exports. */
+export interface NativeAddon {
+  /**
+   * C = op(A)·op(B) on float32 matrices inside `heap` (byte offsets), `batch` of them;
+   * a broadcast operand is one matrix shared by the whole batch.
+   */
+  matMul(
+    heap: ArrayBuffer,
+    aOffset: number,
+    bOffset: number,
+    cOffset: number,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    broadcastA: boolean,
+    broadcastB: boolean,
+  ): void;
+  /** Threads the kernels use and the SIMD width (floats) they were compiled for. */
+  info(): { threads: number; vectorLanes: number };
+  setThreads(threads: number): void;
+}
+
+export type NativeLoadResult =
+  | { readonly addon: NativeAddon; readonly path: string }
+  | { readonly addon: null; readonly reason: string };
+
+export interface NativeInstallResult {
+  readonly installed: boolean;
+  /** Why not, when not installed. */
+  readonly reason?: string;
+  /** The kernels registered, when installed. */
+  readonly kernels: readonly string[];
+  readonly threads?: number;
+  readonly vectorLanes?: number;
+}
+
+/** The tfjs kernels the addon replaces. */
+export const NATIVE_KERNEL_NAMES = [BatchMatMul] as const;
+
+const defaultAddonPath = join(
+  fileURLToPath(new URL('.', import.meta.url)),
+  '..',
+  'build',
+  'Release',
+  'minigpt_kernels.node',
+);
+
+/** Loads the compiled addon; `reason` says why when it cannot. */
+export function loadNativeAddon(path = defaultAddonPath): NativeLoadResult {
+  if (process.env['MINIGPT_NATIVE'] === '0') return { addon: null, reason: 'MINIGPT_NATIVE=0' };
+  try {
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    if (typeof addon.matMul !== 'function')
+      return { addon: null, reason: `${path}: not this addon` };
+    return { addon, path };
+  } catch (error) {
+    const message = String((error as Error).message ?? error).split('\n')[0];
+    return {
+      addon: null,
+      reason: `${path} could not be loaded (${message}) — it is built on install when a C++ compiler, make and python3 are present; \`npm rebuild @minigpt/native-kernels\` builds it again`,
+    };
+  }
+}
+
+/** What the wasm backend object offers that the kernels use (its public class members). */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+/**
+ * Replaces tfjs's wasm kernels named in NATIVE_KERNEL_NAMES with the addon's. Call after
+ * the wasm backend is registered (importing @tensorflow/tfjs-backend-wasm); the original
+ * kernels stay in use for anything the addon does not handle (other dtypes, batch
+ * broadcasts other than one-to-many). Calling it again does nothing.
+ */
+export function installNativeKernels(
+  options: { readonly threads?: number; readonly addonPath?: string } = {},
+): NativeInstallResult {
+  const loaded = loadNativeAddon(options.addonPath);
+  if (!loaded.addon) return { installed: false, reason: loaded.reason, kernels: [] };
+  const addon = loaded.addon;
+  if (options.threads !== undefined) addon.setThreads(options.threads);
+  const original = getKernel(BatchMatMul, 'wasm');
+  if (!original)
+    return {
+      installed: false,
+      reason:
+        'the tfjs wasm backend is not registered (import @tensorflow/tfjs-backend-wasm first)',
+      kernels: [],
+    };
+  if (!(original.kernelFunc as { native?: true }).native) {
+    const kernelFunc = nativeBatchMatMul(addon, original.kernelFunc) as KernelFunc & {
+      native?: true;
+    };
+    kernelFunc.native = true;
+    replaced.set(BatchMatMul, original);
+    unregisterKernel(BatchMatMul, 'wasm');
+    registerKernel({ ...original, kernelFunc });
+  }
+  const { threads, vectorLanes } = addon.info();
+  return { installed: true, kernels: [...NATIVE_KERNEL_NAMES], threads, vectorLanes };
+}
+
+const replaced = new Map<string, KernelConfig>();
+
+/** Puts tfjs's own wasm kernels back (after installNativeKernels). */
+export function uninstallNativeKernels(): void {
+  for (const [name, original] of replaced) {
+    unregisterKernel(name, 'wasm');
+    registerKernel(original);
+  }
+  replaced.clear();
+}
+
+function nativeBatchMatMul(addon: NativeAddon, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as unknown as BatchMatMulInputs & { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return fallback(args);
+    const aRank = a.shape.length;
+    const bRank = b.shape.length;
+    const inner = transposeA ? a.shape[aRank - 2]! : a.shape[aRank - 1]!;
+    const innerB = transposeB ? b.shape[bRank - 1]! : b.shape[bRank - 2]!;
+    const rows = transposeA ? a.shape[aRank - 1]! : a.shape[aRank - 2]!; // M
+    const columns = transposeB ? b.shape[bRank - 2]! : b.shape[bRank - 1]!; // N
+    if (inner !== innerB) return fallback(args); // tfjs's kernel words the error
+    const batchA = util.sizeFromShape(a.shape.slice(0, -2));
+    const batchB = util.sizeFromShape(b.shape.slice(0, -2));
+    const outer = broadcast_util.assertAndGetBroadcastShape(
+      a.shape.slice(0, -2),
+      b.shape.slice(0, -2),
+    );
+    const batch = util.sizeFromShape(outer);
+    // One-to-many and equal batches only; other broadcasts go to tfjs's kernel.
+    if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1))
+      return fallback(args);
+    const out = backend.makeOutput([...outer, rows, columns], 'float32');
+    // makeOutput may grow the heap (a new ArrayBuffer): read the buffer after it.
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    addon.matMul(
+      heap,
+      backend.dataIdMap.get(a.dataId)!.memoryOffset,
+      backend.dataIdMap.get(b.dataId)!.memoryOffset,
+      backend.dataIdMap.get(out.dataId)!.memoryOffset,
+      batch,
+      rows,
+      columns,
+      inner,
+      transposeA,
+      transposeB,
+      batchA === 1 && batch > 1,
+      batchB === 1 && batch > 1,
+    );
+    return out;
+  };
+}

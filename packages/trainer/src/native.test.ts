@@ -1,0 +1,52 @@
+// The native kernels change speed, not math: 20 iterations of `baby` (with dropout, so the
+// same masks are drawn either way) on the wasm backend give the same losses with
+// @minigpt/native-kernels' matMul as with tfjs's own wasm kernels, within 1e-3.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Trainer, type TrainerEvent } from './index.js';
+import { prepareData, useTempDir } from './test-helpers.js';
+
+const tempDir = useTempDir();
+
+async function losses(dataDir: string, outDir: string, nativeKernels: boolean) {
+  const trainer = await Trainer.create({
+    dataDir,
+    outDir,
+    backend: 'wasm',
+    nativeKernels,
+    config: {
+      preset: 'baby',
+      dropout: 0.1,
+      maxIters: 20,
+      evalInterval: 1000,
+      checkpointInterval: 1000,
+      logInterval: 1000,
+    },
+  });
+  const events: TrainerEvent[] = [];
+  await trainer.train((event) => events.push(event));
+  trainer.dispose();
+  const start = events.find((event) => event.type === 'start');
+  const steps = events.flatMap((event) => (event.type === 'step' ? [event.loss] : []));
+  return { start, steps };
+}
+
+describe('native kernels in training', () => {
+  it('give the reference tfjs path its losses over 20 iterations (≤ 1e-3)', async () => {
+    const dir = tempDir();
+    const dataDir = await prepareData(dir);
+    const reference = await losses(dataDir, join(dir, 'reference'), false);
+    const native = await losses(dataDir, join(dir, 'native'), true);
+    expect(reference.start).toMatchObject({
+      nativeKernels: { installed: false, reason: 'turned off' },
+    });
+    expect(native.start).toMatchObject({
+      nativeKernels: { installed: true, kernels: ['BatchMatMul'] },
+    });
+    expect(native.steps).toHaveLength(20);
+    for (let iter = 0; iter < 20; iter++)
+      expect(Math.abs(native.steps[iter]! - reference.steps[iter]!)).toBeLessThanOrEqual(1e-3);
+    // And training moves: the curve is not flat.
+    expect(native.steps[19]!).toBeLessThan(native.steps[0]! - 0.3);
+  });
+});
