@@ -29,7 +29,8 @@ const reference = Object.fromEntries(
 const available = [];
 for (const candidate of DEFAULT_CANDIDATES) {
   try {
-    await candidate.load();
+    // Named backends are measured even where 'auto' would pass them over (a software GPU).
+    await candidate.load({ requested: Boolean(args.backends) });
     available.push(candidate.name);
   } catch {
     // not installed

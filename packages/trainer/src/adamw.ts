@@ -45,7 +45,9 @@ export class AdamW {
     const correction2 = 1 - beta2 ** this.step;
     return tf.tidy(() => {
       const squares = [...grads.values()].map((grad) => tf.sum(tf.square(grad)));
-      const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
+      // Added one at a time, not tf.addN: WebGPU allows 8 storage buffers per shader, and
+      // addN of every weight's square (29 at nano) would need one per input.
+      const norm = tf.sqrt(squares.reduce((total, square) => tf.add(total, square))) as tf.Scalar;
       // scale = min(1, clip / norm): computed on the device, no read-back.
       const scale =
         clipNorm > 0 ? tf.minimum(1, tf.div(clipNorm, tf.add(norm, 1e-6))) : tf.scalar(1);

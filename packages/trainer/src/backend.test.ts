@@ -63,6 +63,9 @@ describe('backend selection', () => {
   it('uses the real packages by default: here, without tfjs-node, that is wasm', async () => {
     const choice = await selectBackend('auto');
     expect(choice.name).toBe('wasm');
-    expect(choice.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'tensorflow']);
+    // No tfjs-node here, and WebGPU has no adapter (no Vulkan driver in this process) or only
+    // a software one.
+    expect(choice.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu']);
+    expect(choice.skipped[2]!.reason).toMatch(/no WebGPU adapter|only a software adapter/);
   });
 });

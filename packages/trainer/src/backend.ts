@@ -1,12 +1,15 @@
 // Picks the fastest TensorFlow.js backend that works here: tfjs-node-gpu (CUDA) →
-// tfjs-node (libtensorflow on CPU) → wasm → cpu. The tfjs-node packages are optional peers;
-// loaders are injectable so the selection logic is testable without them.
+// tfjs-node (libtensorflow on CPU) → WebGPU (Dawn, a hardware adapter) → wasm → cpu. The
+// tfjs-node and WebGPU packages are optional peers; loaders are injectable so the selection
+// logic is testable without them.
 import * as tf from '@tensorflow/tfjs';
+import { loadWebGpu } from './webgpu.js';
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = [
   'tensorflow-gpu',
   'tensorflow',
+  'webgpu',
   'wasm',
   'cpu',
 ];
@@ -18,8 +21,11 @@ export class BackendError extends Error {
 
 export interface BackendCandidate {
   readonly name: BackendName;
-  /** Registers the backend with tfjs (imports its package); throws if it cannot. */
-  readonly load: () => Promise<void>;
+  /**
+   * Registers the backend with tfjs (imports its package); throws if it cannot.
+   * `requested`: asked for by name, not tried by 'auto'.
+   */
+  readonly load: (context: { readonly requested: boolean }) => Promise<void>;
   /** The tfjs backend name to activate once loaded. */
   readonly tfjsName: string;
 }
@@ -42,6 +48,7 @@ export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
     tfjsName: 'tensorflow',
     load: () => importOptional('@tensorflow/tfjs-node'),
   },
+  { name: 'webgpu', tfjsName: 'webgpu', load: loadWebGpu },
   { name: 'wasm', tfjsName: 'wasm', load: () => importOptional('@tensorflow/tfjs-backend-wasm') },
   { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
 ];
@@ -69,7 +76,7 @@ export async function selectBackend(
   }
   for (const candidate of pool) {
     try {
-      await candidate.load();
+      await candidate.load({ requested: requested !== 'auto' });
       if (!(await tf.setBackend(candidate.tfjsName)))
         throw new Error('tfjs could not initialise it');
       await tf.ready();
@@ -99,6 +106,8 @@ export function installHint(name: BackendName): string {
       return 'On a Linux machine with an NVIDIA GPU, CUDA and cuDNN: npm i @tensorflow/tfjs-node-gpu';
     case 'tensorflow':
       return 'npm i @tensorflow/tfjs-node (its install downloads libtensorflow)';
+    case 'webgpu':
+      return 'npm i webgpu @tensorflow/tfjs-backend-webgpu, on a machine with a Vulkan, Metal or D3D12 GPU driver';
     case 'wasm':
       return 'npm i @tensorflow/tfjs-backend-wasm';
     case 'cpu':

@@ -300,7 +300,7 @@ export class Trainer {
     while (this.iteration < config.maxIters) {
       const lr = learningRateAt(this.iteration, config);
       const stepStart = performance.now();
-      const { loss, gradNorm } = this.step(lr);
+      const { loss, gradNorm } = await this.step(lr);
       const msPerIter = performance.now() - stepStart;
       if (!Number.isFinite(loss)) {
         const latest = await readPointer(this.checkpointsDir, 'latest');
@@ -355,7 +355,7 @@ export class Trainer {
    * micro-batches of `microBatchRows` rows; gradients of the per-pass mean losses are
    * summed with weights that make the result the gradient of the mean over all rows.
    */
-  private step(lr: number): { loss: number; gradNorm: number } {
+  private async step(lr: number): Promise<{ loss: number; gradNorm: number }> {
     const { batchSize, blockSize, gradientAccumulationSteps, gradClip } = this.config;
     const rows = this.microBatchRows;
     const passes = gradientAccumulationSteps * (batchSize / rows);
@@ -395,7 +395,8 @@ export class Trainer {
     }
     const norm = this.optimizer.apply(summed!, lr, gradClip);
     const both = tf.stack([lossSum!, norm]);
-    const [loss, gradNorm] = both.dataSync(); // the one read-back per step
+    // The one read-back per step; asynchronous, since WebGPU in Node cannot read synchronously.
+    const [loss, gradNorm] = await both.data();
     tf.dispose([both, norm, lossSum!, ...summed!.values()]);
     return { loss: loss!, gradNorm: gradNorm! };
   }

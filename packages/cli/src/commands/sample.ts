@@ -1,6 +1,11 @@
 // `minigpt sample`: generates text from a checkpoint with the tfjs model, streaming it.
 import { Random } from '@minigpt/random';
-import { loadCheckpoint, selectBackend, type BackendName } from '@minigpt/trainer';
+import {
+  DEFAULT_CANDIDATES,
+  loadCheckpoint,
+  selectBackend,
+  type BackendName,
+} from '@minigpt/trainer';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
@@ -25,7 +30,11 @@ export function sampleCommand(): Command {
         .default('auto'),
     )
     .action(async (flags: SampleFlags) => {
-      await selectBackend(flags.backend);
+      // Not WebGPU: tfjs sampling reads logits synchronously, which WebGPU in Node cannot.
+      await selectBackend(
+        flags.backend,
+        DEFAULT_CANDIDATES.filter((candidate) => candidate.name !== 'webgpu'),
+      );
       const { model, tokenizer } = await loadCheckpoint(flags.checkpoint);
       try {
         const prompt = tokenizer.encode(flags.prompt);

@@ -36,7 +36,7 @@ export function trainCommand(): Command {
     .option('--out <dir>', 'output directory (default: out/<data dir name>)')
     .addOption(
       new Option('--backend <name>', 'tfjs backend')
-        .choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'])
+        .choices(['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'])
         .default('auto'),
     )
     .option('--resume', 'continue from <out>/checkpoints/latest', false)
