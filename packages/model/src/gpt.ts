@@ -200,10 +200,17 @@ export class GPT {
     const b = (name: string) => this.vector(p + name);
 
     const h1 = layerNorm(x, norm('ln_1.weight'), b('ln_1.bias')); // (B·T, C)
-    const qkv = linear(h1, w('attn.c_attn.weight'), b('attn.c_attn.bias')); // (B·T, 3C)
-    const [q, k, v] = tf.split(qkv, 3, 1).map(
-      (part) =>
-        tf.transpose(tf.reshape(part, [batch, time, nHead, headSize]), [0, 2, 1, 3]) as tf.Tensor4D, // (B, nh, T, hs)
+    // c_attn is split by weight columns, not by output: three (B·T, C) products instead of
+    // one (B·T, 3C) product and a split of it, which on wasm cost more than the products.
+    const attnBias = b('attn.c_attn.bias');
+    const weights = tf.split(w('attn.c_attn.weight'), 3, 1) as tf.Tensor2D[]; // 3 × (C, C)
+    const biases = attnBias ? (tf.split(attnBias, 3, 0) as tf.Tensor1D[]) : [];
+    const [q, k, v] = weights.map(
+      (part, index) =>
+        tf.transpose(
+          tf.reshape(linear(h1, part, biases[index]), [batch, time, nHead, headSize]),
+          [0, 2, 1, 3],
+        ) as tf.Tensor4D, // (B, nh, T, hs)
     );
     const attended = causalAttention(q!, k!, v!, dropout.attention()); // (B, nh, T, hs)
     const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [

@@ -123,6 +123,40 @@ describe('native kernels', () => {
     });
   }
 
+  it("exp and erf equal tfjs's cpu kernels (float32 rounding aside), edges included", async () => {
+    const xs = [
+      ...Array.from({ length: 5000 }, (_, i) => -20 + (40 * i) / 4999),
+      -1e9,
+      -100,
+      -87.5,
+      0,
+      88.5,
+      100,
+      1e-8,
+      -1e-8,
+    ];
+    await tf.setBackend('cpu');
+    const input = tf.tensor1d(xs);
+    const [expCpu, erfCpu] = [await tf.exp(input).data(), await tf.erf(input).data()];
+    input.dispose();
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    const onWasm = tf.tensor1d(xs);
+    const [expNative, erfNative] = [await tf.exp(onWasm).data(), await tf.erf(onWasm).data()];
+    for (let i = 0; i < xs.length; i++) {
+      const expected = expCpu[i]!;
+      if (expected === Infinity) expect(expNative[i]).toBe(Infinity);
+      // Below float32's smallest normal (x < −87.3) the native exp flushes to 0.
+      else if (expected < 1.2e-38) expect(expNative[i]!).toBeLessThan(1.2e-38);
+      else expect(Math.abs(expNative[i]! - expected) / expected).toBeLessThan(1e-6);
+      expect(Math.abs(erfNative[i]! - erfCpu[i]!)).toBeLessThan(1e-6);
+    }
+    // A tensor of another shape, not a multiple of the vector width.
+    const matrix = tf.exp(tf.fill([3, 7], 1));
+    expect(matrix.shape).toEqual([3, 7]);
+    expect(Math.abs((await matrix.data())[20]! - Math.E)).toBeLessThan(1e-6);
+  });
+
   it('leaves int32 products to tfjs (the addon only does float32)', async () => {
     await tf.setBackend('wasm');
     installNativeKernels();

@@ -41,7 +41,7 @@ describe('native kernels in training', () => {
       nativeKernels: { installed: false, reason: 'turned off' },
     });
     expect(native.start).toMatchObject({
-      nativeKernels: { installed: true, kernels: ['BatchMatMul'] },
+      nativeKernels: { installed: true, kernels: ['BatchMatMul', 'Exp', 'Erf'] },
     });
     expect(native.steps).toHaveLength(20);
     for (let iter = 0; iter < 20; iter++)

@@ -1,0 +1,113 @@
+"""Reference figure for `pnpm bench:train`: the same GPT train step in PyTorch on this CPU.
+
+Same model as @minigpt/model (pre-LN blocks, exact GELU, LayerNorm eps 1e-5, tied LM head,
+dropout on embeddings, attention weights and residual branches), same optimizer (AdamW,
+betas 0.9/0.95, weight decay 0.1 on matrices only, clipping at 1.0), fp32, vocab 65, random
+tokens. Prints ms/iter and tokens/s per preset as the bench's --reference-tok-s argument.
+
+    python3 bench/pytorch_reference.py [--threads 2] [--iters 12]
+
+Debian: apt-get install python3-torch libopenblas0-pthread (without the pthread OpenBLAS,
+Debian's torch uses a BLAS ~30x slower).
+"""
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    # name: (n_layer, n_head, n_embd, block_size, batch_size, dropout)
+    "baby": (4, 4, 128, 64, 12, 0.0),
+    "seed": (6, 8, 256, 128, 64, 0.1),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, n_head, n_embd, block_size, dropout):
+        super().__init__()
+        self.n_head = n_head
+        self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5, elementwise_affine=True)
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
+        self.mlp_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.attn_dropout = nn.Dropout(dropout)
+        mask = torch.tril(torch.ones(block_size, block_size)).bool()
+        self.register_buffer("mask", mask.view(1, 1, block_size, block_size))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, nh, T, T)
+        att = att.masked_fill(~self.mask[:, :, :t, :t], float("-inf")).softmax(dim=-1)
+        y = (self.attn_dropout(att) @ v).transpose(1, 2).reshape(b, t, c)
+        x = x + self.dropout(self.c_proj(y))
+        return x + self.dropout(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)))))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab, n_layer, n_head, n_embd, block_size, dropout):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(n_head, n_embd, block_size, dropout) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+
+    def forward(self, idx, targets):
+        t = idx.size(1)
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(t)))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()  # tied head, (B, T, V)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=12)
+    parser.add_argument("--presets", default="baby,seed")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    results = []
+    for name in args.presets.split(","):
+        n_layer, n_head, n_embd, block_size, batch, dropout = PRESETS[name]
+        model = GPT(65, n_layer, n_head, n_embd, block_size, dropout)
+        decay = [p for p in model.parameters() if p.dim() >= 2 and p is not model.wpe.weight and p is not model.wte.weight]
+        no_decay = [p for p in model.parameters() if not any(p is d for d in decay)]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=1e-3, betas=(0.9, 0.95),
+        )
+        times = []
+        iters = args.iters if name == "baby" else max(4, args.iters // 3)
+        for step in range(iters + 2):
+            x = torch.randint(0, 65, (batch, block_size))
+            y = torch.randint(0, 65, (batch, block_size))
+            start = time.perf_counter()
+            loss = model(x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            loss.item()
+            if step >= 2:
+                times.append(time.perf_counter() - start)
+        ms = statistics.median(times) * 1000
+        tok_s = batch * block_size / (ms / 1000)
+        print(f"{name}: {ms:.1f} ms/iter, {tok_s:.0f} tokens/s (PyTorch {torch.__version__}, {args.threads} threads)")
+        results.append(f"{name}:{tok_s:.0f}")
+    print("--reference-tok-s=" + ",".join(results))
+
+
+if __name__ == "__main__":
+    main()
