@@ -86,6 +86,60 @@ export function embedding(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
   return op(table) as tf.Tensor2D;
 }
 
+/**
+ * Fused LayerNorm kernels a backend may register (@minigpt/native-kernels does, on wasm):
+ *   MinigptLayerNorm      {x (N, C), gamma (C), beta? (C)}, {epsilon} → [y, x̂ (N, C), rstd (N, 1)]
+ *   MinigptLayerNormGrad  {dy, normalized: x̂, rstd, gamma} → [dx (N, C), dGamma (C), dBeta (C)]
+ * Where they exist, layerNorm is two kernels (forward, backward) instead of ~20 tfjs ops.
+ */
+export const FUSED_LAYER_NORM = 'MinigptLayerNorm';
+export const FUSED_LAYER_NORM_GRAD = 'MinigptLayerNormGrad';
+
+function fusedLayerNorm(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D | undefined,
+  eps: number,
+): tf.Tensor2D {
+  const forward = (
+    xIn: tf.Tensor,
+    gammaIn: tf.Tensor,
+    betaIn: tf.Tensor | undefined,
+    save: tf.GradSaveFunc,
+  ) => {
+    const [y, normalized, rstd] = tf
+      .engine()
+      .runKernel(
+        FUSED_LAYER_NORM,
+        betaIn ? { x: xIn, gamma: gammaIn, beta: betaIn } : { x: xIn, gamma: gammaIn },
+        { epsilon: eps },
+      ) as tf.Tensor[];
+    save([normalized!, rstd!, gammaIn]);
+    const gradFunc: Grads = (dy, [xHat, r, gm]) => {
+      const [dx, dGamma, dBeta] = tf.engine().runKernel(FUSED_LAYER_NORM_GRAD, {
+        dy,
+        normalized: xHat!,
+        rstd: r!,
+        gamma: gm!,
+      }) as tf.Tensor[];
+      if (betaIn) return [dx!, dGamma!, dBeta!];
+      dBeta!.dispose();
+      return [dx!, dGamma!];
+    };
+    return { value: y as tf.Tensor2D, gradFunc };
+  };
+  if (beta) {
+    const op = tf.customGrad((xIn, gammaIn, betaIn, save) =>
+      forward(xIn as tf.Tensor, gammaIn as tf.Tensor, betaIn as tf.Tensor, save as tf.GradSaveFunc),
+    );
+    return op(x, gamma, beta) as tf.Tensor2D;
+  }
+  const op = tf.customGrad((xIn, gammaIn, save) =>
+    forward(xIn as tf.Tensor, gammaIn as tf.Tensor, undefined, save as tf.GradSaveFunc),
+  );
+  return op(x, gamma) as tf.Tensor2D;
+}
+
 /** LayerNorm over the last axis (eps 1e-5, as PyTorch). x (N, C), gamma/beta (C) → (N, C). */
 export function layerNorm(
   x: tf.Tensor2D,
@@ -93,6 +147,7 @@ export function layerNorm(
   beta?: tf.Tensor1D,
   eps = 1e-5,
 ): tf.Tensor2D {
+  if (tf.getKernel(FUSED_LAYER_NORM, tf.getBackend())) return fusedLayerNorm(x, gamma, beta, eps);
   const forward = (xIn: tf.Tensor2D, gammaIn: tf.Tensor1D) => {
     const [normalized, rstd] = tf.tidy(() => {
       const mean = tf.mean(xIn, -1, true); // (N, 1)

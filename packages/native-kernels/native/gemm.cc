@@ -11,6 +11,7 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -296,6 +297,83 @@ void unary(const float* in, float* out, int64_t count, Unary op) {
   }
 }
 
+// ---- LayerNorm over the last axis, forward and backward, fused --------------------------
+//
+// Forward, per row of C: mean, biased variance, rstd = 1/√(var + eps), x̂ = (x − mean)·rstd,
+// y = x̂·γ (+ β). Backward, with g = dy·γ: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
+// dγ = Σ_rows dy·x̂, dβ = Σ_rows dy. Rows are dealt to the threads; each thread sums its own
+// dγ, dβ and they are added at the end (a fixed order, so results repeat run to run).
+
+void layerNormForward(const float* x, const float* gamma, const float* beta, float* y,
+                      float* normalized, float* rstdOut, int64_t rows, int64_t channels, float eps) {
+#pragma omp parallel for schedule(static) if (rows * channels > (1 << 15))
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * channels;
+    double sum = 0;
+    for (int64_t c = 0; c < channels; c++) sum += xr[c];
+    const float mean = static_cast<float>(sum / channels);
+    double squares = 0;
+    for (int64_t c = 0; c < channels; c++) {
+      const float d = xr[c] - mean;
+      squares += static_cast<double>(d) * d;
+    }
+    const float rstd = 1.f / std::sqrt(static_cast<float>(squares / channels) + eps);
+    rstdOut[r] = rstd;
+    float* nr = normalized + r * channels;
+    float* yr = y + r * channels;
+    for (int64_t c = 0; c < channels; c++) {
+      const float n = (xr[c] - mean) * rstd;
+      nr[c] = n;
+      yr[c] = beta ? n * gamma[c] + beta[c] : n * gamma[c];
+    }
+  }
+}
+
+void layerNormBackward(const float* dy, const float* normalized, const float* rstd,
+                       const float* gamma, float* dx, float* dGamma, float* dBeta, int64_t rows,
+                       int64_t channels) {
+  const int threads = threadCount();
+  std::vector<float> partialGamma(static_cast<size_t>(threads) * channels, 0.f);
+  std::vector<float> partialBeta(static_cast<size_t>(threads) * channels, 0.f);
+#pragma omp parallel num_threads(threads) if (rows * channels > (1 << 15))
+  {
+#ifdef _OPENMP
+    const int id = omp_get_thread_num();
+#else
+    const int id = 0;
+#endif
+    float* pg = partialGamma.data() + static_cast<int64_t>(id) * channels;
+    float* pb = partialBeta.data() + static_cast<int64_t>(id) * channels;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* dyr = dy + r * channels;
+      const float* nr = normalized + r * channels;
+      double sumG = 0, sumGX = 0;
+      for (int64_t c = 0; c < channels; c++) {
+        const float g = dyr[c] * gamma[c];
+        sumG += g;
+        sumGX += static_cast<double>(g) * nr[c];
+        pg[c] += dyr[c] * nr[c];
+        pb[c] += dyr[c];
+      }
+      const float meanG = static_cast<float>(sumG / channels);
+      const float meanGX = static_cast<float>(sumGX / channels);
+      float* dxr = dx + r * channels;
+      for (int64_t c = 0; c < channels; c++)
+        dxr[c] = rstd[r] * (dyr[c] * gamma[c] - meanG - nr[c] * meanGX);
+    }
+  }
+  for (int64_t c = 0; c < channels; c++) {
+    float g = 0, b = 0;
+    for (int t = 0; t < threads; t++) {
+      g += partialGamma[static_cast<size_t>(t) * channels + c];
+      b += partialBeta[static_cast<size_t>(t) * channels + c];
+    }
+    dGamma[c] = g;
+    dBeta[c] = b;
+  }
+}
+
 // ---- N-API glue ----------------------------------------------------------------------
 
 bool argInt(napi_env env, napi_value value, int64_t* out) {
@@ -367,6 +445,69 @@ napi_value UnaryOp(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Reads `count` int64 offsets/sizes from args (a negative offset is "absent").
+bool intArgs(napi_env env, napi_value* args, int count, int64_t* out) {
+  for (int i = 0; i < count; i++)
+    if (!argInt(env, args[i], &out[i])) return false;
+  return true;
+}
+
+// layerNorm(heap, x, gamma, beta (−1: none), y, normalized, rstd, rows, channels, eps)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value args[10];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 10) return throwError(env, "layerNorm takes 10 arguments");
+  void* heap = nullptr;
+  size_t heapBytes = 0;
+  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
+    return throwError(env, "layerNorm: the first argument must be an ArrayBuffer");
+  int64_t v[8];
+  if (!intArgs(env, args + 1, 8, v)) return throwError(env, "layerNorm: offsets and sizes must be numbers");
+  double eps = 0;
+  if (napi_get_value_double(env, args[9], &eps) != napi_ok) return throwError(env, "layerNorm: eps must be a number");
+  const int64_t rows = v[6], channels = v[7];
+  const auto fits = [&](int64_t offset, int64_t floats) {
+    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
+  };
+  if (rows < 0 || channels < 1 || !fits(v[0], rows * channels) || !fits(v[1], channels) ||
+      (v[2] >= 0 && !fits(v[2], channels)) || !fits(v[3], rows * channels) ||
+      !fits(v[4], rows * channels) || !fits(v[5], rows))
+    return throwError(env, "layerNorm: an operand lies outside the heap");
+  auto* base = static_cast<uint8_t*>(heap);
+  const auto at = [&](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+  layerNormForward(at(v[0]), at(v[1]), v[2] >= 0 ? at(v[2]) : nullptr, at(v[3]), at(v[4]),
+                   at(v[5]), rows, channels, static_cast<float>(eps));
+  return nullptr;
+}
+
+// layerNormGrad(heap, dy, normalized, rstd, gamma, dx, dGamma, dBeta, rows, channels)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value args[10];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 10) return throwError(env, "layerNormGrad takes 10 arguments");
+  void* heap = nullptr;
+  size_t heapBytes = 0;
+  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
+    return throwError(env, "layerNormGrad: the first argument must be an ArrayBuffer");
+  int64_t v[9];
+  if (!intArgs(env, args + 1, 9, v)) return throwError(env, "layerNormGrad: offsets and sizes must be numbers");
+  const int64_t rows = v[7], channels = v[8];
+  const auto fits = [&](int64_t offset, int64_t floats) {
+    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
+  };
+  if (rows < 0 || channels < 1 || !fits(v[0], rows * channels) || !fits(v[1], rows * channels) ||
+      !fits(v[2], rows) || !fits(v[3], channels) || !fits(v[4], rows * channels) ||
+      !fits(v[5], channels) || !fits(v[6], channels))
+    return throwError(env, "layerNormGrad: an operand lies outside the heap");
+  auto* base = static_cast<uint8_t*>(heap);
+  const auto at = [&](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+  layerNormBackward(at(v[0]), at(v[1]), at(v[2]), at(v[3]), at(v[4]), at(v[5]), at(v[6]), rows,
+                    channels);
+  return nullptr;
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value result, value;
   napi_create_object(env, &result);
@@ -394,10 +535,12 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, UnaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 4, properties);
+  napi_define_properties(env, exports, 6, properties);
   return exports;
 }
 

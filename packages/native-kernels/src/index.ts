@@ -5,6 +5,7 @@
 export {
   installNativeKernels,
   loadNativeAddon,
+  FUSED_KERNEL_NAMES,
   NATIVE_KERNEL_NAMES,
   uninstallNativeKernels,
   type NativeAddon,

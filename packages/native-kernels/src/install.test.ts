@@ -157,6 +157,63 @@ describe('native kernels', () => {
     expect(Math.abs((await matrix.data())[20]! - Math.E)).toBeLessThan(1e-6);
   });
 
+  it('fused LayerNorm and its backward equal tfjs autodiff of the same formula (cpu)', async () => {
+    const [rows, channels] = [37, 24];
+    const x = values(rows * channels, 3)
+      .flat()
+      .map((v, i) => v * (1 + (i % 5)));
+    const gamma = values(channels, 4).flat();
+    const beta = values(channels, 5).flat();
+    const dy = values(rows * channels, 6).flat();
+    // Reference: LayerNorm written in tf ops, differentiated by tfjs on cpu.
+    await tf.setBackend('cpu');
+    const reference = (withBeta: boolean) =>
+      tf.tidy(() => {
+        const f = (xt: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const mean = tf.mean(xt, -1, true);
+          const centered = tf.sub(xt, mean);
+          const variance = tf.mean(tf.square(centered), -1, true);
+          const y = tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, 1e-5))), g);
+          // (Without beta, b·0 keeps b in the graph so tf.grads can differentiate by it.)
+          return tf.add(y, withBeta ? b : tf.mul(b, 0));
+        };
+        const inputs = [tf.tensor2d(x, [rows, channels]), tf.tensor1d(gamma), tf.tensor1d(beta)];
+        const grads = tf.grads(f)(inputs, tf.tensor2d(dy, [rows, channels]));
+        return [f(inputs[0]!, inputs[1]!, inputs[2]!), ...grads].map((t) => t.arraySync());
+      });
+    for (const withBeta of [true, false]) {
+      const [y, dx, dGamma, dBeta] = reference(withBeta);
+      await tf.setBackend('wasm');
+      installNativeKernels();
+      const inputs = {
+        x: tf.tensor2d(x, [rows, channels]),
+        gamma: tf.tensor1d(gamma),
+        ...(withBeta ? { beta: tf.tensor1d(beta) } : {}),
+      };
+      const [yN, normalized, rstd] = tf
+        .engine()
+        .runKernel('MinigptLayerNorm', inputs, { epsilon: 1e-5 }) as tf.Tensor[];
+      expect(rstd!.shape).toEqual([rows, 1]);
+      const [dxN, dGammaN, dBetaN] = tf.engine().runKernel('MinigptLayerNormGrad', {
+        dy: tf.tensor2d(dy, [rows, channels]),
+        normalized: normalized!,
+        rstd: rstd!,
+        gamma: inputs.gamma,
+      }) as tf.Tensor[];
+      const close = (a: unknown, b: tf.Tensor) => {
+        const expected = (a as number[] | number[][]).flat();
+        const actual = b.dataSync();
+        for (let i = 0; i < expected.length; i++)
+          expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThan(1e-4);
+      };
+      close(y, yN!);
+      close(dx, dxN!);
+      close(dGamma, dGammaN!);
+      if (withBeta) close(dBeta, dBetaN!);
+      await tf.setBackend('cpu');
+    }
+  });
+
   it('leaves int32 products to tfjs (the addon only does float32)', async () => {
     await tf.setBackend('wasm');
     installNativeKernels();

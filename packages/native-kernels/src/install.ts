@@ -46,6 +46,32 @@ export interface NativeAddon {
   ): void;
   /** out[i] = exp(in[i]) (op 0) or erf(in[i]) (op 1), `count` float32s inside `heap`. */
   unary(heap: ArrayBuffer, inOffset: number, outOffset: number, count: number, op: 0 | 1): void;
+  /** Fused LayerNorm over the last axis: y, x̂ and rstd of `rows` rows (beta −1: none). */
+  layerNorm(
+    heap: ArrayBuffer,
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    normalized: number,
+    rstd: number,
+    rows: number,
+    channels: number,
+    epsilon: number,
+  ): void;
+  /** Its backward: dx, dγ, dβ from dy, x̂, rstd, γ. */
+  layerNormGrad(
+    heap: ArrayBuffer,
+    dy: number,
+    normalized: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dGamma: number,
+    dBeta: number,
+    rows: number,
+    channels: number,
+  ): void;
   /** Threads the kernels use and the SIMD width (floats) they were compiled for. */
   info(): { threads: number; vectorLanes: number };
   setThreads(threads: number): void;
@@ -65,8 +91,18 @@ export interface NativeInstallResult {
   readonly vectorLanes?: number;
 }
 
-/** The tfjs kernels the addon replaces. */
-export const NATIVE_KERNEL_NAMES = [BatchMatMul, Exp, Erf] as const;
+/**
+ * Kernels the addon adds (tfjs has none of these): a fused LayerNorm over the last axis and
+ * its backward. `@minigpt/model`'s layerNorm runs them when the active backend has them.
+ *   MinigptLayerNorm      inputs x (N, C), gamma (C), beta? (C); attrs epsilon
+ *                         → [y (N, C), normalized x̂ (N, C), rstd (N, 1)]
+ *   MinigptLayerNormGrad  inputs dy (N, C), normalized (N, C), rstd (N, 1), gamma (C)
+ *                         → [dx (N, C), dGamma (C), dBeta (C)]
+ */
+export const FUSED_KERNEL_NAMES = ['MinigptLayerNorm', 'MinigptLayerNormGrad'] as const;
+
+/** The tfjs kernels the addon replaces or adds on the wasm backend. */
+export const NATIVE_KERNEL_NAMES = [BatchMatMul, Exp, Erf, ...FUSED_KERNEL_NAMES] as const;
 
 const defaultAddonPath = join(
   fileURLToPath(new URL('.', import.meta.url)),
@@ -123,6 +159,8 @@ export function installNativeKernels(
   replace(BatchMatMul, (original) => nativeBatchMatMul(addon, original));
   replace(Exp, (original) => nativeUnary(addon, 0, original));
   replace(Erf, (original) => nativeUnary(addon, 1, original));
+  add('MinigptLayerNorm', nativeLayerNorm(addon));
+  add('MinigptLayerNormGrad', nativeLayerNormGrad(addon));
   const { threads, vectorLanes } = addon.info();
   return { installed: true, kernels: [...NATIVE_KERNEL_NAMES], threads, vectorLanes };
 }
@@ -163,13 +201,79 @@ function nativeUnary(addon: NativeAddon, op: 0 | 1, fallback: KernelFunc): Kerne
   };
 }
 
-/** Puts tfjs's own wasm kernels back (after installNativeKernels). */
+const added = new Set<string>();
+
+/** Registers a kernel tfjs does not have (once). */
+function add(name: string, kernelFunc: KernelFunc): void {
+  if (added.has(name) || getKernel(name, 'wasm')) return;
+  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
+  added.add(name);
+}
+
+/** Puts tfjs's own wasm kernels back, and removes the added ones (after installNativeKernels). */
 export function uninstallNativeKernels(): void {
   for (const [name, original] of replaced) {
     unregisterKernel(name, 'wasm');
     registerKernel(original);
   }
   replaced.clear();
+  for (const name of added) unregisterKernel(name, 'wasm');
+  added.clear();
+}
+
+function nativeLayerNorm(addon: NativeAddon): KernelFunc {
+  return (args) => {
+    const { x, gamma, beta } = args.inputs as unknown as Record<string, TensorInfo | undefined>;
+    const epsilon = (args.attrs as { epsilon?: number } | undefined)?.epsilon ?? 1e-5;
+    const backend = args.backend as unknown as WasmBackend;
+    for (const t of [x, gamma, beta])
+      if (t && t.dtype !== 'float32') throw new Error('MinigptLayerNorm: float32 only');
+    const channels = x!.shape[x!.shape.length - 1]!;
+    const rows = util.sizeFromShape(x!.shape) / channels;
+    const y = backend.makeOutput([...x!.shape], 'float32');
+    const normalized = backend.makeOutput([...x!.shape], 'float32');
+    const rstd = backend.makeOutput([...x!.shape.slice(0, -1), 1], 'float32');
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    addon.layerNorm(
+      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      offset(x!),
+      offset(gamma!),
+      beta ? offset(beta) : -1,
+      offset(y),
+      offset(normalized),
+      offset(rstd),
+      rows,
+      channels,
+      epsilon,
+    );
+    return [y, normalized, rstd];
+  };
+}
+
+function nativeLayerNormGrad(addon: NativeAddon): KernelFunc {
+  return (args) => {
+    const { dy, normalized, rstd, gamma } = args.inputs as unknown as Record<string, TensorInfo>;
+    const backend = args.backend as unknown as WasmBackend;
+    const channels = dy!.shape[dy!.shape.length - 1]!;
+    const rows = util.sizeFromShape(dy!.shape) / channels;
+    const dx = backend.makeOutput([...dy!.shape], 'float32');
+    const dGamma = backend.makeOutput([channels], 'float32');
+    const dBeta = backend.makeOutput([channels], 'float32');
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    addon.layerNormGrad(
+      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      offset(dy!),
+      offset(normalized!),
+      offset(rstd!),
+      offset(gamma!),
+      offset(dx),
+      offset(dGamma),
+      offset(dBeta),
+      rows,
+      channels,
+    );
+    return [dx, dGamma, dBeta];
+  };
 }
 
 function nativeBatchMatMul(addon: NativeAddon, fallback: KernelFunc): KernelFunc {

@@ -41,7 +41,10 @@ describe('native kernels in training', () => {
       nativeKernels: { installed: false, reason: 'turned off' },
     });
     expect(native.start).toMatchObject({
-      nativeKernels: { installed: true, kernels: ['BatchMatMul', 'Exp', 'Erf'] },
+      nativeKernels: {
+        installed: true,
+        kernels: ['BatchMatMul', 'Exp', 'Erf', 'MinigptLayerNorm', 'MinigptLayerNormGrad'],
+      },
     });
     expect(native.steps).toHaveLength(20);
     for (let iter = 0; iter < 20; iter++)
