@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -376,135 +377,124 @@ void layerNormBackward(const float* dy, const float* normalized, const float* rs
 
 // ---- N-API glue ----------------------------------------------------------------------
 
-bool argInt(napi_env env, napi_value value, int64_t* out) {
-  return napi_get_value_int64(env, value, out) == napi_ok;
-}
-
 napi_value throwError(napi_env env, const char* message) {
   napi_throw_error(env, "MINIGPT_NATIVE", message);
   return nullptr;
 }
 
-// matMul(heap: ArrayBuffer, aOffset, bOffset, cOffset (bytes), batch, m, n, k,
-//        transposeA, transposeB, broadcastA, broadcastB)
-napi_value MatMul(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value args[12];
+// A kernel call's arguments: the wasm heap's ArrayBuffer, then integers (byte offsets and
+// sizes), then possibly a number or booleans that the caller reads from `rest`.
+struct HeapCall {
+  uint8_t* base = nullptr;
+  int64_t bytes = 0;
+  int64_t ints[9] = {};
+  napi_value rest[4] = {};
+
+  float* at(int64_t offset) const { return reinterpret_cast<float*>(base + offset); }
+  // true when `floats` float32s at byte `offset` lie inside the heap.
+  bool fits(int64_t offset, int64_t floats) const {
+    return offset >= 0 && floats >= 0 && offset % 4 == 0 && offset + floats * 4 <= bytes;
+  }
+};
+
+// Reads heap + `intCount` integers + `restCount` more values; throws (and returns false)
+// with `name` in the message when they are not there.
+bool readCall(napi_env env, napi_callback_info info, const char* name, int intCount,
+              int restCount, HeapCall& call) {
+  napi_value args[14];
+  size_t argc = 14;
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 12) return throwError(env, "matMul takes 12 arguments");
+  char message[160];
+  if (argc != static_cast<size_t>(1 + intCount + restCount)) {
+    std::snprintf(message, sizeof message, "%s takes %d arguments", name, 1 + intCount + restCount);
+    throwError(env, message);
+    return false;
+  }
   void* heap = nullptr;
   size_t heapBytes = 0;
-  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
-    return throwError(env, "matMul: the first argument must be an ArrayBuffer");
-  int64_t v[7];
-  for (int i = 0; i < 7; i++)
-    if (!argInt(env, args[1 + i], &v[i])) return throwError(env, "matMul: offsets and sizes must be numbers");
+  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok) {
+    std::snprintf(message, sizeof message, "%s: the first argument must be an ArrayBuffer", name);
+    throwError(env, message);
+    return false;
+  }
+  call.base = static_cast<uint8_t*>(heap);
+  call.bytes = static_cast<int64_t>(heapBytes);
+  for (int i = 0; i < intCount; i++) {
+    if (napi_get_value_int64(env, args[1 + i], &call.ints[i]) != napi_ok) {
+      std::snprintf(message, sizeof message, "%s: offsets and sizes must be numbers", name);
+      throwError(env, message);
+      return false;
+    }
+  }
+  for (int i = 0; i < restCount; i++) call.rest[i] = args[1 + intCount + i];
+  return true;
+}
+
+// matMul(heap, aOffset, bOffset, cOffset (bytes), batch, m, n, k,
+//        transposeA, transposeB, broadcastA, broadcastB)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!readCall(env, info, "matMul", 7, 4, call)) return nullptr;
   bool flags[4];
   for (int i = 0; i < 4; i++)
-    if (napi_get_value_bool(env, args[8 + i], &flags[i]) != napi_ok)
+    if (napi_get_value_bool(env, call.rest[i], &flags[i]) != napi_ok)
       return throwError(env, "matMul: transpose/broadcast flags must be booleans");
+  const int64_t* v = call.ints;
   const int64_t batch = v[3], m = v[4], n = v[5], k = v[6];
   if (batch < 0 || m < 0 || n < 0 || k < 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
     return throwError(env, "matMul: bad sizes");
-  const auto fits = [&](int64_t offset, int64_t floats) {
-    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
-  };
-  const int64_t aFloats = (flags[2] ? 1 : batch) * m * k;
-  const int64_t bFloats = (flags[3] ? 1 : batch) * k * n;
-  if (!fits(v[0], aFloats) || !fits(v[1], bFloats) || !fits(v[2], batch * m * n))
+  if (!call.fits(v[0], (flags[2] ? 1 : batch) * m * k) ||
+      !call.fits(v[1], (flags[3] ? 1 : batch) * k * n) || !call.fits(v[2], batch * m * n))
     return throwError(env, "matMul: an operand lies outside the heap");
-  auto* base = static_cast<uint8_t*>(heap);
-  batchedGemm(reinterpret_cast<const float*>(base + v[0]), reinterpret_cast<const float*>(base + v[1]),
-              reinterpret_cast<float*>(base + v[2]), static_cast<int>(batch), static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), flags[0], flags[1], flags[2], flags[3]);
+  batchedGemm(call.at(v[0]), call.at(v[1]), call.at(v[2]), static_cast<int>(batch),
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), flags[0], flags[1],
+              flags[2], flags[3]);
   return nullptr;
 }
 
-// unary(heap: ArrayBuffer, inOffset, outOffset (bytes), count, op: 0 exp | 1 erf)
+// unary(heap, inOffset, outOffset (bytes), count, op: 0 exp | 1 erf)
 napi_value UnaryOp(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 5) return throwError(env, "unary takes 5 arguments");
-  void* heap = nullptr;
-  size_t heapBytes = 0;
-  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
-    return throwError(env, "unary: the first argument must be an ArrayBuffer");
-  int64_t v[4];
-  for (int i = 0; i < 4; i++)
-    if (!argInt(env, args[1 + i], &v[i])) return throwError(env, "unary: offsets, count and op must be numbers");
-  const int64_t count = v[2];
-  const auto fits = [&](int64_t offset) {
-    return offset >= 0 && offset % 4 == 0 && count >= 0 && offset + count * 4 <= static_cast<int64_t>(heapBytes);
-  };
-  if (!fits(v[0]) || !fits(v[1])) return throwError(env, "unary: an operand lies outside the heap");
+  HeapCall call;
+  if (!readCall(env, info, "unary", 4, 0, call)) return nullptr;
+  const int64_t* v = call.ints;
+  if (!call.fits(v[0], v[2]) || !call.fits(v[1], v[2]))
+    return throwError(env, "unary: an operand lies outside the heap");
   if (v[3] != 0 && v[3] != 1) return throwError(env, "unary: op must be 0 (exp) or 1 (erf)");
-  auto* base = static_cast<uint8_t*>(heap);
-  unary(reinterpret_cast<const float*>(base + v[0]), reinterpret_cast<float*>(base + v[1]), count,
-        static_cast<Unary>(v[3]));
+  unary(call.at(v[0]), call.at(v[1]), v[2], static_cast<Unary>(v[3]));
   return nullptr;
-}
-
-// Reads `count` int64 offsets/sizes from args (a negative offset is "absent").
-bool intArgs(napi_env env, napi_value* args, int count, int64_t* out) {
-  for (int i = 0; i < count; i++)
-    if (!argInt(env, args[i], &out[i])) return false;
-  return true;
 }
 
 // layerNorm(heap, x, gamma, beta (−1: none), y, normalized, rstd, rows, channels, eps)
 napi_value LayerNorm(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value args[10];
-  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 10) return throwError(env, "layerNorm takes 10 arguments");
-  void* heap = nullptr;
-  size_t heapBytes = 0;
-  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
-    return throwError(env, "layerNorm: the first argument must be an ArrayBuffer");
-  int64_t v[8];
-  if (!intArgs(env, args + 1, 8, v)) return throwError(env, "layerNorm: offsets and sizes must be numbers");
+  HeapCall call;
+  if (!readCall(env, info, "layerNorm", 8, 1, call)) return nullptr;
   double eps = 0;
-  if (napi_get_value_double(env, args[9], &eps) != napi_ok) return throwError(env, "layerNorm: eps must be a number");
+  if (napi_get_value_double(env, call.rest[0], &eps) != napi_ok)
+    return throwError(env, "layerNorm: eps must be a number");
+  const int64_t* v = call.ints;
   const int64_t rows = v[6], channels = v[7];
-  const auto fits = [&](int64_t offset, int64_t floats) {
-    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
-  };
-  if (rows < 0 || channels < 1 || !fits(v[0], rows * channels) || !fits(v[1], channels) ||
-      (v[2] >= 0 && !fits(v[2], channels)) || !fits(v[3], rows * channels) ||
-      !fits(v[4], rows * channels) || !fits(v[5], rows))
+  if (rows < 0 || channels < 1 || !call.fits(v[0], rows * channels) || !call.fits(v[1], channels) ||
+      (v[2] >= 0 && !call.fits(v[2], channels)) || !call.fits(v[3], rows * channels) ||
+      !call.fits(v[4], rows * channels) || !call.fits(v[5], rows))
     return throwError(env, "layerNorm: an operand lies outside the heap");
-  auto* base = static_cast<uint8_t*>(heap);
-  const auto at = [&](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
-  layerNormForward(at(v[0]), at(v[1]), v[2] >= 0 ? at(v[2]) : nullptr, at(v[3]), at(v[4]),
-                   at(v[5]), rows, channels, static_cast<float>(eps));
+  layerNormForward(call.at(v[0]), call.at(v[1]), v[2] >= 0 ? call.at(v[2]) : nullptr,
+                   call.at(v[3]), call.at(v[4]), call.at(v[5]), rows, channels,
+                   static_cast<float>(eps));
   return nullptr;
 }
 
 // layerNormGrad(heap, dy, normalized, rstd, gamma, dx, dGamma, dBeta, rows, channels)
 napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value args[10];
-  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 10) return throwError(env, "layerNormGrad takes 10 arguments");
-  void* heap = nullptr;
-  size_t heapBytes = 0;
-  if (napi_get_arraybuffer_info(env, args[0], &heap, &heapBytes) != napi_ok)
-    return throwError(env, "layerNormGrad: the first argument must be an ArrayBuffer");
-  int64_t v[9];
-  if (!intArgs(env, args + 1, 9, v)) return throwError(env, "layerNormGrad: offsets and sizes must be numbers");
+  HeapCall call;
+  if (!readCall(env, info, "layerNormGrad", 9, 0, call)) return nullptr;
+  const int64_t* v = call.ints;
   const int64_t rows = v[7], channels = v[8];
-  const auto fits = [&](int64_t offset, int64_t floats) {
-    return offset >= 0 && offset % 4 == 0 && offset + floats * 4 <= static_cast<int64_t>(heapBytes);
-  };
-  if (rows < 0 || channels < 1 || !fits(v[0], rows * channels) || !fits(v[1], rows * channels) ||
-      !fits(v[2], rows) || !fits(v[3], channels) || !fits(v[4], rows * channels) ||
-      !fits(v[5], channels) || !fits(v[6], channels))
+  if (rows < 0 || channels < 1 || !call.fits(v[0], rows * channels) ||
+      !call.fits(v[1], rows * channels) || !call.fits(v[2], rows) || !call.fits(v[3], channels) ||
+      !call.fits(v[4], rows * channels) || !call.fits(v[5], channels) || !call.fits(v[6], channels))
     return throwError(env, "layerNormGrad: an operand lies outside the heap");
-  auto* base = static_cast<uint8_t*>(heap);
-  const auto at = [&](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
-  layerNormBackward(at(v[0]), at(v[1]), at(v[2]), at(v[3]), at(v[4]), at(v[5]), at(v[6]), rows,
-                    channels);
+  layerNormBackward(call.at(v[0]), call.at(v[1]), call.at(v[2]), call.at(v[3]), call.at(v[4]),
+                    call.at(v[5]), call.at(v[6]), rows, channels);
   return nullptr;
 }
 

@@ -222,6 +222,19 @@ describe('native kernels', () => {
     ).toThrow(/non-float32/);
   });
 
+  it('the addon refuses operands outside the heap and calls of the wrong shape', () => {
+    const addon = loadNativeAddon().addon!;
+    const heap = new ArrayBuffer(64);
+    expect(() => addon.matMul(heap, 0, 0, 0, 1, 5, 5, 5, false, false, false, false)).toThrow(
+      /matMul: an operand lies outside the heap/,
+    );
+    expect(() => addon.unary(heap, 0, 32, 16, 0)).toThrow(/unary: an operand lies outside/);
+    expect(() => addon.unary(heap, 0, 32, 4, 7 as 0)).toThrow(/op must be 0 \(exp\) or 1/);
+    expect(() => (addon.layerNorm as (...args: unknown[]) => void)(heap, 0)).toThrow(
+      /layerNorm takes 10 arguments/,
+    );
+  });
+
   it('says why when the addon cannot be loaded', () => {
     const result = installNativeKernels({ addonPath: '/nowhere/minigpt_kernels.node' });
     expect(result.installed).toBe(false);
