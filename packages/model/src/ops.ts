@@ -194,21 +194,42 @@ export function layerNorm(
 const SQRT_HALF = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
+/**
+ * Fused GELU kernels a backend may register (@minigpt/native-kernels does, on wasm):
+ *   MinigptGelu      {x} → x·Φ(x)
+ *   MinigptGeluGrad  {dy, x} → dy·(Φ(x) + x·φ(x))
+ * Where they exist, GELU forward and backward are one kernel each instead of 5 and ~9 ops.
+ */
+export const FUSED_GELU = 'MinigptGelu';
+export const FUSED_GELU_GRAD = 'MinigptGeluGrad';
+
+const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/** x·Φ(x), Φ(x) = (1 + erf(x/√2))/2. */
+function geluValue(x: tf.Tensor): tf.Tensor {
+  if (hasKernel(FUSED_GELU)) return tf.engine().runKernel(FUSED_GELU, { x }) as tf.Tensor;
+  return tf.tidy(() => tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, SQRT_HALF))))));
+}
+
+/** dy · d/dx x·Φ(x) = dy·(Φ(x) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π). */
+function geluBackward(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  if (hasKernel(FUSED_GELU_GRAD))
+    return tf.engine().runKernel(FUSED_GELU_GRAD, { dy, x }) as tf.Tensor;
+  return tf.tidy(() => {
+    const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, SQRT_HALF))));
+    const density = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI);
+    return tf.mul(dy, tf.add(cdf, tf.mul(x, density)));
+  });
+}
+
 /** Exact GELU, 0.5·x·(1 + erf(x/√2)) — PyTorch's nn.GELU() default, and ONNX's Erf form. */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  const cdfOf = (xt: tf.Tensor) =>
-    tf.tidy(() => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xt, SQRT_HALF))))); // Φ(x)
   const op = tf.customGrad((xIn, save) => {
     const xt = xIn as tf.Tensor;
     // Only x is saved (Φ is recomputed in backward): the MLP's (N, 4C) tensors are big.
     (save as tf.GradSaveFunc)([xt]);
-    // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
-    const gradFunc: Grads = (dy, [xs]) =>
-      tf.tidy(() => {
-        const density = tf.mul(tf.exp(tf.mul(tf.square(xs!), -0.5)), INV_SQRT_2PI);
-        return [tf.mul(dy, tf.add(cdfOf(xs!), tf.mul(xs!, density)))];
-      });
-    return { value: tf.tidy(() => tf.mul(xt, cdfOf(xt))), gradFunc };
+    const gradFunc: Grads = (dy, [xs]) => [geluBackward(dy, xs!)];
+    return { value: geluValue(xt), gradFunc };
   });
   return op(x) as T;
 }
@@ -226,7 +247,6 @@ export function mlp(
   bProj: tf.Tensor1D | undefined,
 ): tf.Tensor2D {
   const withBias = bFc !== undefined && bProj !== undefined;
-  const cdfOf = (h: tf.Tensor) => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(h, SQRT_HALF)))); // Φ(h)
   const forward = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => {
     const [xt, fc, proj, fcBias, projBias] = inputs as [
       tf.Tensor2D,
@@ -238,18 +258,16 @@ export function mlp(
     const value = tf.tidy(() => {
       const preActivation = fcBias ? tf.add(tf.matMul(xt, fc), fcBias) : tf.matMul(xt, fc); // (N, 4C)
       save([xt, fc, proj, preActivation]);
-      const activated = tf.mul(preActivation, cdfOf(preActivation)); // (N, 4C)
+      const activated = geluValue(preActivation); // (N, 4C)
       const out = tf.matMul(activated, proj); // (N, C)
       return (projBias ? tf.add(out, projBias) : out) as tf.Tensor2D;
     });
     const gradFunc: Grads = (dy, [xs, fcs, projs, h]) =>
       tf.tidy(() => {
-        const cdf = cdfOf(h!);
-        const activated = tf.mul(h!, cdf); // recomputed (N, 4C)
+        const activated = geluValue(h!); // recomputed (N, 4C)
         const dProj = matMulT(activated, dy, true, false); // (4C, N)·(N, C)
         const dActivated = matMulT(dy, projs!, false, true); // (N, C)·(C, 4C)
-        const density = tf.mul(tf.exp(tf.mul(tf.square(h!), -0.5)), INV_SQRT_2PI); // φ(h)
-        const dh = tf.mul(dActivated, tf.add(cdf, tf.mul(h!, density))); // (N, 4C)
+        const dh = geluBackward(dActivated, h!); // (N, 4C)
         const dFc = matMulT(xs!, dh, true, false); // (C, N)·(N, 4C)
         const dx = matMulT(dh, fcs!, false, true); // (N, 4C)·(4C, C)
         return withBias ? [dx, dFc, dProj, tf.sum(dh, 0), tf.sum(dy, 0)] : [dx, dFc, dProj];

@@ -272,9 +272,33 @@ inline vec verf(vec x) {
   return x < splat(0.f) ? -y : y;
 }
 
-enum class Unary : int32_t { Exp = 0, Erf = 1 };
+// Exact GELU, x·Φ(x) with Φ(x) = (1 + erf(x/√2))/2, and its derivative Φ(x) + x·φ(x) with
+// φ(x) = e^(−x²/2)/√(2π) — the functions @minigpt/model's mlp differentiates by hand.
+inline vec vgelu(vec x) { return x * (splat(0.5f) + splat(0.5f) * verf(x * splat(0.70710678118654752f))); }
 
-void unary(const float* in, float* out, int64_t count, Unary op) {
+inline vec vgeluGrad(vec x) {
+  const vec cdf = splat(0.5f) + splat(0.5f) * verf(x * splat(0.70710678118654752f));
+  const vec density = vexp(x * x * splat(-0.5f)) * splat(0.39894228040143268f);
+  return cdf + x * density;
+}
+
+enum class Unary : int32_t { Exp = 0, Erf = 1, Gelu = 2, GeluGrad = 3 };
+
+inline vec apply(Unary op, vec x) {
+  switch (op) {
+    case Unary::Exp:
+      return vexp(x);
+    case Unary::Erf:
+      return verf(x);
+    case Unary::Gelu:
+      return vgelu(x);
+    default:
+      return vgeluGrad(x);
+  }
+}
+
+// out[i] = f(in[i]); with `scale`, out[i] = f(in[i]) · scale[i] (GELU's backward: dy · f').
+void unary(const float* in, float* out, int64_t count, Unary op, const float* scale = nullptr) {
   // Chunks of 16 Ki floats: big enough to amortise a thread hand-off, small enough to split.
   constexpr int64_t kChunk = 1 << 14;
   const int64_t chunks = (count + kChunk - 1) / kChunk;
@@ -284,15 +308,16 @@ void unary(const float* in, float* out, int64_t count, Unary op) {
     const int64_t end = std::min(count, begin + kChunk);
     int64_t i = begin;
     for (; i + kLanes <= end; i += kLanes) {
-      const vec x = load(in + i);
-      store(out + i, op == Unary::Exp ? vexp(x) : verf(x));
+      const vec y = apply(op, load(in + i));
+      store(out + i, scale ? y * load(scale + i) : y);
     }
     if (i < end) {  // the tail, through one zero-padded vector
-      float tail[kLanes] = {};
+      float tail[kLanes] = {}, tailScale[kLanes] = {};
       std::memcpy(tail, in + i, (end - i) * sizeof(float));
-      vec x = load(tail);
-      x = op == Unary::Exp ? vexp(x) : verf(x);
-      store(tail, x);
+      if (scale) std::memcpy(tailScale, scale + i, (end - i) * sizeof(float));
+      vec y = apply(op, load(tail));
+      if (scale) y = y * load(tailScale);
+      store(tail, y);
       std::memcpy(out + i, tail, (end - i) * sizeof(float));
     }
   }
@@ -452,15 +477,18 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// unary(heap, inOffset, outOffset (bytes), count, op: 0 exp | 1 erf)
+// unary(heap, inOffset, outOffset (bytes), count, op: 0 exp | 1 erf | 2 gelu | 3 gelu′,
+//       scaleOffset (−1: none; out = f(in) · scale))
 napi_value UnaryOp(napi_env env, napi_callback_info info) {
   HeapCall call;
-  if (!readCall(env, info, "unary", 4, 0, call)) return nullptr;
+  if (!readCall(env, info, "unary", 5, 0, call)) return nullptr;
   const int64_t* v = call.ints;
-  if (!call.fits(v[0], v[2]) || !call.fits(v[1], v[2]))
+  if (!call.fits(v[0], v[2]) || !call.fits(v[1], v[2]) || (v[4] >= 0 && !call.fits(v[4], v[2])))
     return throwError(env, "unary: an operand lies outside the heap");
-  if (v[3] != 0 && v[3] != 1) return throwError(env, "unary: op must be 0 (exp) or 1 (erf)");
-  unary(call.at(v[0]), call.at(v[1]), v[2], static_cast<Unary>(v[3]));
+  if (v[3] < 0 || v[3] > 3)
+    return throwError(env, "unary: op must be 0 (exp), 1 (erf), 2 (gelu) or 3 (gelu')");
+  unary(call.at(v[0]), call.at(v[1]), v[2], static_cast<Unary>(v[3]),
+        v[4] >= 0 ? call.at(v[4]) : nullptr);
   return nullptr;
 }
 

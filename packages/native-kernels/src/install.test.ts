@@ -214,6 +214,31 @@ describe('native kernels', () => {
     }
   });
 
+  it('fused GELU and its backward equal tfjs autodiff of x·Φ(x) (cpu)', async () => {
+    const x = Array.from({ length: 1001 }, (_, i) => -8 + (16 * i) / 1000);
+    const dy = x.map((_, i) => Math.cos(i * 0.3));
+    await tf.setBackend('cpu');
+    const f = (t: tf.Tensor) => tf.mul(t, tf.mul(0.5, tf.add(1, tf.erf(tf.mul(t, Math.SQRT1_2)))));
+    const [y, dx] = tf.tidy(() => {
+      const input = tf.tensor1d(x);
+      return [f(input).dataSync(), tf.grad(f)(input, tf.tensor1d(dy)).dataSync()];
+    });
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    const input = tf.tensor1d(x);
+    const yNative = (tf.engine().runKernel('MinigptGelu', { x: input }) as tf.Tensor).dataSync();
+    const dxNative = (
+      tf.engine().runKernel('MinigptGeluGrad', { dy: tf.tensor1d(dy), x: input }) as tf.Tensor
+    ).dataSync();
+    for (let i = 0; i < x.length; i++) {
+      expect(Math.abs(yNative[i]! - y![i]!)).toBeLessThan(5e-6);
+      expect(Math.abs(dxNative[i]! - dx![i]!)).toBeLessThan(5e-6);
+    }
+    expect(() =>
+      tf.engine().runKernel('MinigptGeluGrad', { dy: tf.tensor1d([1, 2]), x: input }),
+    ).toThrow(/dy and x must have the same shape/);
+  });
+
   it('leaves int32 products to tfjs (the addon only does float32)', async () => {
     await tf.setBackend('wasm');
     installNativeKernels();
@@ -228,8 +253,8 @@ describe('native kernels', () => {
     expect(() => addon.matMul(heap, 0, 0, 0, 1, 5, 5, 5, false, false, false, false)).toThrow(
       /matMul: an operand lies outside the heap/,
     );
-    expect(() => addon.unary(heap, 0, 32, 16, 0)).toThrow(/unary: an operand lies outside/);
-    expect(() => addon.unary(heap, 0, 32, 4, 7 as 0)).toThrow(/op must be 0 \(exp\) or 1/);
+    expect(() => addon.unary(heap, 0, 32, 16, 0, -1)).toThrow(/unary: an operand lies outside/);
+    expect(() => addon.unary(heap, 0, 32, 4, 7 as 0, -1)).toThrow(/op must be 0 \(exp\), 1/);
     expect(() => (addon.layerNorm as (...args: unknown[]) => void)(heap, 0)).toThrow(
       /layerNorm takes 10 arguments/,
     );

@@ -44,8 +44,18 @@ export interface NativeAddon {
     broadcastA: boolean,
     broadcastB: boolean,
   ): void;
-  /** out[i] = exp(in[i]) (op 0) or erf(in[i]) (op 1), `count` float32s inside `heap`. */
-  unary(heap: ArrayBuffer, inOffset: number, outOffset: number, count: number, op: 0 | 1): void;
+  /**
+   * out[i] = f(in[i]) for `count` float32s inside `heap`, f by `op`: 0 exp, 1 erf, 2 GELU
+   * x·Φ(x), 3 its derivative Φ(x) + x·φ(x); with a scale operand (≥ 0), out[i] = f(in[i])·scale[i].
+   */
+  unary(
+    heap: ArrayBuffer,
+    inOffset: number,
+    outOffset: number,
+    count: number,
+    op: 0 | 1 | 2 | 3,
+    scaleOffset: number,
+  ): void;
   /** Fused LayerNorm over the last axis: y, x̂ and rstd of `rows` rows (beta −1: none). */
   layerNorm(
     heap: ArrayBuffer,
@@ -98,8 +108,15 @@ export interface NativeInstallResult {
  *                         → [y (N, C), normalized x̂ (N, C), rstd (N, 1)]
  *   MinigptLayerNormGrad  inputs dy (N, C), normalized (N, C), rstd (N, 1), gamma (C)
  *                         → [dx (N, C), dGamma (C), dBeta (C)]
+ *   MinigptGelu           inputs x → [x·Φ(x)] (exact GELU)
+ *   MinigptGeluGrad       inputs dy, x → [dy·(Φ(x) + x·φ(x))]
  */
-export const FUSED_KERNEL_NAMES = ['MinigptLayerNorm', 'MinigptLayerNormGrad'] as const;
+export const FUSED_KERNEL_NAMES = [
+  'MinigptLayerNorm',
+  'MinigptLayerNormGrad',
+  'MinigptGelu',
+  'MinigptGeluGrad',
+] as const;
 
 /** The tfjs kernels the addon replaces or adds on the wasm backend. */
 export const NATIVE_KERNEL_NAMES = [BatchMatMul, Exp, Erf, ...FUSED_KERNEL_NAMES] as const;
@@ -161,6 +178,8 @@ export function installNativeKernels(
   replace(Erf, (original) => nativeUnary(addon, 1, original));
   add('MinigptLayerNorm', nativeLayerNorm(addon));
   add('MinigptLayerNormGrad', nativeLayerNormGrad(addon));
+  add('MinigptGelu', nativeElementwise(addon, 2));
+  add('MinigptGeluGrad', nativeElementwise(addon, 3));
   const { threads, vectorLanes } = addon.info();
   return { installed: true, kernels: [...NATIVE_KERNEL_NAMES], threads, vectorLanes };
 }
@@ -196,6 +215,29 @@ function nativeUnary(addon: NativeAddon, op: 0 | 1, fallback: KernelFunc): Kerne
       backend.dataIdMap.get(out.dataId)!.memoryOffset,
       util.sizeFromShape(x.shape),
       op,
+      -1,
+    );
+    return out;
+  };
+}
+
+/** GELU (op 2: inputs x) and its backward (op 3: inputs dy, x → dy · GELU′(x)). */
+function nativeElementwise(addon: NativeAddon, op: 2 | 3): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as unknown as { x: TensorInfo; dy?: TensorInfo };
+    const backend = args.backend as unknown as WasmBackend;
+    if (x.dtype !== 'float32' || (dy && dy.dtype !== 'float32'))
+      throw new Error('MinigptGelu: float32 only');
+    if (op === 3 && (!dy || !util.arraysEqual(dy.shape, x.shape)))
+      throw new Error('MinigptGeluGrad: dy and x must have the same shape');
+    const out = backend.makeOutput([...x.shape], 'float32');
+    addon.unary(
+      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      backend.dataIdMap.get(x.dataId)!.memoryOffset,
+      backend.dataIdMap.get(out.dataId)!.memoryOffset,
+      util.sizeFromShape(x.shape),
+      op,
+      op === 3 ? backend.dataIdMap.get(dy!.dataId)!.memoryOffset : -1,
     );
     return out;
   };

@@ -43,7 +43,15 @@ describe('native kernels in training', () => {
     expect(native.start).toMatchObject({
       nativeKernels: {
         installed: true,
-        kernels: ['BatchMatMul', 'Exp', 'Erf', 'MinigptLayerNorm', 'MinigptLayerNormGrad'],
+        kernels: [
+          'BatchMatMul',
+          'Exp',
+          'Erf',
+          'MinigptLayerNorm',
+          'MinigptLayerNormGrad',
+          'MinigptGelu',
+          'MinigptGeluGrad',
+        ],
       },
     });
     expect(native.steps).toHaveLength(20);
