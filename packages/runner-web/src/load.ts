@@ -53,8 +53,8 @@ export class WebRunnerError extends Error {
 
 type OrtModule = typeof Ort;
 
-/** WebGPU: the present tensors, kept on the GPU. */
-interface GpuCacheState {
+/** The present tensors as returned (on WebGPU, kept on the GPU). */
+interface PresentCacheState {
   readonly length: number;
   readonly tensors: ReadonlyMap<string, Ort.Tensor>;
 }
@@ -74,13 +74,7 @@ interface CacheBuffers {
   latest: number;
 }
 
-type CacheState = GpuCacheState | WasmCacheState | PresentCacheState;
-
-/** wasm with an export that lacks new_key_values: the present tensors as returned. */
-interface PresentCacheState {
-  readonly length: number;
-  readonly presents: ReadonlyMap<string, Ort.Tensor>;
-}
+type CacheState = WasmCacheState | PresentCacheState;
 
 export interface WebLoadedModel {
   readonly manifest: ExportManifest;
@@ -177,7 +171,7 @@ export async function loadModel(
   const names = cacheNames(manifest);
   const decoder: DecoderSession<CacheState> =
     device === 'webgpu'
-      ? createGpuSession(ort, session, manifest, names)
+      ? createPresentSession(ort, session, manifest, names)
       : names.every((name) => name.added)
         ? createWasmSession(ort, session, manifest, names)
         : createPresentSession(ort, session, manifest, names);
@@ -339,52 +333,17 @@ function createWasmSession(
   };
 }
 
-/** wasm with an export made before new_key_values existed: fetch and feed back present. */
+/**
+ * The present tensors fed back as the next step's past. On WebGPU they stay on the GPU
+ * between steps ('gpu-buffer') and only logits come back; on wasm this serves exports made
+ * before new_key_values existed.
+ */
 function createPresentSession(
   ort: OrtModule,
   session: Ort.InferenceSession,
   manifest: ExportManifest,
   names: readonly CacheNames[],
 ): DecoderSession<PresentCacheState> {
-  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
-  const headSize = nEmbd / nHead;
-  const fetchNames = [manifest.outputs.logits, ...names.map((name) => name.output)];
-  const maybeYield = createYielder();
-  return {
-    blockSize,
-    vocabSize,
-    async forward(ids, state) {
-      await maybeYield();
-      const feeds = stepFeeds(
-        ort,
-        manifest,
-        ids,
-        names,
-        (name) =>
-          state?.presents.get(name.output) ??
-          new ort.Tensor('float32', new Float32Array(0), [1, nHead, 0, headSize]), // (1, nh, P, hs)
-      );
-      const results = await session.run(feeds, fetchNames);
-      const presents = new Map(names.map((name) => [name.output, results[name.output]!]));
-      const logits = results[manifest.outputs.logits]!.data as Float32Array; // (1, T, V)
-      return {
-        logits: logits.slice((ids.length - 1) * vocabSize),
-        state: { length: (state?.length ?? 0) + ids.length, presents },
-      };
-    },
-    release() {
-      // Plain arrays: the garbage collector frees them.
-    },
-  };
-}
-
-/** WebGPU: present.* stay on the GPU between steps ('gpu-buffer'); only logits come back. */
-function createGpuSession(
-  ort: OrtModule,
-  session: Ort.InferenceSession,
-  manifest: ExportManifest,
-  names: readonly CacheNames[],
-): DecoderSession<GpuCacheState> {
   const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
   const headSize = nEmbd / nHead;
   const fetchNames = [manifest.outputs.logits, ...names.map((name) => name.output)];
@@ -412,7 +371,8 @@ function createGpuSession(
       };
     },
     release(state) {
-      // GPU-resident cache tensors hold GPU buffers: free them as soon as they are replaced.
+      // GPU-resident cache tensors hold GPU buffers: free them as soon as they are replaced
+      // (for wasm's CPU tensors this only drops the data).
       for (const tensor of state.tensors.values()) tensor.dispose();
     },
   };
