@@ -4,12 +4,21 @@
 // Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({
+  options: {
+    'write-export': { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+  },
+});
 const demo = fileURLToPath(new URL('..', import.meta.url));
 const modelDir = join(demo, 'public', 'bench-model');
 
@@ -35,6 +44,12 @@ if (args['write-export']) {
 }
 
 const device = args.device ?? 'wasm';
+if (!['wasm', 'webgpu'].includes(device)) {
+  throw new Error(`--device must be wasm or webgpu, got ${device}`);
+}
+if (args.threads !== undefined && !/^[1-9]\d*$/.test(args.threads)) {
+  throw new Error(`--threads must be a positive integer, got ${args.threads}`);
+}
 execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--write-export=1'], {
   stdio: 'inherit',
 });
@@ -96,7 +111,7 @@ try {
     const rate = median(rates);
     const version = browser.version();
     console.log(
-      `browser benchmark — Chromium ${version}, ${device}, cross-origin isolated: ${isolated}`,
+      `browser benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Chromium ${version}, ${device}, cross-origin isolated: ${isolated}`,
     );
     const threads = await page.evaluate(() => document.body.dataset.threads ?? '?');
     console.log(

@@ -10,8 +10,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({
+  options: { 'write-export': { type: 'string' }, threads: { type: 'string' } },
+});
 
 if (args['write-export']) {
   const tf = await import('@tensorflow/tfjs');

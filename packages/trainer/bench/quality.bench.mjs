@@ -6,12 +6,16 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data';
 import * as tf from '@tensorflow/tfjs';
 import { Trainer } from '@minigpt/trainer';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({
+  options: { backend: { type: 'string' }, maxIters: { type: 'string' }, keep: { type: 'boolean' } },
+});
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const source =
   process.env.MINIGPT_BENCH_TEXT ?? join(repoRoot, '..', 'shared', 'data', 'tinyshakespeare.txt');

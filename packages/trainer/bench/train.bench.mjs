@@ -10,13 +10,24 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data';
 import { Random } from '@minigpt/random';
 import * as tf from '@tensorflow/tfjs';
 import { Trainer, DEFAULT_CANDIDATES } from '@minigpt/trainer';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({
+  options: {
+    presets: { type: 'string' },
+    'reference-tok-s': { type: 'string' },
+    backends: { type: 'string' },
+    native: { type: 'string' },
+    iters: { type: 'string' },
+    all: { type: 'boolean' },
+  },
+});
 const presets = (args.presets ?? 'baby,seed').split(',');
 const reference = Object.fromEntries(
   (args['reference-tok-s'] ?? 'baby:6423,seed:2280').split(',').map((pair) => {
