@@ -4,7 +4,8 @@
       "target_name": "minigpt_kernels",
       "sources": ["native/gemm.cc"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-std=c++17"],
+      # -fno-math-errno: sqrt may then be a vector instruction (nothing here reads errno).
+      "cflags_cc": ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-std=c++17"],
       "ldflags": ["-fopenmp"],
       "xcode_settings": {
         "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"]

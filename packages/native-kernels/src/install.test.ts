@@ -239,6 +239,124 @@ describe('native kernels', () => {
     ).toThrow(/dy and x must have the same shape/);
   });
 
+  it('fused AdamW equals the same update as tfjs ops (cpu), with and without decay', async () => {
+    const size = 70_001; // spans several threads' chunks and a ragged tail
+    const wave = (seed: number, scale = 1) =>
+      Array.from({ length: size }, (_, i) => Math.sin(seed * 3.7 + i * 0.013) * scale);
+    const [weight, grad, m] = [wave(1), wave(2, 5), wave(3, 0.1)];
+    const v = wave(4, 0.01).map((x) => x * x);
+    const hyper = {
+      beta1: 0.9,
+      beta2: 0.95,
+      epsilon: 1e-8,
+      correction1: 0.271,
+      correction2: 0.0975,
+      lr: 3e-3,
+    };
+    const scale = 0.37;
+    for (const decay of [1, 1 - 3e-3 * 0.1]) {
+      // The reference: the tfjs ops @minigpt/trainer's AdamW runs without the kernel.
+      await tf.setBackend('cpu');
+      const expected = tf.tidy(() => {
+        const g = tf.mul(tf.tensor1d(grad), scale);
+        const m1 = tf.add(tf.mul(tf.tensor1d(m), hyper.beta1), tf.mul(g, 1 - hyper.beta1));
+        const v1 = tf.add(
+          tf.mul(tf.tensor1d(v), hyper.beta2),
+          tf.mul(tf.square(g), 1 - hyper.beta2),
+        );
+        const update = tf.div(
+          tf.div(m1, hyper.correction1),
+          tf.add(tf.sqrt(tf.div(v1, hyper.correction2)), hyper.epsilon),
+        );
+        const w1 = tf.sub(tf.mul(tf.tensor1d(weight), decay), tf.mul(update, hyper.lr));
+        return [w1, m1, v1].map((t) => t.dataSync());
+      });
+      await tf.setBackend('wasm');
+      installNativeKernels();
+      const outputs = tf.engine().runKernel(
+        'MinigptAdamW',
+        {
+          weight: tf.tensor1d(weight),
+          grad: tf.tensor1d(grad),
+          m: tf.tensor1d(m),
+          v: tf.tensor1d(v),
+          scale: tf.scalar(scale),
+        },
+        { ...hyper, decay },
+      ) as tf.Tensor[];
+      expect(outputs.map((t) => t.shape)).toEqual([[size], [size], [size]]);
+      outputs.forEach((output, which) => {
+        // Measured against the output's largest value: where m's two terms cancel, the
+        // native code's fused multiply-adds round differently from separate tfjs ops.
+        const actual = output.dataSync();
+        const reference = expected[which] as Float32Array;
+        const magnitude = reference.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
+        let worst = 0;
+        for (let i = 0; i < size; i++)
+          worst = Math.max(worst, Math.abs(actual[i]! - reference[i]!) / magnitude);
+        expect(worst, `output ${which}, decay ${decay}`).toBeLessThan(1e-6);
+      });
+      tf.dispose(outputs);
+    }
+  });
+
+  it('fused AdamW refuses inputs of the wrong shape', async () => {
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    const attrs = {
+      beta1: 0.9,
+      beta2: 0.95,
+      epsilon: 1e-8,
+      correction1: 1,
+      correction2: 1,
+      lr: 1,
+      decay: 1,
+    };
+    const ones = (n: number) => tf.ones([n]);
+    expect(() =>
+      tf
+        .engine()
+        .runKernel(
+          'MinigptAdamW',
+          { weight: ones(4), grad: ones(3), m: ones(4), v: ones(4), scale: tf.scalar(1) },
+          attrs,
+        ),
+    ).toThrow(/grad, m and v must have the weight's shape \[4\], got \[3\]/);
+    expect(() =>
+      tf
+        .engine()
+        .runKernel(
+          'MinigptAdamW',
+          { weight: ones(4), grad: ones(4), m: ones(4), v: ones(4), scale: ones(2) },
+          attrs,
+        ),
+    ).toThrow(/scale must be a scalar/);
+    expect(() =>
+      tf.engine().runKernel('MinigptAdamW', { weight: ones(4), grad: ones(4) }, attrs),
+    ).toThrow(/input m is missing/);
+  });
+
+  it('the fused sum of squares equals tfjs over many tensors, the same for any thread count', async () => {
+    const tensors = [3, 1, 100_003, 65_536].map((size, t) =>
+      Array.from({ length: size }, (_, i) => Math.cos(t + i * 0.7) * (t + 1)),
+    );
+    await tf.setBackend('cpu');
+    const expected = tf.tidy(() =>
+      tensors.reduce((total, x) => total + tf.sum(tf.square(tf.tensor1d(x))).dataSync()[0]!, 0),
+    );
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    const inputs = Object.fromEntries(tensors.map((x, i) => [`g${i}`, tf.tensor1d(x)]));
+    const sums = [2, 1].map((threads) => {
+      installNativeKernels({ threads });
+      const sum = tf.engine().runKernel('MinigptSumOfSquares', inputs) as tf.Tensor;
+      expect(sum.shape).toEqual([]);
+      return sum.dataSync()[0]!;
+    });
+    expect(Math.abs(sums[0]! - expected) / expected).toBeLessThan(1e-6);
+    expect(sums[1]).toBe(sums[0]);
+  });
+
   it('leaves int32 products to tfjs (the addon only does float32)', async () => {
     await tf.setBackend('wasm');
     installNativeKernels();
@@ -258,6 +376,11 @@ describe('native kernels', () => {
     expect(() => (addon.layerNorm as (...args: unknown[]) => void)(heap, 0)).toThrow(
       /layerNorm takes 10 arguments/,
     );
+    expect(() =>
+      addon.adamw(heap, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0.9, 0.1, 0.9, 0.1, 1, 1, 1e-8, 1, 1),
+    ).toThrow(/adamw: an operand lies outside the heap/);
+    expect(() => addon.sumOfSquares(heap, 4, 16)).toThrow(/sumOfSquares: an operand lies outside/);
+    expect(addon.sumOfSquares(heap, 0, 16)).toBe(0);
   });
 
   it('says why when the addon cannot be loaded', () => {

@@ -82,6 +82,34 @@ export interface NativeAddon {
     rows: number,
     channels: number,
   ): void;
+  /**
+   * One weight's AdamW update with its gradient scaled by the float32 at `scale`:
+   * g = grad·scale, m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g²,
+   * w' = w·decay − lr·(m'/c1)/(√(v'/c2) + ε), written to the three outputs.
+   */
+  adamw(
+    heap: ArrayBuffer,
+    weight: number,
+    grad: number,
+    m: number,
+    v: number,
+    scale: number,
+    weightOut: number,
+    mOut: number,
+    vOut: number,
+    count: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    correction1: number,
+    correction2: number,
+    epsilon: number,
+    lr: number,
+    decay: number,
+  ): void;
+  /** Σ x² over `count` float32s (accumulated in double, the same for any thread count). */
+  sumOfSquares(heap: ArrayBuffer, x: number, count: number): number;
   /** Threads the kernels use and the SIMD width (floats) they were compiled for. */
   info(): { threads: number; vectorLanes: number };
   setThreads(threads: number): void;
@@ -110,12 +138,20 @@ export interface NativeInstallResult {
  *                         → [dx (N, C), dGamma (C), dBeta (C)]
  *   MinigptGelu           inputs x → [x·Φ(x)] (exact GELU)
  *   MinigptGeluGrad       inputs dy, x → [dy·(Φ(x) + x·φ(x))]
+ *   MinigptAdamW          inputs weight, grad, m, v, scale (a scalar: the clipping factor);
+ *                         attrs beta1, beta2, epsilon, correction1, correction2, lr, decay
+ *                         (the weight's multiplier, 1 − lr·weightDecay)
+ *                         → [weight', m', v'] (PyTorch's AdamW step on one weight)
+ *   MinigptSumOfSquares   inputs any number of float32 tensors → [Σ x² over all (a scalar)]
+ * `@minigpt/trainer`'s AdamW runs the last two when the active backend has them.
  */
 export const FUSED_KERNEL_NAMES = [
   'MinigptLayerNorm',
   'MinigptLayerNormGrad',
   'MinigptGelu',
   'MinigptGeluGrad',
+  'MinigptAdamW',
+  'MinigptSumOfSquares',
 ] as const;
 
 /** The tfjs kernels the addon replaces or adds on the wasm backend. */
@@ -180,6 +216,8 @@ export function installNativeKernels(
   add('MinigptLayerNormGrad', nativeLayerNormGrad(addon));
   add('MinigptGelu', nativeElementwise(addon, 2));
   add('MinigptGeluGrad', nativeElementwise(addon, 3));
+  add('MinigptAdamW', nativeAdamW(addon));
+  add('MinigptSumOfSquares', nativeSumOfSquares(addon));
   const { threads, vectorLanes } = addon.info();
   return { installed: true, kernels: [...NATIVE_KERNEL_NAMES], threads, vectorLanes };
 }
@@ -315,6 +353,83 @@ function nativeLayerNormGrad(addon: NativeAddon): KernelFunc {
       channels,
     );
     return [dx, dGamma, dBeta];
+  };
+}
+
+interface AdamWAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  correction1: number;
+  correction2: number;
+  lr: number;
+  decay: number;
+}
+
+function nativeAdamW(addon: NativeAddon): KernelFunc {
+  return (args) => {
+    const { weight, grad, m, v, scale } = args.inputs as unknown as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const attrs = args.attrs as unknown as AdamWAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    for (const [name, t] of Object.entries({ weight, grad, m, v, scale })) {
+      if (!t) throw new Error(`MinigptAdamW: input ${name} is missing`);
+      if (t.dtype !== 'float32') throw new Error(`MinigptAdamW: ${name} is not float32`);
+    }
+    for (const t of [grad!, m!, v!])
+      if (!util.arraysEqual(t.shape, weight!.shape))
+        throw new Error(
+          `MinigptAdamW: grad, m and v must have the weight's shape [${weight!.shape}], got [${t.shape}]`,
+        );
+    if (util.sizeFromShape(scale!.shape) !== 1)
+      throw new Error(`MinigptAdamW: scale must be a scalar, got shape [${scale!.shape}]`);
+    const outputs = [weight!, m!, v!].map(() => backend.makeOutput([...weight!.shape], 'float32'));
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    const { beta1, beta2, epsilon, correction1, correction2, lr, decay } = attrs;
+    addon.adamw(
+      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      offset(weight!),
+      offset(grad!),
+      offset(m!),
+      offset(v!),
+      offset(scale!),
+      offset(outputs[0]!),
+      offset(outputs[1]!),
+      offset(outputs[2]!),
+      util.sizeFromShape(weight!.shape),
+      beta1,
+      1 - beta1,
+      beta2,
+      1 - beta2,
+      correction1,
+      correction2,
+      epsilon,
+      lr,
+      decay,
+    );
+    return outputs;
+  };
+}
+
+function nativeSumOfSquares(addon: NativeAddon): KernelFunc {
+  return (args) => {
+    const inputs = Object.values(args.inputs as unknown as Record<string, TensorInfo>);
+    const backend = args.backend as unknown as WasmBackend;
+    for (const t of inputs)
+      if (t.dtype !== 'float32') throw new Error('MinigptSumOfSquares: float32 only');
+    const out = backend.makeOutput([], 'float32');
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    let total = 0;
+    for (const t of inputs)
+      total += addon.sumOfSquares(
+        heap,
+        backend.dataIdMap.get(t.dataId)!.memoryOffset,
+        util.sizeFromShape(t.shape),
+      );
+    new Float32Array(heap, backend.dataIdMap.get(out.dataId)!.memoryOffset, 1)[0] = total;
+    return out;
   };
 }
 

@@ -1,10 +1,30 @@
+import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, decaysWeight } from './index.js';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdamW, decaysWeight, FUSED_ADAMW } from './index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
+afterAll(async () => {
+  uninstallNativeKernels();
+  await tf.setBackend('cpu');
+});
+
+/** The update as tfjs ops (cpu), and fused in @minigpt/native-kernels (wasm). */
+const paths = [
+  { name: 'tfjs ops', setUp: () => tf.setBackend('cpu') },
+  {
+    name: 'fused native kernels',
+    setUp: async () => {
+      await tf.setBackend('wasm');
+      const result = installNativeKernels();
+      expect(result.installed, result.reason).toBe(true);
+      expect(tf.getKernel(FUSED_ADAMW, 'wasm')).toBeDefined();
+    },
+  },
+];
 
 /** Plain-number AdamW (PyTorch's algorithm) for one weight vector. */
 function referenceSteps(w0: number[], grads: number[][], lr: number, wd: number, clip: number) {
@@ -28,7 +48,9 @@ function referenceSteps(w0: number[], grads: number[][], lr: number, wd: number,
   return w;
 }
 
-describe('AdamW', () => {
+describe.each(paths)('AdamW with $name', ({ setUp }) => {
+  beforeAll(setUp);
+
   it('matches PyTorch-style AdamW with decoupled decay and global-norm clipping', () => {
     const w0 = [0.5, -1, 2];
     const grads = [
@@ -79,6 +101,10 @@ describe('AdamW', () => {
     );
     expect(norm.dataSync()[0]).toBeCloseTo(5);
   });
+});
+
+describe('AdamW', () => {
+  beforeAll(() => tf.setBackend('cpu'));
 
   it('continues identically from a saved state', async () => {
     const make = () => new Map([['w.weight', tf.variable(tf.tensor1d([1, 2, 3]))]]);

@@ -16,7 +16,14 @@ export {
   resolveTrainConfig,
   type TrainConfig,
 } from './config.js';
-export { AdamW, decaysWeight, type AdamWOptions, type AdamWState } from './adamw.js';
+export {
+  AdamW,
+  decaysWeight,
+  FUSED_ADAMW,
+  FUSED_SUM_OF_SQUARES,
+  type AdamWOptions,
+  type AdamWState,
+} from './adamw.js';
 export { learningRateAt } from './schedule.js';
 export {
   BACKEND_ORDER,

@@ -51,6 +51,8 @@ describe('native kernels in training', () => {
           'MinigptLayerNormGrad',
           'MinigptGelu',
           'MinigptGeluGrad',
+          'MinigptAdamW',
+          'MinigptSumOfSquares',
         ],
       },
     });
