@@ -385,7 +385,8 @@ function nativeAdamW(addon: NativeAddon): KernelFunc {
         );
     if (util.sizeFromShape(scale!.shape) !== 1)
       throw new Error(`MinigptAdamW: scale must be a scalar, got shape [${scale!.shape}]`);
-    const outputs = [weight!, m!, v!].map(() => backend.makeOutput([...weight!.shape], 'float32'));
+    // weight', m', v'
+    const outputs = [0, 1, 2].map(() => backend.makeOutput([...weight!.shape], 'float32'));
     const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     const { beta1, beta2, epsilon, correction1, correction2, lr, decay } = attrs;
     addon.adamw(

@@ -79,15 +79,15 @@ export class AdamW {
       for (const [name, weight] of this.weights) {
         const grad = grads.get(name);
         if (!grad) throw new Error(`AdamW: no gradient for ${name}`);
-        const decay =
-          this.options.decay(name) && weightDecay > 0 ? 1 - lr * weightDecay : undefined;
+        // The weight's multiplier for decoupled decay (1: this weight does not decay).
+        const decay = this.options.decay(name) ? 1 - lr * weightDecay : 1;
         if (fused) {
           const [updated, m, v] = tf
             .engine()
             .runKernel(
               FUSED_ADAMW,
               { weight, grad, m: this.m.get(name)!, v: this.v.get(name)!, scale },
-              { beta1, beta2, epsilon, correction1, correction2, lr, decay: decay ?? 1 },
+              { beta1, beta2, epsilon, correction1, correction2, lr, decay },
             ) as tf.Tensor[];
           weight.assign(updated!);
           this.replace(this.m, name, m!);
@@ -101,7 +101,7 @@ export class AdamW {
           tf.div(m, correction1),
           tf.add(tf.sqrt(tf.div(v, correction2)), epsilon),
         );
-        const decayed = decay !== undefined ? tf.mul(weight, decay) : weight;
+        const decayed = decay !== 1 ? tf.mul(weight, decay) : weight;
         weight.assign(tf.sub(decayed, tf.mul(update, lr)));
         this.replace(this.m, name, m);
         this.replace(this.v, name, v);

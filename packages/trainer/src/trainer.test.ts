@@ -89,28 +89,35 @@ describe('Trainer', () => {
     loaded.model.dispose();
   });
 
-  it('leaks no tensors: the count after iteration 2 equals the count after 50', async () => {
-    const dir = tempDir();
-    const trainer = await Trainer.create({
-      dataDir: await prepareData(dir),
-      outDir: join(dir, 'out'),
-      backend: 'cpu',
-      config: {
-        preset: 'nano',
-        maxIters: 50,
-        evalInterval: 1000,
-        checkpointInterval: 1000,
-        dropout: 0.1,
-        gradientAccumulationSteps: 2,
-      },
-    });
-    const counts = new Map<number, number>();
-    await trainer.train((event) => {
-      if (event.type === 'step') counts.set(event.iter, tf.memory().numTensors);
-    });
-    expect(counts.get(50)).toBe(counts.get(2));
-    trainer.dispose();
-  });
+  // On wasm the native kernels are installed (fused LayerNorm, GELU and AdamW): their
+  // outputs must be freed like tfjs's own.
+  it.each(['cpu', 'wasm'] as const)(
+    'leaks no tensors on %s: the count after iteration 2 equals the count after 50',
+    async (backend) => {
+      const dir = tempDir();
+      const trainer = await Trainer.create({
+        dataDir: await prepareData(dir),
+        outDir: join(dir, 'out'),
+        backend,
+        config: {
+          preset: 'nano',
+          maxIters: 50,
+          evalInterval: 1000,
+          checkpointInterval: 1000,
+          dropout: 0.1,
+          gradientAccumulationSteps: 2,
+        },
+      });
+      const counts = new Map<number, number>();
+      await trainer.train((event) => {
+        if (event.type === 'start' && backend === 'wasm')
+          expect(event.nativeKernels?.installed, event.nativeKernels?.reason).toBe(true);
+        if (event.type === 'step') counts.set(event.iter, tf.memory().numTensors);
+      });
+      expect(counts.get(50)).toBe(counts.get(2));
+      trainer.dispose();
+    },
+  );
 
   it('stops on a NaN loss with a clear message and keeps the last good checkpoint', async () => {
     const dir = tempDir();
