@@ -315,11 +315,14 @@ inline vec apply(Unary op, vec x) {
   }
 }
 
+// Element-wise work goes to the threads in chunks of 16 Ki floats: big enough to amortise a
+// thread hand-off, small enough to split.
+constexpr int64_t kChunk = 1 << 14;
+inline int64_t chunkCount(int64_t count) { return (count + kChunk - 1) / kChunk; }
+
 // out[i] = f(in[i]); with `scale`, out[i] = f(in[i]) · scale[i] (GELU's backward: dy · f').
 void unary(const float* in, float* out, int64_t count, Unary op, const float* scale = nullptr) {
-  // Chunks of 16 Ki floats: big enough to amortise a thread hand-off, small enough to split.
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t chunks = (count + kChunk - 1) / kChunk;
+  const int64_t chunks = chunkCount(count);
 #pragma omp parallel for schedule(static) if (chunks > 1)
   for (int64_t chunk = 0; chunk < chunks; chunk++) {
     const int64_t begin = chunk * kChunk;
@@ -452,8 +455,7 @@ void adamwRange(const float* __restrict weight, const float* __restrict grad,
 void adamwUpdate(const float* weight, const float* grad, const float* m, const float* v,
                  float scale, float* weightOut, float* mOut, float* vOut, int64_t count,
                  const AdamWParams& p) {
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t chunks = (count + kChunk - 1) / kChunk;
+  const int64_t chunks = chunkCount(count);
 #pragma omp parallel for schedule(static) if (chunks > 2)
   for (int64_t chunk = 0; chunk < chunks; chunk++)
     adamwRange(weight, grad, m, v, scale, weightOut, mOut, vOut, chunk * kChunk,
@@ -463,8 +465,7 @@ void adamwUpdate(const float* weight, const float* grad, const float* m, const f
 // Σ x², in double, over fixed chunks added in order: the same sum for any thread count, so a
 // resumed run repeats an uninterrupted one bit for bit.
 double sumOfSquares(const float* x, int64_t count) {
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t chunks = (count + kChunk - 1) / kChunk;
+  const int64_t chunks = chunkCount(count);
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
 #pragma omp parallel for schedule(static) if (chunks > 4)
   for (int64_t chunk = 0; chunk < chunks; chunk++) {

@@ -389,6 +389,8 @@ function nativeAdamW(addon: NativeAddon): KernelFunc {
     const outputs = [0, 1, 2].map(() => backend.makeOutput([...weight!.shape], 'float32'));
     const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     const { beta1, beta2, epsilon, correction1, correction2, lr, decay } = attrs;
+    // 1 − β computed here, in double, as the tfjs ops do before rounding it to float32 (in
+    // float32 arithmetic 1 − 0.9 rounds differently).
     addon.adamw(
       backend.wasm.HEAPU8.buffer as ArrayBuffer,
       offset(weight!),
