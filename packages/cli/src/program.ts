@@ -7,7 +7,7 @@ import { generateCommand } from './commands/generate.js';
 import { prepareCommand } from './commands/prepare.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
-import { isUserError } from './errors.js';
+import { userErrorMessage } from './errors.js';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -40,8 +40,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode; // commander printed it already
-    if (isUserError(error)) {
-      process.stderr.write(`minigpt: error: ${error.message}\n`);
+    const userMessage = userErrorMessage(error);
+    if (userMessage !== undefined) {
+      process.stderr.write(`minigpt: error: ${userMessage}\n`);
       return 1;
     }
     process.stderr.write(

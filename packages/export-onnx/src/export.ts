@@ -1,6 +1,7 @@
 // Checkpoint → export directory: model.onnx, minigpt.json (the manifest runners read),
 // vocab.json (minigpt's tokenizer), config.json and tokenizer.json (Hugging Face forms).
 // Reads safetensors and JSON only: no TensorFlow.js at run time.
+import { MinigptError } from '@minigpt/errors';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { validateGPTConfig, type GPTConfig } from '@minigpt/model/config';
@@ -19,7 +20,7 @@ export const EXPORT_FILES = {
   hfTokenizer: 'tokenizer.json',
 } as const;
 
-export class ExportError extends Error {
+export class ExportError extends MinigptError {
   override name = 'ExportError';
 }
 

@@ -1,5 +1,6 @@
 // GPT hyperparameters: one config object, named presets, overrides checked by key and type.
 // It knows nothing of tensors.
+import { MinigptError } from '@minigpt/errors';
 
 export interface GPTConfig {
   /** Longest context the model sees (T max); position embeddings have this many rows. */
@@ -29,12 +30,12 @@ export const GPT_PRESETS = {
 export type GPTPresetName = keyof typeof GPT_PRESETS;
 
 /** Thrown for a config that cannot build a model; the message lists what is valid. */
-export class ConfigError extends Error {
+export class ConfigError extends MinigptError {
   override name = 'ConfigError';
 }
 
 /** Thrown for weights that do not fit a model, or a damaged safetensors file. */
-export class ModelError extends Error {
+export class ModelError extends MinigptError {
   override name = 'ModelError';
 }
 

@@ -1,6 +1,7 @@
 // Loads an export directory (minigpt.json, model.onnx, vocab.json) with onnxruntime-node and
 // exposes it as a DecoderSession for @minigpt/runtime. CPU always; CUDA when onnxruntime-node
 // was installed with its CUDA files, else it says so and runs on CPU.
+import { MinigptError } from '@minigpt/errors';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -26,7 +27,7 @@ export interface LoadModelOptions {
   readonly intraOpThreads?: number;
 }
 
-export class RunnerError extends Error {
+export class RunnerError extends MinigptError {
   override name = 'RunnerError';
 }
 

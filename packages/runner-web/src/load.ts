@@ -6,6 +6,7 @@
 // build (a 14 MB .wasm) runs ~25 % faster than the WebGPU-capable one (28 MB, asyncify), and
 // as a chunk of its own it can start its thread workers from its own URL — bundled into the
 // page's chunk, each worker would start the page's script instead and never answer.
+import { MinigptError } from '@minigpt/errors';
 import {
   cacheNames,
   type CacheNames,
@@ -47,7 +48,7 @@ export interface WebLoadOptions {
   readonly fetch?: typeof fetch;
 }
 
-export class WebRunnerError extends Error {
+export class WebRunnerError extends MinigptError {
   override name = 'WebRunnerError';
 }
 

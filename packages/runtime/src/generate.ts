@@ -1,6 +1,7 @@
 // Text generation over a DecoderSession: prefill the prompt, then one token per step with
 // the KV cache, sampling with a seeded generator; stop on length, stop strings or an abort
 // signal; stream text pieces as they become whole. It knows nothing of tfjs or onnxruntime.
+import { MinigptError } from '@minigpt/errors';
 import { Random } from '@minigpt/random';
 import type { Tokenizer } from '@minigpt/tokenizer';
 import { sampleToken, type SamplingOptions } from './sampling.js';
@@ -37,7 +38,7 @@ export interface GenerationStats {
 }
 
 /** Thrown for settings or prompts generation cannot run with. */
-export class GenerationError extends Error {
+export class GenerationError extends MinigptError {
   override name = 'GenerationError';
 }
 

@@ -1,6 +1,7 @@
 // minigpt.json, the manifest of an export directory: format version, model shape, graph
 // input/output names and dtypes. Runners read it through parseManifest before anything
 // else, so a file of another format or version fails with a clear message.
+import { MinigptError } from '@minigpt/errors';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -85,7 +86,7 @@ export function parseManifest(json: unknown, source = 'minigpt.json'): ExportMan
   return manifest as ExportManifest;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends MinigptError {
   override name = 'ManifestError';
 }
 

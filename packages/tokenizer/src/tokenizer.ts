@@ -1,5 +1,6 @@
 // The contract every minigpt tokenizer implements, and the errors tokenizers throw.
 // It knows nothing of files: callers pass strings and JSON values.
+import { MinigptError } from '@minigpt/errors';
 
 /** The JSON form of any tokenizer. `type` picks the implementation, `version` its format. */
 export interface TokenizerJSON {
@@ -30,7 +31,7 @@ export interface Tokenizer {
 }
 
 /** Any problem a tokenizer reports: bad JSON, an unknown character, an id out of range. */
-export class TokenizerError extends Error {
+export class TokenizerError extends MinigptError {
   override name = 'TokenizerError';
 }
 

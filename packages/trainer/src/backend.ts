@@ -2,6 +2,7 @@
 // tfjs-node (libtensorflow on CPU) → WebGPU (Dawn, a hardware adapter) → wasm → cpu. The
 // tfjs-node and WebGPU packages are optional peers; loaders are injectable so the selection
 // logic is testable without them.
+import { MinigptError } from '@minigpt/errors';
 import * as tf from '@tensorflow/tfjs';
 import { loadWebGpu } from './webgpu.js';
 
@@ -15,7 +16,7 @@ export const BACKEND_ORDER: readonly BackendName[] = [
 ];
 
 /** No usable backend, or the requested one cannot start; says what to install. */
-export class BackendError extends Error {
+export class BackendError extends MinigptError {
   override name = 'BackendError';
 }
 

@@ -1,6 +1,7 @@
 // Training configuration: defaults in code, presets by name, overrides as data. Every key
 // is checked against the defaults' types; unknown keys are errors that list the valid ones.
 // Model hyperparameters live in the same flat object (as in nanoGPT's config files).
+import { MinigptError } from '@minigpt/errors';
 import { GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTPresetName } from '@minigpt/model';
 
 export interface TrainConfig {
@@ -95,7 +96,7 @@ export const TRAIN_PRESETS: Record<GPTPresetName, Partial<TrainConfig>> = {
   },
 };
 
-export class TrainConfigError extends Error {
+export class TrainConfigError extends MinigptError {
   override name = 'TrainConfigError';
 }
 

@@ -1,6 +1,7 @@
 // The training loop: sample batches, forward + backward, AdamW with warmup + cosine LR and
 // clipping, periodic evaluation, atomic checkpoints, resume. Nothing GPT-specific happens
 // here beyond calling the model's loss; progress is reported as events.
+import { MinigptError } from '@minigpt/errors';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -110,7 +111,7 @@ export type TrainerEvent =
     };
 
 /** A problem that stops training: bad data or config, a mismatched resume, NaN loss. */
-export class TrainingError extends Error {
+export class TrainingError extends MinigptError {
   override name = 'TrainingError';
 }
 
