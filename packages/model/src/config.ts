@@ -1,6 +1,6 @@
 // GPT hyperparameters: one config object, named presets, overrides checked by key and type.
 // It knows nothing of tensors.
-import { MinigptError } from '@minigpt/errors';
+import { MinigptError, preview } from '@minigpt/errors';
 
 export interface GPTConfig {
   /** Longest context the model sees (T max); position embeddings have this many rows. */
@@ -49,6 +49,22 @@ const FIELD_TYPES: Record<keyof GPTConfig, 'integer' | 'number' | 'boolean'> = {
   bias: 'boolean',
 };
 
+/**
+ * Upper bounds on a config, so a damaged or hostile config.json cannot ask for absurd
+ * allocations (`nLayer: 1e9` once ran for a minute and died out of memory). Each is far above
+ * GPT-2 XL (48 layers, 25 heads, 1600 wide, 1024 positions, vocab 50257) to leave room for
+ * larger models; the parameter bound (2^33 ≈ 8.6 G, 32 GiB of float32) is what really binds.
+ */
+export const GPT_CONFIG_BOUNDS = {
+  nLayer: 1024,
+  nHead: 1024,
+  nEmbd: 65_536,
+  blockSize: 1_048_576,
+  vocabSize: 4_194_304,
+  /** countParameters(config, true): every weight, position embeddings included. */
+  parameters: 2 ** 33,
+} as const;
+
 /** Builds a full config from a preset and overrides; unknown keys and wrong types throw. */
 export function resolveGPTConfig(
   overrides: Record<string, unknown> & { vocabSize?: unknown },
@@ -58,22 +74,41 @@ export function resolveGPTConfig(
   if (!base) {
     throw new ConfigError(
       `unknown model preset "${String(preset)}"; presets: ${Object.keys(GPT_PRESETS).join(', ')}`,
+      { rule: 'preset' },
     );
   }
   return validateGPTConfig({ ...base, ...overrides });
 }
 
-export function validateGPTConfig(config: Record<string, unknown>): GPTConfig {
+/**
+ * Checks a config from anywhere (a config.json is untrusted): an object with exactly the
+ * GPTConfig keys, each of its type and within `GPT_CONFIG_BOUNDS`. `source`, when given,
+ * names the file in errors. Returns a fresh object holding only those keys.
+ */
+export function validateGPTConfig(config: unknown, source?: string): GPTConfig {
+  const fail = (rule: string, problem: string): never => {
+    throw new ConfigError(source === undefined ? problem : `${source}: ${problem}`, {
+      rule,
+      ...(source === undefined ? {} : { file: source }),
+    });
+  };
   const validKeys = Object.keys(FIELD_TYPES);
-  for (const key of Object.keys(config)) {
-    if (!(key in FIELD_TYPES)) {
-      throw new ConfigError(
-        `unknown model config key "${key}"; valid keys: ${validKeys.join(', ')}`,
-      );
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    const found = config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config;
+    return fail(
+      'config-type',
+      `the model config must be an object with keys ${validKeys.join(', ')}; got ${found}`,
+    );
+  }
+  const record = config as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    // hasOwn, not `in`: "constructor" or "toString" are not config keys.
+    if (!Object.hasOwn(FIELD_TYPES, key)) {
+      fail('unknown-key', `unknown model config key "${key}"; valid keys: ${validKeys.join(', ')}`);
     }
   }
   for (const [key, type] of Object.entries(FIELD_TYPES)) {
-    const value = config[key];
+    const value = record[key];
     const ok =
       type === 'boolean'
         ? typeof value === 'boolean'
@@ -87,19 +122,42 @@ export function validateGPTConfig(config: Record<string, unknown>): GPTConfig {
           : type === 'number'
             ? 'a number'
             : 'true or false';
-      throw new ConfigError(
-        `model config "${key}" must be ${wanted}, got ${JSON.stringify(value)}`,
+      fail('value-type', `model config "${key}" must be ${wanted}, got ${preview(value)}`);
+    }
+  }
+  const result: GPTConfig = {
+    blockSize: record['blockSize'] as number,
+    vocabSize: record['vocabSize'] as number,
+    nLayer: record['nLayer'] as number,
+    nHead: record['nHead'] as number,
+    nEmbd: record['nEmbd'] as number,
+    dropout: record['dropout'] as number,
+    bias: record['bias'] as boolean,
+  };
+  for (const key of ['nLayer', 'nHead', 'nEmbd', 'blockSize', 'vocabSize'] as const) {
+    const bound = GPT_CONFIG_BOUNDS[key];
+    if (result[key] > bound) {
+      fail(
+        'bound',
+        `model config "${key}" must be ≤ ${bound}, got ${result[key]} — far larger than any model this package builds; check the config`,
       );
     }
   }
-  const result = config as unknown as GPTConfig;
   if (result.nEmbd % result.nHead !== 0) {
-    throw new ConfigError(`nEmbd (${result.nEmbd}) must be divisible by nHead (${result.nHead})`);
+    fail('divisible', `nEmbd (${result.nEmbd}) must be divisible by nHead (${result.nHead})`);
   }
   if (result.dropout < 0 || result.dropout >= 1) {
-    throw new ConfigError(`dropout must be in [0, 1), got ${result.dropout}`);
+    fail('dropout', `dropout must be in [0, 1), got ${result.dropout}`);
   }
-  return { ...result };
+  // Each field is bounded, so this count is exact (well under 2^53).
+  const parameters = countParameters(result, true);
+  if (parameters > GPT_CONFIG_BOUNDS.parameters) {
+    fail(
+      'bound',
+      `model config "parameters" (weights with position embeddings) must be ≤ ${GPT_CONFIG_BOUNDS.parameters} (2^33), got ${parameters} — lower nLayer, nEmbd, vocabSize or blockSize`,
+    );
+  }
+  return result;
 }
 
 /** Parameter count; `includePositions: false` (default) leaves out wpe, as nanoGPT reports. */

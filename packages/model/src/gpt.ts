@@ -6,8 +6,9 @@
 // Dimensions: B batch, T time (≤ blockSize), C nEmbd, nh nHead, hs = C/nh, V vocabSize.
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '@minigpt/random';
-import { ModelError, countParameters, validateGPTConfig, type GPTConfig } from './config.js';
+import { countParameters, validateGPTConfig, type GPTConfig } from './config.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { checkWeights, weightShapes, type WeightData, type WeightToCheck } from './weights.js';
 import {
   causalAttention,
   crossEntropy,
@@ -41,12 +42,6 @@ export interface GenerateOptions extends SamplingOptions {
   readonly onToken?: (id: number) => void;
 }
 
-/** A weight as plain data: row-major float32 values and their shape. */
-export interface WeightData {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
-
 export class GPT {
   readonly config: GPTConfig;
   /** Trainable variables by GPT-2 name, e.g. `h.0.attn.c_attn.weight`. */
@@ -70,41 +65,44 @@ export class GPT {
     return new GPT(checked, weights);
   }
 
-  /** A model with the given weights (all names present, shapes matching the config). */
+  /**
+   * A model with the given weights. Before any tensor is allocated they are checked to be
+   * exactly the set the config needs (`checkWeights`: names, float32, shapes, finite values);
+   * otherwise a ModelError names `source`, the weight and the rule.
+   */
   static fromWeights(
     config: GPTConfig,
-    data: ReadonlyMap<string, WeightData>,
+    data: ReadonlyMap<string, WeightToCheck>,
     source = 'weights',
   ): GPT {
     const checked = validateGPTConfig({ ...config });
-    const expected = weightShapes(checked);
-    const unexpected = [...data.keys()].filter((name) => !expected.has(name));
-    if (unexpected.length > 0) {
-      throw new ModelError(
-        `${source}: unexpected weights ${unexpected.slice(0, 5).join(', ')} for this config`,
-      );
-    }
-    const weights = new Map<string, tf.Variable>();
-    for (const [name, shape] of expected) {
-      const weight = data.get(name);
-      if (!weight) throw new ModelError(`${source}: weight "${name}" is missing`);
-      if (weight.shape.join(',') !== shape.join(',')) {
-        throw new ModelError(
-          `${source}: weight "${name}" has shape [${weight.shape.join(', ')}], the config needs [${shape.join(', ')}]`,
-        );
-      }
-      weights.set(name, variableFrom(tf.tensor(weight.data, [...shape])));
-    }
-    return new GPT(checked, weights);
+    return GPT.build(checked, checkWeights(checked, data, source));
   }
 
-  /** A model from a model.safetensors file's bytes (GPT-2 names); `source` names it in errors. */
+  /**
+   * A model from a model.safetensors file's bytes (GPT-2 names, F32); `source` names it in
+   * errors. The file is checked against the format (`decodeSafetensors`) and its weights
+   * against the config (`checkWeights`) before any tensor is allocated.
+   */
   static fromSafetensors(config: GPTConfig, bytes: Uint8Array, source = 'model.safetensors'): GPT {
+    const checked = validateGPTConfig({ ...config });
     const { tensors } = decodeSafetensors(bytes, source);
-    const weights = new Map(
-      [...tensors].map(([name, t]) => [name, { shape: t.shape, data: t.data as Float32Array }]),
-    );
-    return GPT.fromWeights(config, weights, source);
+    return GPT.build(checked, checkWeights(checked, tensors, source));
+  }
+
+  /** A model holding `weights`, already checked against `config`. */
+  private static build(config: GPTConfig, weights: ReadonlyMap<string, WeightData>): GPT {
+    const variables = new Map<string, tf.Variable>();
+    try {
+      for (const [name, shape] of weightShapes(config)) {
+        variables.set(name, variableFrom(tf.tensor(weights.get(name)!.data, shape)));
+      }
+    } catch (error) {
+      // Out of memory halfway (a large model on wasm): free what was made.
+      for (const variable of variables.values()) variable.dispose();
+      throw error;
+    }
+    return new GPT(config, variables);
   }
 
   /** The weights as a safetensors file (float32, GPT-2 names). */
@@ -299,33 +297,6 @@ export class GPT {
 type Dropout = (<T extends tf.Tensor>(x: T) => T) & {
   attention: () => AttentionDropout | undefined;
 };
-
-/** Every weight's GPT-2 name and shape, in a fixed order (wte, wpe, blocks, ln_f). */
-export function weightShapes(config: GPTConfig): Map<string, number[]> {
-  const { vocabSize, blockSize, nEmbd: c, nLayer, bias } = config;
-  const shapes = new Map<string, number[]>([
-    ['wte.weight', [vocabSize, c]],
-    ['wpe.weight', [blockSize, c]],
-  ]);
-  const add = (name: string, fanIn: number, fanOut: number) => {
-    shapes.set(`${name}.weight`, [fanIn, fanOut]);
-    if (bias) shapes.set(`${name}.bias`, [fanOut]);
-  };
-  const addNorm = (name: string) => {
-    shapes.set(`${name}.weight`, [c]);
-    if (bias) shapes.set(`${name}.bias`, [c]);
-  };
-  for (let layer = 0; layer < nLayer; layer++) {
-    addNorm(`h.${layer}.ln_1`);
-    add(`h.${layer}.attn.c_attn`, c, 3 * c);
-    add(`h.${layer}.attn.c_proj`, c, c);
-    addNorm(`h.${layer}.ln_2`);
-    add(`h.${layer}.mlp.c_fc`, c, 4 * c);
-    add(`h.${layer}.mlp.c_proj`, 4 * c, c);
-  }
-  addNorm('ln_f');
-  return shapes;
-}
 
 /** A trainable variable holding `initial`'s values; `initial` itself is released. */
 function variableFrom(initial: tf.Tensor): tf.Variable {

@@ -1,16 +1,18 @@
 // Public entry of @minigpt/model: a GPT in TensorFlow.js, its config and presets, the
-// custom-gradient ops it is built from, sampling and the safetensors format.
+// custom-gradient ops it is built from, sampling, the safetensors format and the checks that
+// weights from elsewhere fit a config.
+export { GPT, type CreateGPTOptions, type ForwardOptions, type GenerateOptions } from './gpt.js';
 export {
-  GPT,
+  checkWeights,
   weightShapes,
-  type CreateGPTOptions,
-  type ForwardOptions,
-  type GenerateOptions,
   type WeightData,
-} from './gpt.js';
+  type WeightRule,
+  type WeightToCheck,
+} from './weights.js';
 export {
   ConfigError,
   ModelError,
+  GPT_CONFIG_BOUNDS,
   GPT_PRESETS,
   countParameters,
   resolveGPTConfig,
@@ -34,7 +36,10 @@ export {
 export {
   decodeSafetensors,
   encodeSafetensors,
+  SAFETENSORS_MAX_HEADER_BYTES,
+  SAFETENSORS_MAX_TENSORS,
   type SafeTensor,
+  type SafetensorsRule,
   type SafetensorsDtype,
   type SafetensorsFile,
 } from './safetensors.js';

@@ -1,6 +1,8 @@
 // The safetensors file format: an 8-byte little-endian header length, a JSON header of
 // { name: { dtype, shape, data_offsets } } (+ "__metadata__"), then raw little-endian data.
-// Python's `safetensors` reads what this writes. Only float32 and int32 are handled.
+// Python's `safetensors` reads what this writes; every file read is untrusted and checked
+// against the format's rules. Only float32 and int32 are handled; it knows nothing of models.
+import { preview } from '@minigpt/errors';
 import { ModelError } from './config.js';
 
 export type SafetensorsDtype = 'F32' | 'I32';
@@ -16,41 +18,134 @@ export interface SafetensorsFile {
   readonly metadata: Record<string, string>;
 }
 
+/**
+ * The largest header read, in bytes: the bound of the reference Rust implementation
+ * (`MAX_HEADER_SIZE` in huggingface/safetensors' tensor.rs), so a file Python refuses is
+ * refused here too, and a forged length cannot make us decode gigabytes of "JSON".
+ */
+export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
+
+/** The most tensors one file may hold: a header cannot make us loop or allocate without bound. */
+export const SAFETENSORS_MAX_TENSORS = 100_000;
+
+/** The rules a file can break; `ModelError.rule` is one of these. */
+export type SafetensorsRule =
+  | 'header-length'
+  | 'header-json'
+  | 'duplicate-name'
+  | 'tensor-count'
+  | 'entry'
+  | 'dtype'
+  | 'shape'
+  | 'data-offsets'
+  | 'byte-length'
+  | 'overlap'
+  | 'coverage'
+  | 'metadata';
+
+const DTYPE_SIZES: Record<SafetensorsDtype, number> = { F32: 4, I32: 4 };
+
+/** The format's other dtypes: named in errors as "valid but not read here" (the fix differs). */
+const OTHER_DTYPES = new Set([
+  'BOOL',
+  'U8',
+  'I8',
+  'F8_E5M2',
+  'F8_E4M3',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'U32',
+  'F64',
+  'I64',
+  'U64',
+]);
+
+const ENTRY_KEYS = ['data_offsets', 'dtype', 'shape'];
+const DAMAGED = 'the file is damaged or was not written by a safetensors writer; get it again';
+
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Throws the ModelError for a broken rule (declared as a type so TypeScript narrows after it). */
+type Fail = (rule: SafetensorsRule, problem: string, name?: string, fix?: string) => never;
+
+/**
+ * Writes tensors (in the given order) and string metadata as a safetensors file. Refuses
+ * what `decodeSafetensors` would refuse, so everything written here reads back.
+ */
 export function encodeSafetensors(
   tensors: Iterable<readonly [string, SafeTensor]>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
+  const fail: Fail = (rule, problem, name) => {
+    const subject = name === undefined ? '' : `tensor ${preview(name)} `;
+    throw new ModelError(`safetensors: cannot write ${subject}${problem} [${rule}]`, { rule });
+  };
   const entries = [...tensors];
+  if (entries.length > SAFETENSORS_MAX_TENSORS) {
+    fail(
+      'tensor-count',
+      `${entries.length} tensors: at most ${SAFETENSORS_MAX_TENSORS} fit a file`,
+    );
+  }
   const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    fail('metadata', 'metadata that is not an object of strings');
+  }
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string') {
+      fail('metadata', `metadata ${preview(key)} = ${show(value)}: values must be strings`);
+    }
+  }
+  if (Object.keys(metadata).length > 0) header['__metadata__'] = { ...metadata };
+  const names = new Set<string>();
   let offset = 0;
   for (const [name, tensor] of entries) {
-    const expected = tensor.shape.reduce((a, b) => a * b, 1);
-    if (tensor.data.length !== expected) {
-      throw new ModelError(
-        `safetensors: "${name}" has ${tensor.data.length} values for shape [${tensor.shape.join(', ')}]`,
+    if (name === '__metadata__') {
+      fail('entry', 'named "__metadata__": the name is reserved for the file\'s metadata');
+    }
+    if (names.has(name)) fail('duplicate-name', 'twice: names must be unique', name);
+    names.add(name);
+    const { dtype, shape, data } = tensor;
+    if (dtype !== 'F32' && dtype !== 'I32') {
+      fail('dtype', `with dtype ${show(dtype)}: only F32 and I32 are written`, name);
+    }
+    if (!(dtype === 'F32' ? data instanceof Float32Array : data instanceof Int32Array)) {
+      fail(
+        'dtype',
+        `as ${dtype} from data that is not ${dtype === 'F32' ? 'a Float32Array' : 'an Int32Array'}`,
+        name,
       );
     }
-    header[name] = {
-      dtype: tensor.dtype,
-      shape: tensor.shape,
-      data_offsets: [offset, offset + tensor.data.byteLength],
-    };
-    offset += tensor.data.byteLength;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail('shape', `with shape ${show(shape)}: dimensions must be non-negative integers`, name);
+    }
+    const expected = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== expected) {
+      fail(
+        'byte-length',
+        `with ${data.length} values for shape [${shape.join(', ')}] (${expected} values)`,
+        name,
+      );
+    }
+    header[name] = { dtype, shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
   }
-  let json = JSON.stringify(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
-  const headerBytes = new TextEncoder().encode(json);
-  const padding = (8 - (headerBytes.length % 8)) % 8;
-  json += ' '.repeat(padding);
-  const headerPadded = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerPadded.length + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerPadded.length), true);
-  out.set(headerPadded, 8);
-  let position = 8 + headerPadded.length;
+  const headerLength = json.length + ((8 - (json.length % 8)) % 8);
+  if (headerLength > SAFETENSORS_MAX_HEADER_BYTES) {
+    fail(
+      'header-length',
+      `a ${headerLength}-byte header: readers refuse more than ${SAFETENSORS_MAX_HEADER_BYTES}`,
+    );
+  }
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength);
+  let position = 8 + headerLength;
   for (const [, tensor] of entries) {
     const bytes = new Uint8Array(
       tensor.data.buffer,
@@ -64,62 +159,306 @@ export function encodeSafetensors(
   return out;
 }
 
-/** Parses a safetensors file; `source` names it in errors. */
+interface Layout {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
+/**
+ * Parses a safetensors file; `source` names it in errors. Anything that breaks the format
+ * throws a `ModelError` whose `rule` is a `SafetensorsRule` and whose message starts with
+ * `source`, names the tensor when there is one, and says which rule was broken.
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
-  const fail = (problem: string): never => {
-    throw new ModelError(`${source}: ${problem}`);
+  const fail: Fail = (rule, problem, name, fix = DAMAGED) => {
+    const subject = name === undefined ? '' : `tensor ${preview(name)}: `;
+    throw new ModelError(`${source}: ${subject}${problem} [${rule}] — ${fix}`, {
+      file: source,
+      rule,
+    });
   };
-  if (bytes.length < 8) fail(`file is too short (${bytes.length} bytes) to be safetensors`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8)
-    fail(`header length ${headerLength} runs past the end of the file (truncated?)`);
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
-      string,
-      unknown
-    >;
-  } catch {
-    return fail('header is not valid JSON (not a safetensors file, or damaged)');
+  if (!(bytes instanceof Uint8Array)) {
+    // A caller's bug, not a damaged file.
+    throw new TypeError(`decodeSafetensors(${source}): expected the file's bytes (a Uint8Array)`);
   }
+  if (bytes.length < 8) {
+    fail(
+      'header-length',
+      `is ${bytes.length} bytes; a safetensors file starts with an 8-byte header length`,
+    );
+  }
+
+  // The header length is a u64; read it as two halves so a huge value cannot round to a
+  // small one through a double.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const low = view.getUint32(0, true);
+  const high = view.getUint32(4, true);
+  if (high !== 0 || low > SAFETENSORS_MAX_HEADER_BYTES) {
+    const value = (BigInt(high) << 32n) | BigInt(low);
+    fail(
+      'header-length',
+      `header length ${value} is over the format's bound of ${SAFETENSORS_MAX_HEADER_BYTES} bytes`,
+    );
+  }
+  const headerLength = low;
+  if (headerLength > bytes.length - 8) {
+    fail(
+      'header-length',
+      `header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated?)`,
+    );
+  }
+
+  const headerBytes = bytes.subarray(8, 8 + headerLength);
+  // The header is a JSON object; like the reference reader we refuse anything before its '{'
+  // (a BOM, spaces). Trailing spaces are padding that writers add for alignment.
+  if (headerBytes[0] !== 0x7b) {
+    fail('header-json', 'header does not start with "{"; it must be a JSON object');
+  }
+  let text: string;
+  try {
+    // ignoreBOM keeps a BOM in the text, so it cannot slip past the '{' check above.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch {
+    return fail('header-json', 'header is not valid UTF-8');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return fail(
+      'header-json',
+      `header is not valid JSON (${clip((error as Error).message.split('\n')[0]!)})`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    fail('header-json', 'header is JSON but not an object; it must be a JSON object');
+  }
+  const header = parsed as Record<string, unknown>;
+  const names = Object.keys(header);
+  const tensorCount = names.length - (Object.hasOwn(header, '__metadata__') ? 1 : 0);
+  if (tensorCount > SAFETENSORS_MAX_TENSORS) {
+    fail(
+      'tensor-count',
+      `header lists ${tensorCount} tensors; at most ${SAFETENSORS_MAX_TENSORS} are read`,
+    );
+  }
+  // JSON.parse keeps the last of two equal keys; other readers may keep the first. A name
+  // given twice would make two readers see two different models, so it is refused.
+  const duplicate = duplicateTopLevelKey(text);
+  if (duplicate !== undefined) {
+    fail('duplicate-name', 'is named twice in the header; tensor names must be unique', duplicate);
+  }
+
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const tensors = new Map<string, SafeTensor>();
   let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
+  const layouts: Layout[] = [];
+  for (const name of names) {
+    const entry = header[name];
     if (name === '__metadata__') {
-      metadata = entry as Record<string, string>;
+      metadata = checkMetadata(entry, fail);
       continue;
     }
-    const {
-      dtype,
-      shape,
-      data_offsets: offsets,
-    } = entry as {
-      dtype: string;
-      shape: number[];
-      data_offsets: [number, number];
-    };
-    if (dtype !== 'F32' && dtype !== 'I32')
-      fail(`tensor "${name}" has dtype ${dtype}; only F32 and I32 are supported`);
-    const [begin, end] = offsets;
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (end > dataLength || end - begin !== count * 4) {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       fail(
-        `tensor "${name}" data [${begin}, ${end}) does not fit its shape or the file (truncated?)`,
+        'entry',
+        `entry is ${show(entry)}; it must be an object of dtype, shape and data_offsets`,
+        name,
       );
     }
+    const keys = Object.keys(entry).sort();
+    if (keys.join(',') !== ENTRY_KEYS.join(',')) {
+      fail(
+        'entry',
+        `entry has keys ${clip(keys.join(', ')) || '(none)'}; it must have exactly dtype, shape and data_offsets`,
+        name,
+      );
+    }
+    const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+    if (dtype !== 'F32' && dtype !== 'I32') {
+      if (typeof dtype === 'string' && OTHER_DTYPES.has(dtype)) {
+        fail(
+          'dtype',
+          `has dtype ${dtype}; this reader reads only F32 and I32`,
+          name,
+          'convert the tensor to float32 (or int32) and save the file again',
+        );
+      }
+      fail(
+        'dtype',
+        `has dtype ${show(dtype)}, which is not a safetensors dtype (F32, I32, F16, …)`,
+        name,
+      );
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(
+        'shape',
+        `has shape ${show(shape)}; a shape must be a list of non-negative integers`,
+        name,
+      );
+    }
+    const rule = `they must be [begin, end] with 0 ≤ begin ≤ end ≤ ${dataLength} (the data's length)`;
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o)) ||
+      !(0 <= offsets[0] && offsets[0] <= offsets[1])
+    ) {
+      fail('data-offsets', `has data_offsets ${show(offsets)}; ${rule}`, name);
+    }
+    if (offsets[1] > dataLength) {
+      fail(
+        'data-offsets',
+        `has data_offsets ${show(offsets)}, past the end of the data (truncated?); ${rule}`,
+        name,
+        'the file is truncated or damaged; get it again',
+      );
+    }
+    const [begin, end] = offsets as [number, number];
+    const size = DTYPE_SIZES[dtype];
+    const bytesNeeded = byteLength(shape as number[], size, dataLength);
+    if (bytesNeeded !== end - begin) {
+      const needed =
+        bytesNeeded === undefined
+          ? `more than the ${dataLength} bytes of data in the file`
+          : `${bytesNeeded}`;
+      fail(
+        'byte-length',
+        `data_offsets [${begin}, ${end}) hold ${end - begin} bytes, but shape ${formatShape(shape as number[])} of ${dtype} (${size} bytes each) needs ${needed}`,
+        name,
+      );
+    }
+    layouts.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the data: no byte read twice, none left over (hidden payloads).
+  const sorted = [...layouts].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous: Layout | undefined;
+  for (const layout of sorted) {
+    if (layout.begin < expected) {
+      fail(
+        'overlap',
+        `data [${layout.begin}, ${layout.end}) overlaps tensor ${preview(previous!.name)}'s [${previous!.begin}, ${previous!.end}); tensors must not share bytes`,
+        layout.name,
+      );
+    }
+    if (layout.begin > expected) {
+      fail(
+        'coverage',
+        `data starts at ${layout.begin}, but the previous tensor ends at ${expected}; the tensors must cover the data with no gap`,
+        layout.name,
+      );
+    }
+    expected = layout.end;
+    previous = layout;
+  }
+  if (expected !== dataLength) {
+    fail(
+      'coverage',
+      `the tensors end at byte ${expected} of ${dataLength} bytes of data; the tensors must cover the data exactly`,
+    );
+  }
+
+  const tensors = new Map<string, SafeTensor>();
+  for (const { name, dtype, shape, begin, end } of layouts) {
     // A copy with its own aligned buffer (a Node Buffer's slice() would share the pool).
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     if (!isLittleEndian) swap32(copy);
     tensors.set(name, {
-      dtype: dtype as SafetensorsDtype,
+      dtype,
       shape,
       data: dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer),
     });
   }
   return { tensors, metadata };
+}
+
+/** `__metadata__` must map strings to strings. */
+function checkMetadata(entry: unknown, fail: Fail): Record<string, string> {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    fail('metadata', `__metadata__ is ${show(entry)}; it must be an object of strings`);
+  }
+  for (const [key, value] of Object.entries(entry as Record<string, unknown>)) {
+    if (typeof value !== 'string') {
+      fail(
+        'metadata',
+        `__metadata__ ${preview(key)} is ${show(value)}; metadata values must be strings`,
+      );
+    }
+  }
+  return entry as Record<string, string>;
+}
+
+/**
+ * A short rendering of a value from the header. Arrays and objects are summarised unless flat
+ * and small: a hostile header may nest a million levels deep, which would overflow the stack
+ * of JSON.stringify (and of `preview`, which falls back to String()).
+ */
+function show(value: unknown): string {
+  if (Array.isArray(value)) {
+    const flat = value.length <= 8 && value.every((v) => typeof v !== 'object' || v === null);
+    return flat ? preview(value) : `an array of ${value.length} items`;
+  }
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return preview(value);
+}
+
+/** A shape for a message: the dimensions, or the first few of a very long one. */
+function formatShape(shape: readonly number[]): string {
+  return shape.length <= 8
+    ? `[${shape.join(', ')}]`
+    : `[${shape.slice(0, 8).join(', ')}, …] (${shape.length} dimensions)`;
+}
+
+/** Text from a hostile file, cut short for a one-line message. */
+function clip(text: string, length = 100): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+/**
+ * The byte length of `shape` × `size`, or undefined when it exceeds `limit` (checked at
+ * every step, so a forged shape cannot overflow into a small number).
+ */
+function byteLength(shape: readonly number[], size: number, limit: number): number | undefined {
+  if (shape.includes(0)) return 0;
+  let total = size;
+  for (const dim of shape) {
+    total *= dim;
+    if (total > limit) return undefined;
+  }
+  return total;
+}
+
+/**
+ * The first key that appears twice at the top level of `text`, a valid JSON object. It counts
+ * the colons at depth 1, each of which follows a key; strings are skipped whole.
+ */
+function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let keyStart = -1;
+  let keyEnd = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+      if (depth === 1) [keyStart, keyEnd] = [start, i + 1];
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    } else if (c === 0x3a /* : */ && depth === 1) {
+      const key = JSON.parse(text.slice(keyStart, keyEnd)) as string;
+      if (seen.has(key)) return key;
+      seen.add(key);
+    }
+  }
+  return undefined;
 }
 
 function swap32(bytes: Uint8Array): void {
