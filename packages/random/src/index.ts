@@ -1,2 +1,2 @@
-// Public entry of @minigpt/random.
-export { Random, type RandomState } from './random.js';
+// Public entry of @minigpt/random: the seeded generator and its typed error.
+export { Random, RandomError, type RandomState } from './random.js';

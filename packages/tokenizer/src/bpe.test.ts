@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpeTokenizer, GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN } from './index.js';
+import {
+  BpeTokenizer,
+  GPT2_SPLIT_PATTERN,
+  GPT4_SPLIT_PATTERN,
+  registerSplitPattern,
+} from './index.js';
 import { forEachPiece, compileSplitPattern } from './pretokenize.js';
 
 const corpus =
@@ -127,11 +132,12 @@ describe('BpeTokenizer', () => {
   it('rejects damaged JSON with the field at fault', () => {
     const json = BpeTokenizer.train(corpus, 300).toJSON();
     expect(() => BpeTokenizer.fromJSON({ ...json, merges: [[1, 999]] })).toThrow(
-      /merge 0 must be two ids below 256/,
+      /^bpe tokenizer JSON: "merges\[0\]" must be a pair \[first, second\] of integer ids below 256 .*got \[1,999\]/,
     );
     expect(() => BpeTokenizer.fromJSON({ ...json, pattern: '(' })).toThrow(
-      /not a valid regular expression/,
+      /"pattern" "\(" is not a split pattern this process trusts/,
     );
+    expect(() => registerSplitPattern('(')).toThrow(/not a valid regular expression/);
     expect(() => BpeTokenizer.fromJSON({ ...json, version: 7 })).toThrow(
       /unsupported format version 7/,
     );

@@ -7,8 +7,24 @@ import {
   pairKey,
   specialTokenSplitter,
 } from './bpe-train.js';
-import { expectObject, expectVersion, typeName } from './json.js';
-import { SPLIT_PATTERNS, SafeCutter, compileSplitPattern, forEachPiece } from './pretokenize.js';
+import {
+  DAMAGED,
+  expectKnownKeys,
+  expectObject,
+  expectVersion,
+  jsonError,
+  preview,
+  typeName,
+  withSource,
+} from './json.js';
+import {
+  SPLIT_PATTERNS,
+  SafeCutter,
+  compileSplitPattern,
+  forEachPiece,
+  isTrustedSplitPattern,
+  registerSplitPattern,
+} from './pretokenize.js';
 import { TokenizerError, locate, type StreamEncoder, type Tokenizer } from './tokenizer.js';
 
 export interface BpeTokenizerJSON {
@@ -40,6 +56,14 @@ export interface BpeEncodeOptions {
 }
 
 const FORMAT_VERSION = 1;
+/** Most merges a tokenizer can have: ids stay below MAX_VOCAB_SIZE (pair keys must be exact). */
+export const MAX_MERGES = MAX_VOCAB_SIZE - 256;
+/** Most bytes all merged tokens may take together; real vocabularies take a few MB at most. */
+export const MAX_TOKEN_BYTES = 128 * 1024 * 1024;
+/** Most special tokens: `encode` with `allowedSpecial` joins them all into one regex. */
+export const MAX_SPECIAL_TOKENS = 4096;
+/** Longest special token, in UTF-16 units (GPT's are about a dozen). */
+export const MAX_SPECIAL_TOKEN_LENGTH = 256;
 /** Chunk → ids memo; cleared when full so memory stays bounded on huge inputs. */
 const CACHE_LIMIT = 100_000;
 
@@ -87,35 +111,64 @@ export class BpeTokenizer implements Tokenizer {
     return new BpeTokenizer({ pattern: resolvePattern(options.pattern), merges, specialTokens });
   }
 
-  static fromJSON(json: unknown): BpeTokenizer {
-    const object = expectObject(json, 'bpe tokenizer JSON');
+  /**
+   * Loads the JSON form `toJSON()` wrote. Every field is checked before anything large is
+   * built, and the split pattern must be one this process trusts (see
+   * {@link registerSplitPattern}): a damaged or hostile file gives a TokenizerError naming
+   * `source` and the field, never another error, a hang or a huge allocation.
+   */
+  static fromJSON(json: unknown, source = 'bpe tokenizer JSON'): BpeTokenizer {
+    const object = expectObject(json, source);
     if (object['type'] !== 'bpe') {
-      throw new TokenizerError(
-        `bpe tokenizer JSON: expected type "bpe", got ${JSON.stringify(object['type'])}`,
-      );
+      throw jsonError(source, `expected type "bpe", got ${preview(object['type'])}`, 'type');
     }
-    expectVersion(object, 'bpe tokenizer JSON', FORMAT_VERSION);
+    expectVersion(object, source, FORMAT_VERSION);
+    expectKnownKeys(object, source, ['type', 'version', 'pattern', 'merges', 'specialTokens']);
     const { pattern, merges, specialTokens } = object;
     if (typeof pattern !== 'string') {
-      throw new TokenizerError(
-        `bpe tokenizer JSON: "pattern" must be a string, got ${typeName(pattern)}`,
+      throw jsonError(
+        source,
+        `"pattern" must be a string (a split regex source), got ${typeName(pattern)}. ${DAMAGED}.`,
+        'pattern',
+      );
+    }
+    // Before the regex is compiled, let alone run: a pattern from a file is code.
+    if (!isTrustedSplitPattern(pattern)) {
+      throw jsonError(
+        source,
+        `"pattern" ${preview(pattern)} is not a split pattern this process trusts. A regular ` +
+          'expression from a file can hang encoding (catastrophic backtracking), so only the built-in ' +
+          `patterns (${Object.keys(SPLIT_PATTERNS).join(', ')}) and patterns registered in-process are accepted. ` +
+          'If you trust this file, call registerSplitPattern(pattern) from @minigpt/tokenizer with its exact source before loading it.',
+        'pattern',
       );
     }
     if (!Array.isArray(merges)) {
-      throw new TokenizerError(
-        `bpe tokenizer JSON: "merges" must be an array, got ${typeName(merges)}`,
+      throw jsonError(
+        source,
+        `"merges" must be an array of [first, second] id pairs, got ${typeName(merges)}. ${DAMAGED}.`,
+        'merges',
       );
     }
-    return new BpeTokenizer({
-      pattern,
-      merges: merges as Array<[number, number]>,
-      specialTokens: expectObject(
-        specialTokens ?? {},
-        'bpe tokenizer JSON "specialTokens"',
-      ) as Record<string, number>,
-    });
+    // Absent means none (older files); null or any other non-object is damage.
+    const specials =
+      specialTokens === undefined ? {} : expectObject(specialTokens, source, 'specialTokens');
+    return withSource(
+      source,
+      'bpe tokenizer: ',
+      () =>
+        new BpeTokenizer({
+          pattern,
+          merges: merges as Array<[number, number]>,
+          specialTokens: specials as Record<string, number>,
+        }),
+    );
   }
 
+  /**
+   * Builds a tokenizer from trusted values (`fromJSON` checks a file's first). The merges and
+   * special tokens are still checked, with bounds, before anything is allocated for them.
+   */
   constructor(definition: Omit<BpeTokenizerJSON, 'type' | 'version'>) {
     this.pattern = definition.pattern;
     try {
@@ -123,48 +176,20 @@ export class BpeTokenizer implements Tokenizer {
     } catch (error) {
       throw new TokenizerError(
         `bpe tokenizer: the split pattern is not a valid regular expression: ${(error as Error).message}`,
+        { rule: 'pattern' },
       );
     }
+    const lengths = checkMerges(definition.merges, this.mergeRank);
     for (let byte = 0; byte < 256; byte++) this.bytesOfToken.push(Uint8Array.of(byte));
-    definition.merges.forEach((merge, rank) => {
-      const id = 256 + rank;
-      const valid =
-        Array.isArray(merge) &&
-        merge.length === 2 &&
-        merge.every((part) => Number.isInteger(part) && part >= 0 && part < id);
-      if (!valid) {
-        throw new TokenizerError(
-          `bpe tokenizer: merge ${rank} must be two ids below ${id}, got ${JSON.stringify(merge)}`,
-        );
-      }
-      const [first, second] = merge;
-      const key = pairKey(first, second);
-      if (this.mergeRank.has(key)) {
-        throw new TokenizerError(
-          `bpe tokenizer: merge ${rank} repeats the pair ${JSON.stringify(merge)}`,
-        );
-      }
-      this.mergeRank.set(key, rank);
-      this.bytesOfToken.push(concatBytes(this.bytesOfToken[first]!, this.bytesOfToken[second]!));
+    definition.merges.forEach(([first, second], rank) => {
+      const bytes = new Uint8Array(lengths[rank]!);
+      bytes.set(this.bytesOfToken[first]!);
+      bytes.set(this.bytesOfToken[second]!, this.bytesOfToken[first]!.length);
+      this.bytesOfToken.push(bytes);
     });
     this.merges = definition.merges.map(([first, second]) => [first, second] as const);
-    const firstSpecialId = 256 + this.merges.length;
-    const specialEntries = Object.entries(definition.specialTokens);
-    specialEntries.forEach(([token, id], index) => {
-      if (token.length === 0 || id !== firstSpecialId + index) {
-        throw new TokenizerError(
-          `bpe tokenizer: special token ${JSON.stringify(token)} must be non-empty with id ${firstSpecialId + index} ` +
-            `(special ids follow the merges in order), got ${JSON.stringify(id)}`,
-        );
-      }
-      this.specialById.set(id, token);
-    });
-    this.specials = new Map(specialEntries);
-    if (this.vocabSize > MAX_VOCAB_SIZE) {
-      throw new TokenizerError(
-        `bpe tokenizer: vocab size ${this.vocabSize} exceeds ${MAX_VOCAB_SIZE}`,
-      );
-    }
+    this.specials = checkSpecialTokens(definition.specialTokens, 256 + this.merges.length);
+    for (const [token, id] of this.specials) this.specialById.set(id, token);
   }
 
   get vocabSize(): number {
@@ -247,13 +272,15 @@ export class BpeTokenizer implements Tokenizer {
     let length = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const special = this.specialById.get(id);
-      const bytes = special !== undefined ? this.encoder.encode(special) : this.bytesOfToken[id];
-      if (bytes === undefined || !Number.isInteger(id)) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
         throw new TokenizerError(
-          `bpe tokenizer: id ${id} at index ${i} is out of range (vocab size ${this.vocabSize})`,
+          `bpe tokenizer: id ${preview(id)} at index ${i} is out of range (vocab size ${this.vocabSize}); ` +
+            'the ids were made by another tokenizer, or are damaged',
+          { rule: 'id-range' },
         );
       }
+      const special = this.specialById.get(id);
+      const bytes = special !== undefined ? this.encoder.encode(special) : this.bytesOfToken[id]!;
       parts.push(bytes);
       length += bytes.length;
     }
@@ -290,18 +317,133 @@ export class BpeTokenizer implements Tokenizer {
   }
 }
 
+/**
+ * The source of a named or custom pattern. A custom one comes from the code that trains, so
+ * it is trusted: it is registered, and the tokenizer's own JSON loads in this process.
+ */
 function resolvePattern(pattern: BpeTrainOptions['pattern']): string {
   if (pattern === undefined) return SPLIT_PATTERNS.gpt4;
-  return pattern in SPLIT_PATTERNS
-    ? SPLIT_PATTERNS[pattern as keyof typeof SPLIT_PATTERNS]
-    : pattern;
+  if (Object.hasOwn(SPLIT_PATTERNS, pattern)) {
+    return SPLIT_PATTERNS[pattern as keyof typeof SPLIT_PATTERNS];
+  }
+  registerSplitPattern(pattern);
+  return pattern;
 }
 
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/**
+ * Checks every merge (a pair of integer ids below its own id, no pair twice) and the bytes
+ * the merged tokens will take, before any is built: a chain of merges that each add one byte
+ * to the last makes a small file ask for n²/2 bytes. Fills `mergeRank`; returns each merged
+ * token's length in bytes.
+ */
+function checkMerges(
+  merges: ReadonlyArray<readonly [number, number]>,
+  mergeRank: Map<number, number>,
+): Uint32Array {
+  if (merges.length > MAX_MERGES) {
+    throw new TokenizerError(
+      `bpe tokenizer: "merges" has ${merges.length} entries, more than ${MAX_MERGES} ` +
+        `(vocab size at most ${MAX_VOCAB_SIZE}, 256 of them bytes)`,
+      { rule: 'merges' },
+    );
+  }
+  const lengths = new Uint32Array(merges.length);
+  const lengthOf = (id: number) => (id < 256 ? 1 : lengths[id - 256]!);
+  let totalBytes = 0;
+  for (let rank = 0; rank < merges.length; rank++) {
+    const merge: unknown = merges[rank];
+    const id = 256 + rank;
+    const valid =
+      Array.isArray(merge) &&
+      merge.length === 2 &&
+      merge.every((part) => Number.isInteger(part) && part >= 0 && part < id);
+    if (!valid) {
+      throw new TokenizerError(
+        `bpe tokenizer: "merges[${rank}]" must be a pair [first, second] of integer ids below ${id} ` +
+          `(bytes and earlier merges), got ${preview(merge)}`,
+        { rule: 'merges' },
+      );
+    }
+    const [first, second] = merge as [number, number];
+    const key = pairKey(first, second);
+    const earlier = mergeRank.get(key);
+    if (earlier !== undefined) {
+      throw new TokenizerError(
+        `bpe tokenizer: "merges[${rank}]" repeats the pair ${preview(merge)} of merge ${earlier}`,
+        { rule: 'merges' },
+      );
+    }
+    mergeRank.set(key, rank);
+    const length = lengthOf(first) + lengthOf(second);
+    totalBytes += length;
+    if (totalBytes > MAX_TOKEN_BYTES) {
+      throw new TokenizerError(
+        `bpe tokenizer: the merged tokens up to "merges[${rank}]" take more than ${MAX_TOKEN_BYTES} bytes ` +
+          '(each merge may only join tokens of a real text; these grow without bound)',
+        { rule: 'merges' },
+      );
+    }
+    lengths[rank] = length;
+  }
+  return lengths;
+}
+
+/**
+ * Special tokens: non-empty, well-formed strings of at most MAX_SPECIAL_TOKEN_LENGTH units,
+ * at most MAX_SPECIAL_TOKENS of them (encode builds one regex of them all), whose ids are
+ * exactly the ones after the merges. Any order: JSON puts integer-like keys first.
+ */
+function checkSpecialTokens(
+  specialTokens: Readonly<Record<string, number>>,
+  firstId: number,
+): Map<string, number> {
+  const entries = Object.entries(specialTokens);
+  const count = entries.length;
+  if (count > MAX_SPECIAL_TOKENS || firstId + count > MAX_VOCAB_SIZE) {
+    throw new TokenizerError(
+      `bpe tokenizer: "specialTokens" has ${count} entries; at most ${MAX_SPECIAL_TOKENS} are allowed ` +
+        `and the vocab size must stay at most ${MAX_VOCAB_SIZE}`,
+      { rule: 'special-tokens' },
+    );
+  }
+  const specials = new Map<string, number>();
+  const taken = new Set<number>();
+  for (const [token, id] of entries as Array<[string, unknown]>) {
+    if (token.length === 0 || token.length > MAX_SPECIAL_TOKEN_LENGTH || !isWellFormed(token)) {
+      throw new TokenizerError(
+        `bpe tokenizer: special token ${preview(token)} must be a non-empty, well-formed string ` +
+          `of at most ${MAX_SPECIAL_TOKEN_LENGTH} characters`,
+        { rule: 'special-tokens' },
+      );
+    }
+    if (
+      typeof id !== 'number' ||
+      !Number.isInteger(id) ||
+      id < firstId ||
+      id >= firstId + count ||
+      taken.has(id)
+    ) {
+      throw new TokenizerError(
+        `bpe tokenizer: "specialTokens" gives ${preview(token)} the id ${preview(id)}; special ids must be ` +
+          `integers from ${firstId} to ${firstId + count - 1} (right after the merges), one per token`,
+        { rule: 'special-tokens' },
+      );
+    }
+    taken.add(id);
+    specials.set(token, id);
+  }
+  return specials;
+}
+
+function isWellFormed(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0xd800 || code >= 0xe000) continue;
+    const next = text.charCodeAt(i + 1);
+    if (code >= 0xdc00 || !(next >= 0xdc00 && next < 0xe000)) return false;
+    i++;
+  }
+  return true;
 }
 
 /** UTF-8 cannot carry a lone surrogate, so such a string could not round-trip: refuse it. */

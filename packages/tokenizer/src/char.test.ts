@@ -62,7 +62,7 @@ describe('CharTokenizer', () => {
       /version 2.*newer @minigpt\/tokenizer/,
     );
     expect(() => CharTokenizer.fromJSON({ type: 'char', version: 1, vocab: 'abc' })).toThrow(
-      /"vocab" must be an array of strings/,
+      /^char tokenizer JSON: "vocab" must be an array of strings/,
     );
   });
 });

@@ -1,6 +1,15 @@
 // Character-level tokenizer: one id per Unicode code point of the training text, ids in
 // code-point order, so its ids equal nanoGPT's `sorted(set(text))` for the same text.
-import { expectObject, expectVersion, typeName } from './json.js';
+import {
+  DAMAGED,
+  expectKnownKeys,
+  expectObject,
+  expectVersion,
+  jsonError,
+  preview,
+  typeName,
+  withSource,
+} from './json.js';
 import {
   TokenizerError,
   UnknownCharacterError,
@@ -26,6 +35,8 @@ export interface CharTokenizerJSON {
 }
 
 const FORMAT_VERSION = 1;
+/** Every Unicode code point, surrogates included (a lone one is kept as a character). */
+export const MAX_CHAR_VOCAB_SIZE = 0x110000;
 const NOT_IN_VOCAB = -1;
 const SKIP = -2;
 
@@ -115,42 +126,74 @@ export class CharTokenizer implements Tokenizer {
     return builder.build(options);
   }
 
-  static fromJSON(json: unknown): CharTokenizer {
-    const object = expectObject(json, 'char tokenizer JSON');
+  /**
+   * Loads the JSON form `toJSON()` wrote. Every field is checked (types, one code point per
+   * entry, no duplicates, size, the unknown-character policy, no other fields): a damaged or
+   * hostile file gives a TokenizerError naming `source` and the field, never another error.
+   */
+  static fromJSON(json: unknown, source = 'char tokenizer JSON'): CharTokenizer {
+    const object = expectObject(json, source);
     if (object['type'] !== 'char') {
-      throw new TokenizerError(
-        `char tokenizer JSON: expected type "char", got ${JSON.stringify(object['type'])}`,
-      );
+      throw jsonError(source, `expected type "char", got ${preview(object['type'])}`, 'type');
     }
-    expectVersion(object, 'char tokenizer JSON', FORMAT_VERSION);
+    expectVersion(object, source, FORMAT_VERSION);
+    expectKnownKeys(object, source, ['type', 'version', 'vocab', 'unknown']);
     const vocab = object['vocab'];
-    if (!Array.isArray(vocab) || !vocab.every((entry) => typeof entry === 'string')) {
-      throw new TokenizerError(
-        `char tokenizer JSON: "vocab" must be an array of strings, got ${typeName(vocab)}`,
+    if (!Array.isArray(vocab)) {
+      throw jsonError(
+        source,
+        `"vocab" must be an array of strings (one character each), got ${typeName(vocab)}. ${DAMAGED}.`,
+        'vocab',
       );
     }
-    const unknown = object['unknown'];
-    return new CharTokenizer(
-      vocab as string[],
-      unknown === undefined ? {} : { unknown: unknown as UnknownCharacterPolicy },
+    // Checked before anything is built: a larger vocabulary must repeat a character.
+    if (vocab.length > MAX_CHAR_VOCAB_SIZE) {
+      throw jsonError(
+        source,
+        `"vocab" has ${vocab.length} entries, more than the ${MAX_CHAR_VOCAB_SIZE} code points Unicode has. ${DAMAGED}.`,
+        'vocab',
+      );
+    }
+    for (let id = 0; id < vocab.length; id++) {
+      const entry: unknown = vocab[id];
+      if (typeof entry !== 'string' || entry.length === 0 || entry.length > 2) {
+        throw jsonError(
+          source,
+          `"vocab[${id}]" must be a string of one character (one code point), got ${preview(entry)}. ${DAMAGED}.`,
+          'vocab',
+        );
+      }
+    }
+    const unknown = object['unknown'] === undefined ? {} : { unknown: readPolicy(object, source) };
+    return withSource(
+      source,
+      'char tokenizer: ',
+      () => new CharTokenizer(vocab as string[], unknown),
     );
   }
 
   /** @param vocab the character of each id; each entry one code point, no duplicates. */
   constructor(vocab: readonly string[], options: CharTokenizerOptions = {}) {
     this.chars = [...vocab];
-    vocab.forEach((char, id) => {
-      const codePoint = char.codePointAt(0);
-      if (codePoint === undefined || String.fromCodePoint(codePoint).length !== char.length) {
+    vocab.forEach((char: unknown, id) => {
+      const codePoint = typeof char === 'string' ? char.codePointAt(0) : undefined;
+      if (
+        typeof char !== 'string' ||
+        codePoint === undefined ||
+        String.fromCodePoint(codePoint).length !== char.length
+      ) {
         throw new TokenizerError(
-          `char tokenizer: vocab entry ${id} (${JSON.stringify(char)}) must be exactly one character`,
+          `char tokenizer: "vocab[${id}]" must be exactly one character (one code point), got ${preview(char)}`,
+          { rule: 'vocab' },
         );
       }
       const isAstral = char.length === 2;
       const existing = isAstral ? this.astralIds.get(codePoint) : this.bmpIds[codePoint];
       if (existing !== undefined && existing !== NOT_IN_VOCAB) {
         throw new TokenizerError(
-          `char tokenizer: ${describeCharacter(char)} appears twice in the vocab (ids ${existing} and ${id})`,
+          `char tokenizer: ${describeCharacter(char)} appears twice in the vocab (ids ${existing} and ${id}); ` +
+            'each character must have one id',
+          { rule: 'vocab' },
         );
       }
       if (isAstral) this.astralIds.set(codePoint, id);
@@ -160,11 +203,12 @@ export class CharTokenizer implements Tokenizer {
     this.replacementId = NOT_IN_VOCAB;
     if (typeof this.unknownPolicy === 'object') {
       const { replaceWith } = this.unknownPolicy;
-      const id = this.chars.indexOf(replaceWith);
+      const id = replaceWith.length <= 2 ? this.chars.indexOf(replaceWith) : -1;
       if (id < 0) {
         throw new TokenizerError(
-          `char tokenizer: the replacement ${describeCharacter(replaceWith)} is not in the vocabulary; ` +
-            'pick a character the vocabulary has',
+          `char tokenizer: the replacement ${replaceWith.length <= 2 ? describeCharacter(replaceWith) : preview(replaceWith)} ` +
+            'is not in the vocabulary; pick a character the vocabulary has',
+          { rule: 'unknown-policy' },
         );
       }
       this.replacementId = id;
@@ -219,13 +263,15 @@ export class CharTokenizer implements Tokenizer {
     const parts = new Array<string>(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const char = this.chars[id];
-      if (char === undefined) {
+      // The integer check first: chars[1.5] or chars["length"] must not slip through.
+      if (!Number.isInteger(id) || id < 0 || id >= this.chars.length) {
         throw new TokenizerError(
-          `char tokenizer: id ${id} at index ${i} is out of range (vocab size ${this.chars.length})`,
+          `char tokenizer: id ${preview(id)} at index ${i} is out of range (vocab size ${this.chars.length}); ` +
+            'the ids were made by another tokenizer, or are damaged',
+          { rule: 'id-range' },
         );
       }
-      parts[i] = char;
+      parts[i] = this.chars[id]!;
     }
     return parts.join('');
   }
@@ -269,6 +315,31 @@ function validatePolicy(policy: unknown): UnknownCharacterPolicy {
     return { replaceWith: (policy as { replaceWith: string }).replaceWith };
   }
   throw new TokenizerError(
-    `char tokenizer: unknown must be 'error', 'skip' or { replaceWith: string }, got ${JSON.stringify(policy)}`,
+    `char tokenizer: unknown must be 'error', 'skip' or { replaceWith: string }, got ${preview(policy)}`,
+    { rule: 'unknown-policy' },
+  );
+}
+
+/** The `unknown` field of a file: one of the three policies, in exactly their JSON shapes. */
+function readPolicy(json: Record<string, unknown>, source: string): UnknownCharacterPolicy {
+  const policy = json['unknown'];
+  if (policy === 'error' || policy === 'skip') return policy;
+  if (typeof policy === 'object' && policy !== null && !Array.isArray(policy)) {
+    const object = policy as Record<string, unknown>;
+    expectKnownKeys(object, source, ['replaceWith'], '"unknown"');
+    const replaceWith = object['replaceWith'];
+    if (typeof replaceWith === 'string' && replaceWith.length > 0 && replaceWith.length <= 2) {
+      return { replaceWith };
+    }
+    throw jsonError(
+      source,
+      `"unknown.replaceWith" must be one character of the vocabulary, got ${preview(replaceWith)}. ${DAMAGED}.`,
+      'unknown-policy',
+    );
+  }
+  throw jsonError(
+    source,
+    `"unknown" must be "error", "skip" or { "replaceWith": "<one character>" }, got ${preview(policy)}. ${DAMAGED}.`,
+    'unknown-policy',
   );
 }

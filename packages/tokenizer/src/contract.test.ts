@@ -1,7 +1,13 @@
 // One suite, every tokenizer: whatever a kind does inside, these must hold for all of them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpeTokenizer, CharTokenizer, tokenizerFromJSON, type Tokenizer } from './index.js';
+import {
+  BpeTokenizer,
+  CharTokenizer,
+  TokenizerError,
+  tokenizerFromJSON,
+  type Tokenizer,
+} from './index.js';
 
 interface Kind {
   name: string;
@@ -100,6 +106,10 @@ for (const kind of kinds) {
       const tokenizer = kind.make('abc');
       expect(() => tokenizer.decode([tokenizer.vocabSize])).toThrow(/out of range/);
       expect(() => tokenizer.decode([-1])).toThrow(/out of range/);
+      for (const id of [1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, -0.5]) {
+        expect(() => tokenizer.decode([0, id])).toThrow(TokenizerError);
+        expect(() => tokenizer.decode([0, id])).toThrow(/at index 1 is out of range/);
+      }
     });
   });
 }

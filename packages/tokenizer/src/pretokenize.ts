@@ -1,5 +1,7 @@
 // Splits text into the pieces BPE merges never cross (GPT-style regex pre-tokenization),
-// and finds places where a streamed text can be cut without changing those pieces.
+// finds places where a streamed text can be cut without changing those pieces, and keeps the
+// set of split patterns trusted to come from files. It cannot tell a safe regex from a slow one.
+import { TokenizerError } from './tokenizer.js';
 
 /**
  * GPT-4's (cl100k) split pattern, written for JavaScript: contractions, letter runs with one
@@ -15,6 +17,41 @@ export const GPT2_SPLIT_PATTERN =
   "'(?:s|t|re|ve|m|ll|d)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 export const SPLIT_PATTERNS = { gpt4: GPT4_SPLIT_PATTERN, gpt2: GPT2_SPLIT_PATTERN } as const;
+
+/**
+ * Split patterns a tokenizer file may name. A regex is code: one like `(a+)+$` backtracks
+ * for ages on a short input, and there is no telling in general. So a file's pattern must be
+ * one the code trusts: built in, registered, or used in this process to train.
+ */
+const trustedPatterns = new Set<string>(Object.values(SPLIT_PATTERNS));
+
+/**
+ * Lets tokenizer files whose `pattern` is exactly `source` load in this process. Call it only
+ * for a pattern your code chose (one you trained with in an earlier run, say), never with
+ * the `pattern` read from the file you are about to load.
+ */
+export function registerSplitPattern(source: string): void {
+  if (typeof source !== 'string' || source.length === 0) {
+    throw new TokenizerError(
+      `registerSplitPattern: the pattern must be a non-empty regex source string, got ${typeof source}`,
+      { rule: 'pattern' },
+    );
+  }
+  try {
+    compileSplitPattern(source);
+  } catch (error) {
+    throw new TokenizerError(
+      `registerSplitPattern: the pattern is not a valid regular expression with flags "gu": ${(error as Error).message}`,
+      { rule: 'pattern', cause: error },
+    );
+  }
+  trustedPatterns.add(source);
+}
+
+/** Whether a tokenizer file may use the split pattern `source` (built in or registered). */
+export function isTrustedSplitPattern(source: string): boolean {
+  return trustedPatterns.has(source);
+}
 
 /** Compiles a split pattern with the flags pre-tokenization needs (global, Unicode). */
 export function compileSplitPattern(source: string): RegExp {
