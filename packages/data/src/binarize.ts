@@ -20,6 +20,7 @@ import {
   type Tokenizer,
   type StreamEncoder,
 } from '@minigpt/tokenizer';
+import { makeDirectory, removeCreatedDirectories, withPath } from '@minigpt/errors/node';
 import { DataError } from './errors.js';
 import {
   DATA_FORMAT_VERSION,
@@ -143,9 +144,10 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
   const dtype = dtypeFor(tokenizer.vocabSize);
 
   // Pass 2: encode each split into a temporary directory, then move the files in place.
-  await mkdir(outDir, { recursive: true });
+  const createdDir = await makeDirectory(outDir);
   await removeStaleTempDirs(outDir);
   const tempDir = join(outDir, `${TEMP_PREFIX}${process.pid}-${Date.now().toString(36)}`);
+  let committed = false;
   await mkdir(tempDir);
   try {
     const trainWriter = await TokenWriter.create(join(tempDir, FILE_NAMES.train), dtype);
@@ -205,6 +207,7 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
     await writeFile(join(tempDir, FILE_NAMES.vocab), `${JSON.stringify(tokenizer.toJSON())}\n`);
     await writeFile(join(tempDir, FILE_NAMES.meta), `${JSON.stringify(meta, null, 2)}\n`);
     await commit(tempDir, outDir);
+    committed = true;
     return {
       outDir,
       meta,
@@ -218,6 +221,8 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
     };
   } finally {
     await rm(tempDir, { recursive: true, force: true });
+    // A failed prepare leaves no empty output folder behind.
+    if (!committed) await removeCreatedDirectories(createdDir, outDir);
   }
 }
 
@@ -343,11 +348,12 @@ class TokenWriter {
   tokens = 0;
   private constructor(
     private readonly handle: FileHandle,
+    private readonly path: string,
     private readonly dtype: TokenDtype,
   ) {}
 
   static async create(path: string, dtype: TokenDtype): Promise<TokenWriter> {
-    return new TokenWriter(await open(path, 'wx'), dtype);
+    return new TokenWriter(await open(path, 'wx'), path, dtype);
   }
 
   async write(ids: number[]): Promise<void> {
@@ -358,7 +364,11 @@ class TokenWriter {
       if (this.dtype === 'uint16') bytes.swap16();
       else bytes.swap32();
     }
-    await this.handle.write(bytes);
+    try {
+      await this.handle.write(bytes);
+    } catch (error) {
+      throw withPath(error, this.path); // a full disk: name the file, not "(unknown path)"
+    }
     this.tokens += ids.length;
   }
 

@@ -1,6 +1,6 @@
-// Opens one split of a prepared data directory and samples (x, y) training batches at
-// random offsets from a seeded generator, as nanoGPT's get_batch does. It knows nothing of
-// tensors: batches are plain Int32Arrays a model wraps as it likes.
+// Opens one split of a prepared data directory, checking it against meta.json (size, and every
+// id below vocabSize), and samples (x, y) training batches at random offsets from a seeded
+// generator, as nanoGPT's get_batch does. It knows nothing of tensors: batches are Int32Arrays.
 import { open, readFile, stat } from 'node:fs/promises';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import type { Random } from '@minigpt/random';
 import { DataError } from './errors.js';
+import {
+  badTokenIdError,
+  findBadTokenId,
+  findBadTokenIdInFile,
+  idsCannotReach,
+} from './id-check.js';
 import { FILE_NAMES, bytesPerToken, readMeta, type DataMeta, type Split } from './meta.js';
 
 /** A batch of `batchSize` rows of `blockSize` tokens, row-major: x and y are (B, T). */
@@ -26,6 +32,13 @@ export interface OpenDatasetOptions {
    * larger than RAM). Default: memory up to 1 GiB, file above.
    */
   readonly mode?: 'memory' | 'file';
+  /**
+   * Checks that every id in the split is below meta.json's `vocabSize` (default true). An id
+   * out of range would otherwise fail deep inside the model's embedding lookup or, as a target
+   * only, silently lower the loss. Pass `false` only for a file the caller has already checked.
+   * In `'file'` mode this reads the whole file once at open, in 16 MiB chunks.
+   */
+  readonly checkIds?: boolean;
 }
 
 const MEMORY_LIMIT_BYTES = 1 << 30;
@@ -73,19 +86,63 @@ export class TokenDataset {
       );
     }
     const mode = options.mode ?? (expectedBytes <= MEMORY_LIMIT_BYTES ? 'memory' : 'file');
+    const checkIds = (options.checkIds ?? true) && !idsCannotReach(meta.dtype, meta.vocabSize);
     if (mode === 'memory') {
-      const bytes = await readFile(path);
-      return new TokenDataset(dir, split, meta, length, path, toTokenArray(bytes, meta), undefined);
+      const tokens = toTokenArray(await readFile(path), meta);
+      const bad = checkIds ? findBadTokenId(tokens, meta.vocabSize) : undefined;
+      if (bad) throw badTokenIdError(path, meta.dtype, meta.vocabSize, bad);
+      return new TokenDataset(dir, split, meta, length, path, tokens, undefined);
     }
-    const handle = await open(path, 'r'); // surface permission errors now, not mid-training
-    await handle.close();
+    if (checkIds) {
+      // Opening the file to scan it also surfaces permission errors now, not mid-training.
+      const bad = await findBadTokenIdInFile(path, meta.dtype, meta.vocabSize, length);
+      if (bad) throw badTokenIdError(path, meta.dtype, meta.vocabSize, bad);
+    } else {
+      const handle = await open(path, 'r'); // surface permission errors now, not mid-training
+      await handle.close();
+    }
     return new TokenDataset(dir, split, meta, length, path, undefined, openSync(path, 'r'));
   }
 
-  /** The tokenizer saved beside the data (vocab.json). */
+  /**
+   * The tokenizer saved beside the data (vocab.json), checked to be the one meta.json
+   * describes: same type and vocabSize, so decoded ids and the model's vocabulary agree.
+   */
   async tokenizer(): Promise<Tokenizer> {
     const path = join(this.dir, FILE_NAMES.vocab);
-    return tokenizerFromJSON(JSON.parse(await readFile(path, 'utf8')), path);
+    const rerun = 'Re-run `minigpt prepare --force`';
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new DataError(path, 'not found, though meta.json lists it', rerun);
+      }
+      throw new DataError(path, `cannot be read (${(error as Error).message})`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new DataError(path, `is not valid JSON (${(error as Error).message})`, rerun);
+    }
+    // A malformed tokenizer is refused by the tokenizer package (TokenizerError naming path).
+    const tokenizer = tokenizerFromJSON(json, path);
+    if (tokenizer.type !== this.meta.tokenizer) {
+      throw new DataError(
+        path,
+        `holds a ${JSON.stringify(tokenizer.type)} tokenizer but meta.json says ${JSON.stringify(this.meta.tokenizer)}: the files come from different prepare runs`,
+        rerun,
+      );
+    }
+    if (tokenizer.vocabSize !== this.meta.vocabSize) {
+      throw new DataError(
+        path,
+        `holds a tokenizer with vocabSize ${tokenizer.vocabSize} but meta.json says ${this.meta.vocabSize}: the files come from different prepare runs`,
+        rerun,
+      );
+    }
+    return tokenizer;
   }
 
   /**
@@ -150,12 +207,19 @@ export class TokenDataset {
 }
 
 function toTokenArray(bytes: Buffer, meta: DataMeta): Uint16Array | Uint32Array {
-  // Copy into an aligned buffer; fix byte order on big-endian hosts (files are little-endian).
-  const copy = Buffer.from(bytes);
+  // A buffer that owns its whole ArrayBuffer (readFile of a large file) is used as it is; a
+  // slice of Node's shared pool (small reads) is copied once, so the array is aligned and no
+  // pooled memory leaks out. Byte order is fixed on big-endian hosts (files are little-endian).
+  const owned =
+    bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength
+      ? bytes
+      : Buffer.from(new Uint8Array(bytes).buffer);
   if (endianness() === 'BE') {
-    if (meta.dtype === 'uint16') copy.swap16();
-    else copy.swap32();
+    if (meta.dtype === 'uint16') owned.swap16();
+    else owned.swap32();
   }
-  const buffer = copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.byteLength);
-  return meta.dtype === 'uint16' ? new Uint16Array(buffer) : new Uint32Array(buffer);
+  const width = bytesPerToken(meta.dtype);
+  return meta.dtype === 'uint16'
+    ? new Uint16Array(owned.buffer, 0, owned.byteLength / width)
+    : new Uint32Array(owned.buffer, 0, owned.byteLength / width);
 }

@@ -1,6 +1,10 @@
-// meta.json: what a prepared data directory holds, checked before any token file is read.
-import { readFile } from 'node:fs/promises';
+// meta.json: what a prepared data directory holds, checked before any token file is read. Every
+// field is typed and bounded (the file may come from anywhere); whether the token files agree
+// with it is for the dataset to check.
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkSchema, preview } from '@minigpt/errors';
+import * as z from 'zod';
 import { DataError } from './errors.js';
 import type { NewlineMode } from './text-reader.js';
 
@@ -40,13 +44,72 @@ export function bytesPerToken(dtype: TokenDtype): number {
   return dtype === 'uint16' ? 2 : 4;
 }
 
+/** Far more than any meta.json binarize writes (~400 bytes): a bigger one is not read. */
+const MAX_META_BYTES = 1 << 20;
+
+/** Token and character counts: whole, non-negative, exact as doubles. */
+const count = z.int().min(0, { error: 'must be a whole number ≥ 0' });
+
+const metaSchema = z
+  .object({
+    format: z.literal('minigpt-data'),
+    formatVersion: z.literal(DATA_FORMAT_VERSION),
+    dtype: z.enum(['uint16', 'uint32']),
+    // uint32 ids reach 2^32 − 1, so 2^32 entries at most; uint16's bound is checked below.
+    vocabSize: z
+      .int()
+      .min(1, { error: 'must be at least 1' })
+      .max(2 ** 32, { error: 'must be ≤ 4294967296 (uint32 ids)' }),
+    tokenizer: z
+      .string()
+      .min(1, { error: 'must name a tokenizer type' })
+      .max(100, { error: 'must be ≤ 100 characters' }),
+    trainTokens: count,
+    valTokens: count,
+    trainCharacters: count,
+    valCharacters: count,
+    valFraction: z
+      .number()
+      .gt(0, { error: 'must be between 0 and 1 (exclusive)' })
+      .lt(1, { error: 'must be between 0 and 1 (exclusive)' }),
+    newlines: z.enum(['universal', 'keep']),
+    source: z.object({
+      file: z
+        .string()
+        .min(1, { error: 'must name the input file' })
+        .max(4096, { error: 'must be ≤ 4096 characters' }),
+      bytes: count,
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be 64 lowercase hex digits' }),
+    }),
+  })
+  .check((context) => {
+    const { dtype, vocabSize } = context.value;
+    if (dtype === 'uint16' && vocabSize > 65536) {
+      context.issues.push({
+        code: 'custom',
+        path: ['vocabSize'],
+        message: 'must be ≤ 65536 when dtype is "uint16" (ids 0…65535)',
+        input: vocabSize,
+      });
+    }
+  });
+
 /** Reads and checks `dir/meta.json`. */
 export async function readMeta(dir: string): Promise<DataMeta> {
   const path = join(dir, FILE_NAMES.meta);
   let text: string;
   try {
+    const { size } = await stat(path);
+    if (size > MAX_META_BYTES) {
+      throw new DataError(
+        path,
+        `is ${size} bytes, far more than a meta.json holds (at most ${MAX_META_BYTES})`,
+        'Re-run `minigpt prepare --force`',
+      );
+    }
     text = await readFile(path, 'utf8');
   } catch (error) {
+    if (error instanceof DataError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new DataError(
         path,
@@ -56,9 +119,9 @@ export async function readMeta(dir: string): Promise<DataMeta> {
     }
     throw new DataError(path, `cannot be read (${(error as Error).message})`);
   }
-  let meta: Partial<DataMeta>;
+  let json: unknown;
   try {
-    meta = JSON.parse(text) as Partial<DataMeta>;
+    json = JSON.parse(text);
   } catch (error) {
     throw new DataError(
       path,
@@ -66,28 +129,24 @@ export async function readMeta(dir: string): Promise<DataMeta> {
       'Re-run `minigpt prepare --force`',
     );
   }
-  if (meta.format !== 'minigpt-data') {
-    throw new DataError(path, 'is not a minigpt data meta file (no "format": "minigpt-data")');
+  const fail = (problem: string) =>
+    new DataError(path, problem, 'Re-run `minigpt prepare --force`');
+  // Format and version first, with their own messages: another file type, or a newer writer,
+  // needs a different fix than a damaged field.
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    const { format, formatVersion } = json as Record<string, unknown>;
+    if (format !== 'minigpt-data') {
+      throw new DataError(path, 'is not a minigpt data meta file (no "format": "minigpt-data")');
+    }
+    if (formatVersion !== DATA_FORMAT_VERSION) {
+      throw new DataError(
+        path,
+        `has format version ${preview(formatVersion)}; this @minigpt/data reads version ${DATA_FORMAT_VERSION}`,
+        typeof formatVersion === 'number' && formatVersion > DATA_FORMAT_VERSION
+          ? 'Upgrade @minigpt/data'
+          : 'Re-run `minigpt prepare --force` to rewrite the data',
+      );
+    }
   }
-  if (meta.formatVersion !== DATA_FORMAT_VERSION) {
-    throw new DataError(
-      path,
-      `has format version ${String(meta.formatVersion)}; this @minigpt/data reads version ${DATA_FORMAT_VERSION}`,
-      (meta.formatVersion ?? 0) > DATA_FORMAT_VERSION
-        ? 'Upgrade @minigpt/data'
-        : 'Re-run `minigpt prepare --force` to rewrite the data',
-    );
-  }
-  const counts = [meta.vocabSize, meta.trainTokens, meta.valTokens];
-  if (
-    (meta.dtype !== 'uint16' && meta.dtype !== 'uint32') ||
-    !counts.every((n) => Number.isInteger(n) && n! >= 0)
-  ) {
-    throw new DataError(
-      path,
-      'has a missing or invalid dtype, vocabSize or token count',
-      'Re-run `minigpt prepare --force`',
-    );
-  }
-  return meta as DataMeta;
+  return checkSchema(metaSchema, json, fail);
 }
