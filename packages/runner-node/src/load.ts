@@ -1,18 +1,21 @@
 // Loads an export directory (minigpt.json, model.onnx, vocab.json) with onnxruntime-node and
 // exposes it as a DecoderSession for @minigpt/runtime. CPU always; CUDA when onnxruntime-node
-// was installed with its CUDA files, else it says so and runs on CPU.
+// was installed with its CUDA files, else it says so and runs on CPU. It reads nothing outside
+// the directory, and sizes nothing from manifest numbers the graph contradicts.
 import { MinigptError } from '@minigpt/errors';
-import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import {
   cacheNames,
+  checkGraphAgainstManifest,
   generate,
-  layerName,
   parseManifest,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
+  type GraphSignature,
+  type ValueInfo,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
@@ -25,7 +28,18 @@ export interface LoadModelOptions {
   readonly onWarning?: (message: string) => void;
   /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
+  /**
+   * Creates the onnxruntime session (default `ort.InferenceSession.create`). Tests inject one
+   * to model a machine with or without an execution provider, whatever this machine has.
+   */
+  readonly createSession?: (
+    path: string,
+    options: ort.InferenceSession.SessionOptions,
+  ) => Promise<ort.InferenceSession>;
 }
+
+/** A manifest is ~1 kB; a bigger file is not read into memory to find that out. */
+const MANIFEST_MAX_BYTES = 1 << 20;
 
 export class RunnerError extends MinigptError {
   override name = 'RunnerError';
@@ -59,22 +73,37 @@ export interface LoadedModel {
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const root = resolve(dir);
   const manifestPath = join(root, 'minigpt.json');
-  const manifest = parseManifest(await readJson(manifestPath), manifestPath);
-  const vocabPath = join(root, manifest.files.vocab);
-  const tokenizer = tokenizerFromJSON(await readJson(vocabPath), vocabPath);
-  if (tokenizer.vocabSize !== manifest.model.vocabSize) {
+  const realRoot = await realpath(root).catch(() => {
     throw new RunnerError(
-      `${vocabPath}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
+      `${manifestPath}: not found — is this an export directory (written by \`minigpt export\`)?`,
+      { file: manifestPath, rule: 'missing' },
+    );
+  });
+  const manifestFile = await fileInside(realRoot, root, 'minigpt.json');
+  if (manifestFile.size > MANIFEST_MAX_BYTES) {
+    throw new RunnerError(
+      `${manifestPath}: ${manifestFile.size} bytes, but a minigpt.json is about a kilobyte: over ${MANIFEST_MAX_BYTES} bytes it is not one. Export the checkpoint again with \`minigpt export\``,
+      { file: manifestPath, rule: 'too-large' },
     );
   }
-  const modelPath = join(root, manifest.files.model);
-  const size = await stat(modelPath)
-    .then((s) => s.size)
-    .catch(() => -1);
-  if (size < 0)
+  const manifest = parseManifest(await readJson(manifestFile), manifestPath);
+  // parseManifest allows plain file names only; fileInside also refuses a symlink out.
+  const vocabFile = await fileInside(realRoot, root, manifest.files.vocab);
+  const tokenizer = tokenizerFromJSON(await readJson(vocabFile), vocabFile.path);
+  if (tokenizer.vocabSize !== manifest.model.vocabSize) {
+    throw new RunnerError(
+      `${vocabFile.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
+      { file: vocabFile.path, rule: 'vocab-size' },
+    );
+  }
+  const modelFile = await fileInside(realRoot, root, manifest.files.model);
+  const modelPath = modelFile.path;
+  if (modelFile.real === undefined)
     throw new RunnerError(
       `${modelPath}: not found. Export the checkpoint again with \`minigpt export\``,
+      { file: modelPath, rule: 'missing' },
     );
+  const { real: modelReal, size } = modelFile;
 
   const requested = options.device ?? 'cpu';
   let device: Device = requested;
@@ -83,34 +112,35 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     graphOptimizationLevel: 'all',
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
+  const create = options.createSession ?? ((path, opts) => ort.InferenceSession.create(path, opts));
   try {
-    ortSession = await ort.InferenceSession.create(modelPath, {
-      ...sessionOptions,
-      executionProviders: [requested],
-    });
+    ortSession = await create(modelReal, { ...sessionOptions, executionProviders: [requested] });
   } catch (error) {
     if (requested === 'cuda') {
       options.onWarning?.(
         `CUDA is not available (${firstLine(error)}); running on CPU. For CUDA, install onnxruntime-node with its CUDA files: npm i onnxruntime-node --onnxruntime-node-install=cuda12`,
       );
       device = 'cpu';
-      ortSession = await createOrExplain(modelPath, sessionOptions);
+      try {
+        ortSession = await create(modelReal, { ...sessionOptions, executionProviders: ['cpu'] });
+      } catch (cpuError) {
+        throw damaged(modelPath, -1, cpuError);
+      }
     } else {
       throw damaged(modelPath, size, error);
     }
   }
-  const expected = [
-    manifest.inputs.inputIds,
-    layerName(manifest.inputs.pastKey, 0),
-    manifest.outputs.logits,
-  ];
-  const missing = expected.filter(
-    (n) => !ortSession.inputNames.includes(n) && !ortSession.outputNames.includes(n),
-  );
-  if (missing.length > 0) {
-    throw new RunnerError(
-      `${modelPath}: the graph lacks ${missing.join(', ')} that minigpt.json names: model.onnx and minigpt.json are not from the same export`,
+  // Before any cache buffer exists: the buffers are sized from the manifest's numbers.
+  try {
+    checkGraphAgainstManifest(
+      manifest,
+      graphSignature(ortSession),
+      modelPath,
+      (message) => new RunnerError(message, { file: modelPath, rule: 'graph' }),
     );
+  } catch (error) {
+    await ortSession.release();
+    throw error;
   }
   const session = createDecoderSession(ortSession, manifest);
   return {
@@ -124,23 +154,60 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   };
 }
 
-async function createOrExplain(
-  modelPath: string,
-  sessionOptions: ort.InferenceSession.SessionOptions,
-): Promise<ort.InferenceSession> {
+/** onnxruntime-node's view of the graph's inputs and outputs, as the runtime's check reads it. */
+function graphSignature(session: ort.InferenceSession): GraphSignature {
+  const info = (value: ort.InferenceSession.ValueMetadata): ValueInfo =>
+    value.isTensor
+      ? { name: value.name, type: value.type, shape: [...value.shape] }
+      : { name: value.name, type: undefined, shape: [] };
+  return {
+    inputs: session.inputMetadata.map(info),
+    outputs: session.outputMetadata.map(info),
+  };
+}
+
+/** A file of the export directory: the path to show, and where it really is (if it exists). */
+interface DirectoryFile {
+  readonly path: string;
+  readonly real?: string;
+  readonly size: number;
+}
+
+/**
+ * `name` in the export directory, resolved through symlinks, refused unless it stays inside
+ * the directory and is a regular file (a FIFO or device would block the read). `name` is
+ * one the manifest allowed (a plain file name), so only a symlink can lead out. A missing
+ * file has no `real`: the caller says what is missing.
+ */
+async function fileInside(realRoot: string, root: string, name: string): Promise<DirectoryFile> {
+  const path = join(root, name);
+  let real: string;
   try {
-    return await ort.InferenceSession.create(modelPath, {
-      ...sessionOptions,
-      executionProviders: ['cpu'],
-    });
-  } catch (error) {
-    throw damaged(modelPath, -1, error);
+    real = await realpath(path);
+  } catch {
+    return { path, size: -1 };
   }
+  const prefix = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
+  if (!real.startsWith(prefix)) {
+    throw new RunnerError(
+      `${path}: leads outside the export directory (to ${real}) — a symlink out? Nothing outside ${root} is read because its files say so. Copy the file into the directory in place of the link`,
+      { file: path, rule: 'outside-directory' },
+    );
+  }
+  const info = await stat(real);
+  if (!info.isFile()) {
+    throw new RunnerError(
+      `${path}: not a regular file (${info.isDirectory() ? 'a directory' : 'a device, FIFO or socket'}). Export the checkpoint again with \`minigpt export\``,
+      { file: path, rule: 'not-a-file' },
+    );
+  }
+  return { path, real, size: info.size };
 }
 
 function damaged(modelPath: string, size: number, error: unknown): RunnerError {
   return new RunnerError(
     `${modelPath}: onnxruntime cannot load it${size >= 0 ? ` (${size} bytes)` : ''} — truncated or damaged? (${firstLine(error)}). Export the checkpoint again with \`minigpt export\``,
+    { file: modelPath, rule: 'damaged', cause: error },
   );
 }
 
@@ -219,19 +286,30 @@ function createDecoderSession(
   };
 }
 
-async function readJson(path: string): Promise<unknown> {
+async function readJson(file: DirectoryFile): Promise<unknown> {
+  if (file.real === undefined) {
+    throw new RunnerError(
+      `${file.path}: not found — is this an export directory (written by \`minigpt export\`)?`,
+      { file: file.path, rule: 'missing' },
+    );
+  }
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new RunnerError(
-      `${path}: not found — is this an export directory (written by \`minigpt export\`)?`,
-    );
+    text = await readFile(file.real, 'utf8');
+  } catch (error) {
+    throw new RunnerError(`${file.path}: cannot be read (${firstLine(error)})`, {
+      file: file.path,
+      rule: 'unreadable',
+      cause: error,
+    });
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new RunnerError(`${path}: not valid JSON (damaged?)`);
+    throw new RunnerError(`${file.path}: not valid JSON (damaged?)`, {
+      file: file.path,
+      rule: 'json',
+    });
   }
 }
 

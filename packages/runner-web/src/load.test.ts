@@ -1,5 +1,6 @@
 // runner-web in Node, on onnxruntime-web's wasm backend (the browser test of the demo covers
-// WebGPU): same text as runner-node, files over HTTP or in memory, clear errors.
+// WebGPU): same text as runner-node, files over HTTP or in memory, clear errors, and
+// manifests from elsewhere that name files outside the base URL or contradict the graph.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,8 @@ import { exportModel } from '@minigpt/export-onnx';
 import { GPT, resolveGPTConfig } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import { loadModel as loadNodeModel } from '@minigpt/runner-node';
+import { MinigptError } from '@minigpt/errors';
+import { ManifestError } from '@minigpt/runtime';
 import { CharTokenizer } from '@minigpt/tokenizer';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,5 +139,114 @@ describe('runner-web (Node, wasm)', () => {
     await expect(
       loadModel({ ...files, manifest, model: files.model.subarray(0, 4000) }, { device: 'wasm' }),
     ).rejects.toThrow(/cannot load it on wasm \(4000 bytes\) — truncated or damaged/);
+  });
+});
+
+describe('runner-web on exports from elsewhere', () => {
+  type Json = Record<string, Record<string, unknown>>;
+  const exported = () =>
+    JSON.parse(readFileSync(join(work, 'export', 'minigpt.json'), 'utf8')) as Json;
+
+  /** Serves `manifest` beside the export's files under /<name>/, as a host would. */
+  function host(name: string, manifest: Json): string {
+    const dir = join(work, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'minigpt.json'), JSON.stringify(manifest));
+    for (const file of ['model.onnx', 'vocab.json'])
+      writeFileSync(join(dir, file), readFileSync(join(work, 'export', file)));
+    return `${baseUrl}/${name}`;
+  }
+
+  /** The global fetch, recording each URL asked for. */
+  function recordingFetch(): { fetch: typeof fetch; urls: string[] } {
+    const urls: string[] = [];
+    return {
+      urls,
+      fetch: (input, init) => {
+        urls.push(String(input));
+        return fetch(input, init);
+      },
+    };
+  }
+
+  it('fetches the model and vocab beside minigpt.json, by the names it lists', async () => {
+    const base = host('plain-names', exported());
+    const { fetch, urls } = recordingFetch();
+    const web = await loadModel(base, { device: 'wasm', fetch });
+    expect(urls).toEqual([`${base}/minigpt.json`, `${base}/vocab.json`, `${base}/model.onnx`]);
+    await web.dispose();
+  });
+
+  it('refuses file names that would leave the base URL, fetching nothing but minigpt.json', async () => {
+    // The export is also served at /export/: a name reaching it would load.
+    const names: Array<[string, string, string]> = [
+      ['model', '../export/model.onnx', 'is a path'],
+      ['model', '/export/model.onnx', 'is a path'],
+      ['vocab', `${baseUrl}/export/vocab.json`, 'is a path'],
+      ['vocab', '//evil.example/vocab.json', 'is a path'],
+      ['model', 'http:model.onnx', 'is a URL or drive path'],
+      ['model', '%2e%2e', 'has characters other than'],
+      ['vocab', '..', "contains '\\.\\.'"],
+      ['model', 'model.onnx?x=../../export/model.onnx', 'is a path'],
+      ['model', 'model.onnx#', 'has characters other than'],
+    ];
+    for (const [index, [key, name, reason]] of names.entries()) {
+      const manifest = exported();
+      manifest['files']![key] = name;
+      const base = host(`escape-${index}`, manifest);
+      const { fetch, urls } = recordingFetch();
+      const error = await loadModel(base, { device: 'wasm', fetch }).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(ManifestError);
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^${base}/minigpt\\.json: "files\\.${key}": must be a plain file name inside the export directory, but it ${reason}`,
+        ),
+      );
+      expect(urls).toEqual([`${base}/minigpt.json`]);
+    }
+  });
+
+  it('refuses a manifest the graph contradicts (layers, width, heads, names) before running', async () => {
+    const files = {
+      model: readFileSync(join(work, 'export', 'model.onnx')),
+      vocab: tokenizer.toJSON(),
+    };
+    const lies: Array<[(manifest: Json) => void, RegExp]> = [
+      [
+        (manifest) => (manifest['model']!['nLayer'] = 3),
+        /the graph has no input "past_key_values\.2\.key" \(layer 2; minigpt\.json says model\.nLayer = 3\)/,
+      ],
+      [
+        (manifest) => (manifest['model']!['nLayer'] = 1),
+        /the graph has input "past_key_values\.1\.key" for layer 1, but minigpt\.json says model\.nLayer = 1/,
+      ],
+      [
+        (manifest) => (manifest['model']!['nEmbd'] = 64),
+        /dim 3 of input "past_key_values\.0\.key" .* is 16, but minigpt\.json says the head size, model\.nEmbd \/ model\.nHead = 64 \/ 2 = 32/,
+      ],
+      [
+        (manifest) => (manifest['model']!['nHead'] = 4),
+        /dim 1 of input "past_key_values\.0\.key" .* is 2, but minigpt\.json says model\.nHead = 4/,
+      ],
+      [
+        (manifest) => (manifest['outputs']!['newValue'] = 'rows.{i}.value'),
+        /the graph has no output "rows\.0\.value"/,
+      ],
+    ];
+    for (const [edit, want] of lies) {
+      const manifest = exported();
+      edit(manifest);
+      const error = await loadModel({ ...files, manifest }, { device: 'wasm' }).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(WebRunnerError);
+      expect(error).toBeInstanceOf(MinigptError);
+      expect((error as WebRunnerError).rule).toBe('graph');
+      expect((error as Error).message).toMatch(/^model\.onnx: /);
+      expect((error as Error).message).toMatch(want);
+      expect((error as Error).message).toMatch(/re-export the checkpoint with `minigpt export`$/);
+    }
   });
 });

@@ -6,16 +6,23 @@
 // build (a 14 MB .wasm) runs ~25 % faster than the WebGPU-capable one (28 MB, asyncify), and
 // as a chunk of its own it can start its thread workers from its own URL — bundled into the
 // page's chunk, each worker would start the page's script instead and never answer.
+//
+// Every file is untrusted: parseManifest admits only plain file names, so the model and vocab
+// URLs (base URL + name) stay beside minigpt.json, and the graph's own signature must agree
+// with the manifest before any cache buffer is sized from it.
 import { MinigptError } from '@minigpt/errors';
 import {
   cacheNames,
   type CacheNames,
+  checkGraphAgainstManifest,
   generate,
   parseManifest,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
+  type GraphSignature,
+  type ValueInfo,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import type * as Ort from 'onnxruntime-web';
@@ -169,6 +176,18 @@ export async function loadModel(
       `${modelUrl}: onnxruntime-web cannot load it on ${device} (${modelBytes.byteLength} bytes) — truncated or damaged, or ${device} unavailable? (${String((error as Error)?.message ?? error).split('\n')[0]})`,
     );
   }
+  // Before any cache buffer exists: the buffers are sized from the manifest's numbers.
+  try {
+    checkGraphAgainstManifest(
+      manifest,
+      graphSignature(session),
+      modelUrl,
+      (message) => new WebRunnerError(message, { file: modelUrl, rule: 'graph' }),
+    );
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
   const names = cacheNames(manifest);
   const decoder: DecoderSession<CacheState> =
     device === 'webgpu'
@@ -185,6 +204,18 @@ export async function loadModel(
     generate: (prompt, generationOptions) =>
       generate(decoder, tokenizer, prompt, generationOptions),
     dispose: () => session.release(),
+  };
+}
+
+/** onnxruntime-web's view of the graph's inputs and outputs, as the runtime's check reads it. */
+function graphSignature(session: Ort.InferenceSession): GraphSignature {
+  const info = (value: Ort.InferenceSession.ValueMetadata): ValueInfo =>
+    value.isTensor
+      ? { name: value.name, type: value.type, shape: [...value.shape] }
+      : { name: value.name, type: undefined, shape: [] };
+  return {
+    inputs: session.inputMetadata.map(info),
+    outputs: session.outputMetadata.map(info),
   };
 }
 

@@ -1,5 +1,6 @@
 // Public entry of @minigpt/runtime: generation over any DecoderSession (onnxruntime-node,
-// onnxruntime-web, or your own), sampling, and the export format's manifest checks.
+// onnxruntime-web, or your own), sampling, the export format's manifest checks, and the
+// check of a loaded graph's signature against its manifest.
 export {
   generate,
   GenerationError,
@@ -12,9 +13,11 @@ export type { DecoderSession } from './session.js';
 export {
   ManifestError,
   MANIFEST_FORMAT_VERSION,
+  MANIFEST_LIMITS,
   cacheNames,
   layerName,
   type CacheNames,
   parseManifest,
   type ExportManifest,
 } from './manifest.js';
+export { checkGraphAgainstManifest, type GraphSignature, type ValueInfo } from './graph.js';

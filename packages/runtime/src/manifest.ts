@@ -1,20 +1,58 @@
-// minigpt.json, the manifest of an export directory: format version, model shape, graph
-// input/output names and dtypes. Runners read it through parseManifest before anything
-// else, so a file of another format or version fails with a clear message.
-import { MinigptError } from '@minigpt/errors';
+// minigpt.json, the manifest of an export directory, checked as untrusted input: format
+// version, model shape within caps, graph names, dtypes, and file names that cannot leave
+// the directory. It knows nothing of the graph itself: graph.ts compares the two.
+import { MinigptError, checkSchema, preview } from '@minigpt/errors';
+import * as z from 'zod';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
-export interface ExportManifest {
+/**
+ * The caps parseManifest enforces. Each is far above any model minigpt trains (GPT-2 XL
+ * would pass: 48 layers, 1600 wide, 25 heads, vocab 50,257, block 1024) and low enough
+ * that no number in a hostile manifest makes a runner size an absurd buffer.
+ */
+export const MANIFEST_LIMITS = {
+  vocabSize: 4_194_304,
+  blockSize: 1_048_576,
+  nLayer: 1024,
+  nHead: 4096,
+  nEmbd: 65_536,
+  /**
+   * nLayer × blockSize × nEmbd: floats in one generation's keys (and again in its values).
+   * A runner holds the cache twice over (ping-pong buffers), 16 bytes per unit: ≤ 4 GiB.
+   * blockSize is the one model number the graph's signature cannot confirm.
+   */
+  cacheUnits: 268_435_456,
+  opset: 1000,
+  irVersion: 1000,
+  /** Characters in a graph tensor name or name pattern. */
+  graphName: 256,
+  /** Characters in files.model / files.vocab. */
+  fileName: 128,
+  /** Characters in the tokenizer kind. */
+  tokenizer: 64,
+} as const;
+
+/**
+ * The manifest as the exporter writes it and runners read it. A type alias, not an
+ * interface, so that it stays assignable to Record<string, unknown> where callers keep it
+ * as plain JSON.
+ */
+export type ExportManifest = {
   readonly format: 'minigpt-onnx';
   readonly formatVersion: number;
   readonly opset: number;
+  /** The ONNX IR version of model.onnx; informational (the graph carries its own). */
+  readonly irVersion?: number;
   readonly model: {
     readonly vocabSize: number;
     readonly blockSize: number;
     readonly nLayer: number;
     readonly nHead: number;
     readonly nEmbd: number;
+    /** Training settings the exporter copies from the checkpoint; runners ignore them. */
+    readonly dropout?: number;
+    readonly bias?: boolean;
   };
   /** Graph names; `{i}` stands for the layer index. */
   readonly inputs: {
@@ -38,56 +76,52 @@ export interface ExportManifest {
     readonly cache: 'float32';
     readonly logits: 'float32';
   };
+  /** Plain file names inside the export directory (or beside its base URL). */
   readonly files: { readonly model: string; readonly vocab: string };
   readonly tokenizer: string;
-}
-
-/** Checks a parsed minigpt.json; `source` names the file in errors. */
-export function parseManifest(json: unknown, source = 'minigpt.json'): ExportManifest {
-  const fail = (problem: string): never => {
-    throw new ManifestError(`${source}: ${problem}`);
-  };
-  if (typeof json !== 'object' || json === null) return fail('not a JSON object');
-  const manifest = json as Partial<ExportManifest>;
-  if (manifest.format !== 'minigpt-onnx')
-    fail('not a minigpt export manifest (no "format": "minigpt-onnx")');
-  if (manifest.formatVersion !== MANIFEST_FORMAT_VERSION) {
-    fail(
-      `format version ${String(manifest.formatVersion)}, but this runner reads version ${MANIFEST_FORMAT_VERSION}. ` +
-        ((manifest.formatVersion ?? 0) > MANIFEST_FORMAT_VERSION
-          ? 'Upgrade @minigpt/runtime and the runner.'
-          : 'Re-export the checkpoint with `minigpt export`.'),
-    );
-  }
-  const model = manifest.model;
-  for (const key of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) {
-    const value = model?.[key];
-    if (!Number.isInteger(value) || (value as number) < 1)
-      fail(`model.${key} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  if (model!.nEmbd % model!.nHead !== 0) fail('model.nEmbd must be divisible by model.nHead');
-  const names = [
-    manifest.inputs?.inputIds,
-    manifest.inputs?.pastKey,
-    manifest.inputs?.pastValue,
-    manifest.outputs?.logits,
-    manifest.outputs?.presentKey,
-    manifest.outputs?.presentValue,
-  ];
-  if (!names.every((name) => typeof name === 'string' && name.length > 0))
-    fail('inputs and outputs must name every graph tensor');
-  const added = [manifest.outputs?.newKey, manifest.outputs?.newValue];
-  if (!added.every((name) => name === undefined || (typeof name === 'string' && name.length > 0)))
-    fail('outputs.newKey and outputs.newValue, when present, must name graph tensors');
-  if ((added[0] === undefined) !== (added[1] === undefined))
-    fail('outputs.newKey and outputs.newValue come together: one of them is missing');
-  if (typeof manifest.files?.model !== 'string' || typeof manifest.files?.vocab !== 'string')
-    fail('files.model and files.vocab must be file names');
-  return manifest as ExportManifest;
-}
+};
 
 export class ManifestError extends MinigptError {
   override name = 'ManifestError';
+}
+
+const FIX = 'Re-export the checkpoint with `minigpt export`, or fix this field';
+
+/**
+ * Checks a parsed minigpt.json; `source` names the file in errors. Every problem is a
+ * `ManifestError` reading `<source>: "<field>": <rule>, got <value>. <fix>`.
+ *
+ * Unknown keys, at any level, are accepted and dropped from the result: a newer exporter
+ * of the same format version may add information (as `irVersion` was added), and a change
+ * that older runners must not ignore bumps `formatVersion` instead. Nothing the runners use
+ * comes from a key this parser does not check.
+ */
+export function parseManifest(json: unknown, source = 'minigpt.json'): ExportManifest {
+  const fail = (problem: string, rule: string): never => {
+    throw new ManifestError(`${source}: ${problem}`, { file: source, rule });
+  };
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    return fail(
+      `not a JSON object (got ${preview(json)}), so not a minigpt export manifest. Pass the directory \`minigpt export\` wrote`,
+      'format',
+    );
+  const { format, formatVersion } = json as Record<string, unknown>;
+  if (format !== 'minigpt-onnx')
+    fail(
+      `not a minigpt export manifest (no "format": "minigpt-onnx", got ${format === undefined ? 'none' : preview(format)}). Pass the directory \`minigpt export\` wrote`,
+      'format',
+    );
+  if (formatVersion !== MANIFEST_FORMAT_VERSION) {
+    const newer = typeof formatVersion === 'number' && formatVersion > MANIFEST_FORMAT_VERSION;
+    fail(
+      `format version ${preview(formatVersion)}, but this runner reads version ${MANIFEST_FORMAT_VERSION}. ` +
+        (newer
+          ? 'Upgrade @minigpt/runtime and the runner.'
+          : 'Re-export the checkpoint with `minigpt export`.'),
+      'format-version',
+    );
+  }
+  return checkSchema(manifestSchema, json, (problem) => fail(`${problem}. ${FIX}`, 'schema'));
 }
 
 /** The graph name of layer `layer`'s tensor from a `{i}` pattern. */
@@ -123,3 +157,155 @@ export function cacheNames(manifest: ExportManifest): CacheNames[] {
   }
   return names;
 }
+
+/**
+ * Why `name` is not a plain file name inside a directory, or undefined when it is one.
+ * Only letters, digits, '.', '_' and '-' are allowed, so no separator ('/', '\'), no drive
+ * letter or URL scheme (':'), no percent-escape ('%2e%2e' is '..' to a URL parser), no
+ * query or fragment, and no control character can appear; '.', '..' and Windows device
+ * names (reading `CON` waits for console input) are refused by name.
+ */
+function fileNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (name.length > MANIFEST_LIMITS.fileName)
+    return `is longer than ${MANIFEST_LIMITS.fileName} characters`;
+  if (name.includes('\0')) return 'contains a NUL character';
+  if (name.includes('/') || name.includes('\\')) return "is a path (contains '/' or '\\')";
+  if (name.includes(':')) return "is a URL or drive path (contains ':')";
+  if (name.includes('..')) return "contains '..'";
+  if (name.startsWith('.')) return "starts with '.'";
+  if (!/^[A-Za-z0-9._-]+$/.test(name))
+    return "has characters other than letters, digits, '.', '_' and '-'";
+  if (name.endsWith('.')) return "ends with '.'";
+  if (/^(con|prn|aux|nul|com\d|lpt\d)(\.|$)/i.test(name)) return 'is a Windows device name';
+  return undefined;
+}
+
+const fileName = z.string().superRefine((name, context) => {
+  const problem = fileNameProblem(name);
+  if (problem !== undefined)
+    context.addIssue({
+      code: 'custom',
+      message: `must be a plain file name inside the export directory, but it ${problem}`,
+    });
+});
+
+const graphName = z
+  .string()
+  .min(1)
+  .max(MANIFEST_LIMITS.graphName)
+  // Names appear in error messages, which stay one line.
+  .refine((name) => ![...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), {
+    message: 'must not contain control characters',
+  });
+
+/** A name without a layer index (input_ids, logits). */
+const plainGraphName = graphName.refine((name) => !name.includes('{i}'), {
+  message: 'must not contain "{i}": this tensor is not per layer',
+});
+
+/** A per-layer name: `{i}` marks where the layer index goes, exactly once. */
+const layerPattern = graphName.refine((name) => name.split('{i}').length === 2, {
+  message: 'must contain "{i}" (the layer index) exactly once',
+});
+
+const count = (max: number) => z.int().min(1).max(max);
+
+const modelSchema = z
+  .object({
+    vocabSize: count(MANIFEST_LIMITS.vocabSize),
+    blockSize: count(MANIFEST_LIMITS.blockSize),
+    nLayer: count(MANIFEST_LIMITS.nLayer),
+    nHead: count(MANIFEST_LIMITS.nHead),
+    nEmbd: count(MANIFEST_LIMITS.nEmbd),
+    dropout: z.number().min(0).lt(1).optional(),
+    bias: z.boolean().optional(),
+  })
+  .superRefine((model, context) => {
+    if (model.nEmbd % model.nHead !== 0)
+      context.addIssue({
+        code: 'custom',
+        path: ['nEmbd'],
+        message: `must be divisible by model.nHead (${model.nHead})`,
+      });
+    const units = model.nLayer * model.blockSize * model.nEmbd;
+    if (units > MANIFEST_LIMITS.cacheUnits)
+      context.addIssue({
+        code: 'custom',
+        path: ['blockSize'],
+        message: `gives a KV cache of nLayer × blockSize × nEmbd = ${units} floats per side, over the cap of ${MANIFEST_LIMITS.cacheUnits}`,
+      });
+  });
+
+const outputsSchema = z
+  .object({
+    logits: plainGraphName,
+    presentKey: layerPattern,
+    presentValue: layerPattern,
+    newKey: layerPattern.optional(),
+    newValue: layerPattern.optional(),
+  })
+  .superRefine((outputs, context) => {
+    if ((outputs.newKey === undefined) !== (outputs.newValue === undefined))
+      context.addIssue({
+        code: 'custom',
+        path: [outputs.newKey === undefined ? 'newValue' : 'newKey'],
+        message: `is set but outputs.${outputs.newKey === undefined ? 'newKey' : 'newValue'} is not: the two come together`,
+      });
+  });
+
+const manifestSchema = z
+  .object({
+    format: z.literal('minigpt-onnx'),
+    formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+    opset: count(MANIFEST_LIMITS.opset),
+    irVersion: count(MANIFEST_LIMITS.irVersion).optional(),
+    model: modelSchema,
+    inputs: z.object({ inputIds: plainGraphName, pastKey: layerPattern, pastValue: layerPattern }),
+    outputs: outputsSchema,
+    dtypes: z.object({
+      inputIds: z.literal('int64'),
+      cache: z.literal('float32'),
+      logits: z.literal('float32'),
+    }),
+    files: z.object({ model: fileName, vocab: fileName }),
+    tokenizer: z.string().min(1).max(MANIFEST_LIMITS.tokenizer),
+  })
+  .superRefine((manifest, context) => {
+    // Every graph tensor the runner feeds or fetches needs its own name, for every layer:
+    // distinct patterns can still collide ("a{i}" at layer 10 is "a1{i}" at layer 0).
+    // zod runs this even when a field broke a bound (those issues do not abort), and the
+    // loop below counts to nLayer: without this guard, nLayer 2^53 would never return.
+    const { nLayer } = manifest.model;
+    if (!Number.isSafeInteger(nLayer) || nLayer < 1 || nLayer > MANIFEST_LIMITS.nLayer) return;
+    const owners = new Map<string, string>();
+    const claim = (path: [string, string], name: string, layer?: number): boolean => {
+      const owner = owners.get(name);
+      const field = path.join('.');
+      if (owner !== undefined) {
+        context.addIssue({
+          code: 'custom',
+          path,
+          message: `names "${name}"${layer === undefined ? '' : ` for layer ${layer}`}, which ${owner} names too: each graph tensor needs its own name`,
+        });
+        return false;
+      }
+      owners.set(name, layer === undefined ? field : `${field} (layer ${layer})`);
+      return true;
+    };
+    if (!claim(['inputs', 'inputIds'], manifest.inputs.inputIds)) return;
+    if (!claim(['outputs', 'logits'], manifest.outputs.logits)) return;
+    const patterns: Array<[[string, string], string | undefined]> = [
+      [['inputs', 'pastKey'], manifest.inputs.pastKey],
+      [['inputs', 'pastValue'], manifest.inputs.pastValue],
+      [['outputs', 'presentKey'], manifest.outputs.presentKey],
+      [['outputs', 'presentValue'], manifest.outputs.presentValue],
+      [['outputs', 'newKey'], manifest.outputs.newKey],
+      [['outputs', 'newValue'], manifest.outputs.newValue],
+    ];
+    for (let layer = 0; layer < nLayer; layer++) {
+      for (const [path, pattern] of patterns) {
+        if (pattern !== undefined && !claim(path, layerName(pattern, layer), layer)) return;
+      }
+    }
+  }) satisfies z.ZodType<ExportManifest>;
