@@ -41,3 +41,14 @@ describe('MinigptError', () => {
     expect(new MinigptError('wrapped', { cause }).cause).toBe(cause);
   });
 });
+
+describe('the browser-safe core', () => {
+  it('imports no Node APIs outside src/node', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const dir = new URL('.', import.meta.url);
+    const core = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.includes('.test.'));
+    expect(core.length).toBeGreaterThanOrEqual(4);
+    for (const file of core)
+      expect(readFileSync(new URL(file, dir), 'utf8')).not.toMatch(/from 'node:/);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { MinigptError, checkSchema } from './index.js';
+import { MinigptError, checkSchema, preview } from './index.js';
 
 const schema = z.strictObject({
   model: z.strictObject({ nLayer: z.int().min(1).max(512) }),
@@ -35,5 +35,14 @@ describe('checkSchema', () => {
       }
     })();
     expect(error!.message.length).toBeLessThan(200);
+  });
+
+  it('renders deep and huge values in bounded time and space', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(preview(deep)).toBe('[[[…]]]');
+    expect(preview('x'.repeat(1e7))).toBe(`"${'x'.repeat(56)}…`);
+    expect(preview({ a: [1, 2, { b: 3 }], c: 'd' })).toBe('{"a":[1,2,{…}],"c":"d"}');
+    expect(preview(Array.from({ length: 100 }, (_, i) => i))).toBe('[0,1,2,3,4,5,6,7,…]');
   });
 });

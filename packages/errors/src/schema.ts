@@ -62,13 +62,34 @@ function valueAt(
   return { present: true, value: current };
 }
 
-/** A short rendering of a found value (a hostile file may hold megabytes in one field). */
+/**
+ * A short rendering of a found value. A hostile file may hold megabytes in one field or
+ * nest arrays 100,000 deep, so it looks at a bounded part only (never JSON.stringify whole).
+ */
 export function preview(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
+  const text = render(value, 2);
   return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+function render(value: unknown, depth: number): string {
+  if (typeof value === 'string') {
+    const shown = JSON.stringify(value.slice(0, 61));
+    return value.length > 61 ? `${shown.slice(0, -1)}…"` : shown;
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value !== 'object' || value === null) return String(value);
+  if (Array.isArray(value)) {
+    if (depth === 0) return '[…]';
+    const items = value.slice(0, 8).map((item) => render(item, depth - 1));
+    return `[${items.join(',')}${value.length > 8 ? ',…' : ''}]`;
+  }
+  if (depth === 0) return '{…}';
+  const keys = Object.keys(value);
+  const entries = keys
+    .slice(0, 8)
+    .map(
+      (key) =>
+        `${JSON.stringify(key.slice(0, 40))}:${render((value as Record<string, unknown>)[key], depth - 1)}`,
+    );
+  return `{${entries.join(',')}${keys.length > 8 ? ',…' : ''}}`;
 }

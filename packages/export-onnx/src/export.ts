@@ -2,16 +2,19 @@
 // vocab.json (minigpt's tokenizer), config.json and tokenizer.json (Hugging Face forms).
 // Reads safetensors and JSON only: no TensorFlow.js at run time.
 import { MinigptError } from '@minigpt/errors';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { removeCreatedDirectories } from '@minigpt/errors/node';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { validateGPTConfig, type GPTConfig } from '@minigpt/model/config';
-import { decodeSafetensors } from '@minigpt/model/safetensors';
-import { tokenizerFromJSON, type TokenizerJSON } from '@minigpt/tokenizer';
+import { CHECKPOINT_FILES } from '@minigpt/checkpoint';
+import { TEMP_PREFIX, acquireRunLock, readCheckpointDir } from '@minigpt/checkpoint/node';
+import { MANIFEST_FORMAT_VERSION, type ExportManifest } from '@minigpt/runtime';
 import { GRAPH_NAMES, IR_VERSION, OPSET, buildGptGraph, type Weight } from './gpt-graph.js';
 import { huggingFaceConfig, huggingFaceTokenizer } from './huggingface.js';
 import { encodeModel } from './onnx.js';
 
-export const EXPORT_FORMAT_VERSION = 1;
+/** The manifest version written: the one the runtime (and so every runner) reads. */
+export const EXPORT_FORMAT_VERSION = MANIFEST_FORMAT_VERSION;
 export const EXPORT_FILES = {
   model: 'model.onnx',
   manifest: 'minigpt.json',
@@ -26,7 +29,8 @@ export class ExportError extends MinigptError {
 
 export interface ExportedModel {
   readonly onnx: Uint8Array;
-  readonly manifest: Record<string, unknown>;
+  /** minigpt.json, typed by the runtime that parses it. */
+  readonly manifest: ExportManifest;
   readonly opTypes: ReadonlySet<string>;
 }
 
@@ -45,7 +49,9 @@ export function exportModel(
     producerVersion: String(EXPORT_FORMAT_VERSION),
     docString: 'A minigpt GPT: one graph for prefill and KV-cache decode.',
   });
-  const manifest = {
+  // Typed where it is written: a field the runtime's parseManifest does not know, or a
+  // missing one, fails the build here instead of a runner at load time.
+  const manifest: ExportManifest = {
     format: 'minigpt-onnx',
     formatVersion: EXPORT_FORMAT_VERSION,
     opset: OPSET,
@@ -88,79 +94,49 @@ export interface ExportCheckpointResult {
 export async function exportCheckpoint(
   options: ExportCheckpointOptions,
 ): Promise<ExportCheckpointResult> {
-  const checkpointDir = await resolveCheckpoint(resolve(options.checkpoint));
-  const outDir = resolve(options.outDir);
-  const readJson = async (file: string) => {
-    const path = join(checkpointDir, file);
-    try {
-      return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new ExportError(
-        `${path}: cannot be read as JSON (${(error as Error).message.split('\n')[0]}) — not a complete checkpoint`,
-      );
-    }
-  };
-  const config = validateGPTConfig(
-    (await readJson('config.json'))['model'] as Record<string, unknown>,
-  );
-  const tokenizerJson = (await readJson('tokenizer.json')) as unknown as TokenizerJSON;
-  const tokenizer = tokenizerFromJSON(tokenizerJson, join(checkpointDir, 'tokenizer.json'));
-  if (tokenizer.vocabSize !== config.vocabSize) {
-    throw new ExportError(
-      `${join(checkpointDir, 'tokenizer.json')}: vocab size ${tokenizer.vocabSize} does not match the model's ${config.vocabSize}`,
-    );
-  }
-  const modelPath = join(checkpointDir, 'model.safetensors');
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(modelPath);
-  } catch {
-    throw new ExportError(`${modelPath}: missing — not a complete checkpoint`);
-  }
-  const tensors = decodeSafetensors(bytes, modelPath).tensors;
-  const weights = new Map(
-    [...tensors].map(([key, t]) => [key, { shape: t.shape, data: t.data as Float32Array }]),
-  );
+  // The checkpoint reader checks every file (schemas, tokenizer, weights against the config)
+  // before anything is written; the optimizer moments are not read.
+  const checkpoint = await readCheckpointDir(resolve(options.checkpoint));
+  const checkpointDir = checkpoint.source;
+  const config = checkpoint.config.model;
+  const modelPath = join(checkpointDir, CHECKPOINT_FILES.model);
   let exported: ExportedModel;
   try {
-    exported = exportModel(config, weights, tokenizer.type);
+    exported = exportModel(config, checkpoint.weights, checkpoint.tokenizer.type);
   } catch (error) {
-    throw new ExportError(`${modelPath}: ${(error as Error).message}`);
+    if (error instanceof MinigptError) throw error;
+    throw new ExportError(`${modelPath}: ${(error as Error).message}`, { cause: error });
   }
 
+  const outDir = resolve(options.outDir);
   await refuseExisting(outDir, options.force ?? false);
-  await mkdir(outDir, { recursive: true });
-  const temp = join(outDir, `.minigpt-export-${process.pid}-${Date.now().toString(36)}`);
-  await mkdir(temp);
+  const lock = await acquireRunLock(outDir, { command: 'minigpt export' });
+  const temp = join(outDir, `${TEMP_PREFIX}${lock.runId}-export`);
   try {
-    await writeFile(join(temp, EXPORT_FILES.model), exported.onnx);
-    await writeFile(join(temp, EXPORT_FILES.vocab), `${JSON.stringify(tokenizerJson)}\n`);
-    await writeFile(
-      join(temp, EXPORT_FILES.hfConfig),
-      `${JSON.stringify(huggingFaceConfig(config), null, 2)}\n`,
-    );
-    await writeFile(
-      join(temp, EXPORT_FILES.hfTokenizer),
-      `${JSON.stringify(huggingFaceTokenizer(tokenizerJson))}\n`,
-    );
-    await writeFile(
-      join(temp, EXPORT_FILES.manifest),
-      `${JSON.stringify(exported.manifest, null, 2)}\n`,
-    );
+    await mkdir(temp);
+    const files: Array<[string, Uint8Array | string]> = [
+      [EXPORT_FILES.model, exported.onnx],
+      [EXPORT_FILES.vocab, `${JSON.stringify(checkpoint.tokenizerJson)}\n`],
+      [EXPORT_FILES.hfConfig, `${JSON.stringify(huggingFaceConfig(config), null, 2)}\n`],
+      [
+        EXPORT_FILES.hfTokenizer,
+        `${JSON.stringify(huggingFaceTokenizer(checkpoint.tokenizerJson))}\n`,
+      ],
+      [EXPORT_FILES.manifest, `${JSON.stringify(exported.manifest, null, 2)}\n`],
+    ];
+    for (const [file, data] of files) await writeFile(join(temp, file), data);
     // The manifest goes out first and in last: a directory without it is not an export.
     await rm(join(outDir, EXPORT_FILES.manifest), { force: true });
-    for (const file of [
-      EXPORT_FILES.model,
-      EXPORT_FILES.vocab,
-      EXPORT_FILES.hfConfig,
-      EXPORT_FILES.hfTokenizer,
-      EXPORT_FILES.manifest,
-    ]) {
-      await rename(join(temp, file), join(outDir, file));
-    }
-  } finally {
+    for (const [file] of files) await rename(join(temp, file), join(outDir, file));
+  } catch (error) {
     await rm(temp, { recursive: true, force: true });
+    lock.release();
+    // A failed export leaves no empty folder behind.
+    await removeCreatedDirectories(lock.createdDir, outDir);
+    throw error;
   }
+  await rm(temp, { recursive: true, force: true });
+  lock.release();
   return { checkpointDir, outDir, modelBytes: exported.onnx.length, manifest: exported.manifest };
 }
 
@@ -172,24 +148,4 @@ async function refuseExisting(outDir: string, force: boolean): Promise<void> {
       `${outDir}: already holds an export (${existing.join(', ')}). Pass --force to replace it, or choose another --out`,
     );
   }
-}
-
-async function resolveCheckpoint(path: string): Promise<string> {
-  const isDir = await stat(path)
-    .then((s) => s.isDirectory())
-    .catch(() => false);
-  if (!isDir) throw new ExportError(`${path}: no such checkpoint directory`);
-  if (
-    await stat(join(path, 'model.safetensors'))
-      .then(() => true)
-      .catch(() => false)
-  )
-    return path;
-  for (const root of [path, join(path, 'checkpoints')]) {
-    const latest = await readFile(join(root, 'latest'), 'utf8').catch(() => undefined);
-    if (latest) return join(root, latest.trim());
-  }
-  throw new ExportError(
-    `${path}: not a checkpoint (no model.safetensors) and no checkpoints/latest inside`,
-  );
 }

@@ -12,9 +12,10 @@ export interface AdamWOptions {
   readonly decay: (name: string) => boolean;
 }
 
+/** Steps taken and the moments of each weight (shaped as the weight), as checkpoints hold them. */
 export interface AdamWState {
   readonly step: number;
-  readonly moments: Map<string, { m: Float32Array; v: Float32Array; shape: readonly number[] }>;
+  readonly moments: ReadonlyMap<string, { readonly m: Float32Array; readonly v: Float32Array }>;
 }
 
 /**
@@ -116,22 +117,22 @@ export class AdamW {
   }
 
   async getState(): Promise<AdamWState> {
-    const moments: AdamWState['moments'] = new Map();
+    const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
     for (const [name, m] of this.m) {
       moments.set(name, {
         m: (await m.data()) as Float32Array,
         v: (await this.v.get(name)!.data()) as Float32Array,
-        shape: m.shape,
       });
     }
     return { step: this.step, moments };
   }
 
-  setState(state: AdamWState, source = 'optimizer state'): void {
+  /** Takes saved moments; checkpoint readers have checked them, so a mismatch is a bug. */
+  setState(state: AdamWState): void {
     for (const [name, weight] of this.weights) {
       const saved = state.moments.get(name);
-      if (!saved || saved.shape.join(',') !== weight.shape.join(',')) {
-        throw new Error(`${source}: no moments of shape [${weight.shape.join(', ')}] for ${name}`);
+      if (!saved || saved.m.length !== weight.size || saved.v.length !== weight.size) {
+        throw new Error(`AdamW.setState: no moments of ${weight.size} values for ${name}`);
       }
       this.replace(this.m, name, tf.tensor(saved.m, weight.shape));
       this.replace(this.v, name, tf.tensor(saved.v, weight.shape));

@@ -1,5 +1,6 @@
 // Public entry of @minigpt/trainer: the Trainer, its config and presets, AdamW, the LR
-// schedule, backend selection and the checkpoint format.
+// schedule, backend selection, and loading a checkpoint for sampling (the format itself is
+// @minigpt/checkpoint's).
 export {
   Trainer,
   TrainingError,
@@ -35,13 +36,6 @@ export {
   type BackendChoice,
   type BackendName,
 } from './backend.js';
-export {
-  CHECKPOINT_FILES,
-  CHECKPOINT_FORMAT_VERSION,
-  checkpointName,
-  readPointer,
-  type CheckpointState,
-} from './checkpoint.js';
 export { loadCheckpoint, type LoadedCheckpoint } from './load.js';
 export {
   lossCurveSvg,

@@ -1,7 +1,7 @@
 // The training log on disk: metrics.jsonl (one JSON object per logged step or evaluation)
 // and loss.svg, a loss-curve picture redrawn from it.
-import { randomBytes } from 'node:crypto';
-import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
+import { readBoundedFile, writeFileAtomic } from '@minigpt/checkpoint/node';
 
 export interface StepRecord {
   readonly iter: number;
@@ -23,30 +23,51 @@ export async function appendMetrics(path: string, record: MetricsRecord): Promis
   await appendFile(path, `${JSON.stringify(record)}\n`);
 }
 
+/** A seed-size run logs ~100 bytes per step; this is room for tens of millions of steps. */
+const METRICS_FILE_LIMIT = 1024 ** 3;
+
 export async function readMetrics(path: string): Promise<MetricsRecord[]> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readBoundedFile(path, METRICS_FILE_LIMIT);
   } catch {
     return [];
   }
-  // A killed run may have left a partial last line: keep only whole records.
-  return text
+  // A killed run may have left a partial last line, and the file may have been edited:
+  // keep only whole records of the two known shapes.
+  return new TextDecoder()
+    .decode(bytes)
     .split('\n')
     .filter((line) => line.trim().length > 0)
     .flatMap((line) => {
       try {
-        return [JSON.parse(line) as MetricsRecord];
+        const record = JSON.parse(line) as unknown;
+        return isMetricsRecord(record) ? [record] : [];
       } catch {
         return [];
       }
     });
 }
 
+function isMetricsRecord(value: unknown): value is MetricsRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  const finite = (key: string) => typeof record[key] === 'number' && Number.isFinite(record[key]);
+  if (!Number.isSafeInteger(record['iter']) || (record['iter'] as number) < 0) return false;
+  return (
+    ['loss', 'lr', 'msPerIter', 'tokensPerSec'].every(finite) ||
+    ['trainLoss', 'valLoss'].every(finite)
+  );
+}
+
 /** On resume: drop records past the checkpoint's iteration (the killed run's extra steps). */
-export async function truncateMetrics(path: string, lastIteration: number): Promise<void> {
+export async function truncateMetrics(
+  path: string,
+  lastIteration: number,
+  runId: string,
+): Promise<void> {
   const kept = (await readMetrics(path)).filter((record) => record.iter <= lastIteration);
-  await writeAtomic(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''));
+  await writeFileAtomic(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''), runId);
 }
 
 /** An SVG line chart of train loss (per logged step) and train/val loss (per evaluation). */
@@ -116,10 +137,4 @@ function escapeXml(text: string): string {
     /[<>&"]/g,
     (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!,
   );
-}
-
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, data);
-  await rename(temp, path);
 }

@@ -119,7 +119,7 @@ describe('Trainer', () => {
     },
   );
 
-  it('stops on a NaN loss with a clear message and keeps the last good checkpoint', async () => {
+  it('stops on a NaN loss with a clear message and keeps the newest checkpoint', async () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir);
     const outDir = join(dir, 'out');
@@ -141,7 +141,7 @@ describe('Trainer', () => {
     });
     resumed.model.weights.get('h.0.mlp.c_fc.weight')!.assign(tf.fill([32, 128], Number.NaN));
     await expect(collect(resumed)).rejects.toThrow(
-      /loss became NaN at iteration 6; stopped without saving\. The last good checkpoint is .*ckpt-000000005/,
+      /loss became NaN at iteration 6; stopped without saving\. The newest checkpoint, .*ckpt-000000005, is unchanged \(this run resumed from it\)\./,
     );
     resumed.dispose();
     expect(readFileSync(join(outDir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(

@@ -1,40 +1,37 @@
 // The training loop: sample batches, forward + backward, AdamW with warmup + cosine LR and
 // clipping, periodic evaluation, atomic checkpoints, resume. Nothing GPT-specific happens
-// here beyond calling the model's loss; progress is reported as events.
-import { MinigptError } from '@minigpt/errors';
-import { mkdir, readFile } from 'node:fs/promises';
+// here beyond calling the model's loss; progress is reported as events. The checkpoint
+// format (files, schemas, pointers, the output directory's lock) is @minigpt/checkpoint's.
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { TokenDataset, readMeta, type DataMeta } from '@minigpt/data';
 import {
-  GPT,
-  countParameters,
-  decodeSafetensors,
-  encodeSafetensors,
-  type GPTConfig,
-} from '@minigpt/model';
+  CHECKPOINTS_DIR,
+  CHECKPOINT_FILES,
+  checkpointName,
+  encodeCheckpoint,
+  type DecodedCheckpoint,
+} from '@minigpt/checkpoint';
+import {
+  acquireRunLock,
+  pruneCheckpoints,
+  readCheckpointDir,
+  readPointer,
+  setPointer,
+  writeCheckpointDir,
+  writeFileAtomic,
+  type RunLock,
+} from '@minigpt/checkpoint/node';
+import { TokenDataset, readMeta, type DataMeta } from '@minigpt/data';
+import { MinigptError, describeFileSystemError } from '@minigpt/errors';
+import { removeCreatedDirectories } from '@minigpt/errors/node';
+import { GPT, countParameters, type GPTConfig } from '@minigpt/model';
 import { Random } from '@minigpt/random';
+import type { TokenizerJSON } from '@minigpt/tokenizer';
 import { AdamW, decaysWeight } from './adamw.js';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
-import {
-  CHECKPOINT_FILES,
-  CHECKPOINT_FORMAT_VERSION,
-  checkpointName,
-  pruneCheckpoints,
-  readPointer,
-  setPointer,
-  writeCheckpoint,
-  type CheckpointState,
-} from './checkpoint.js';
 import { modelConfigOf, resolveTrainConfig, type TrainConfig } from './config.js';
-import {
-  appendMetrics,
-  lossCurveSvg,
-  readMetrics,
-  truncateMetrics,
-  writeAtomic,
-} from './metrics.js';
+import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics } from './metrics.js';
 import { learningRateAt } from './schedule.js';
 
 export interface TrainerOptions {
@@ -54,6 +51,8 @@ export interface TrainerOptions {
    * (default true; same math, all cores). false keeps tfjs's own wasm kernels.
    */
   readonly nativeKernels?: boolean;
+  /** Told of things worth a line, e.g. the lock of a killed run taken over. */
+  readonly onNotice?: (message: string) => void;
 }
 
 /** What the native kernels are doing in this run (wasm backend only). */
@@ -110,174 +109,218 @@ export type TrainerEvent =
       readonly seconds: number;
     };
 
-/** A problem that stops training: bad data or config, a mismatched resume, NaN loss. */
+/** A problem that stops training: bad data or config, a mismatched resume, NaN loss, a full disk. */
 export class TrainingError extends MinigptError {
   override name = 'TrainingError';
 }
 
+/** What a Trainer is made of, whether it starts fresh or resumes. */
+interface TrainerParts {
+  readonly config: TrainConfig;
+  readonly modelConfig: GPTConfig;
+  readonly model: GPT;
+  readonly optimizer: AdamW;
+  readonly trainSplit: TokenDataset;
+  readonly valSplit: TokenDataset;
+  readonly dataMeta: DataMeta;
+  readonly tokenizerJson: TokenizerJSON;
+  readonly outDir: string;
+  readonly lock: RunLock;
+  readonly backend: {
+    readonly name: BackendName;
+    readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+    readonly native?: NativeKernelsStatus;
+  };
+  readonly random: Random;
+  readonly iteration: number;
+  readonly bestValLoss: number | null;
+  readonly resumedFrom?: string;
+}
+
+/** The data, config and backend a run needs, checked before the output directory is touched. */
+interface Setup {
+  readonly config: TrainConfig;
+  readonly modelConfig: GPTConfig;
+  readonly dataDir: string;
+  readonly outDir: string;
+  readonly dataMeta: DataMeta;
+  readonly tokenizerJson: TokenizerJSON;
+  readonly trainSplit: TokenDataset;
+  readonly valSplit: TokenDataset;
+  readonly backend: TrainerParts['backend'];
+}
+
 export class Trainer {
-  /** Iteration of the newest checkpoint this run wrote (to not write the same one twice). */
-  private lastSaved = -1;
+  readonly config: TrainConfig;
+  readonly modelConfig: GPTConfig;
+  readonly model: GPT;
   /** Rows per forward/backward pass: the batch is split when it would not fit wasm memory. */
   readonly microBatchRows: number;
+  private readonly optimizer: AdamW;
+  private readonly trainSplit: TokenDataset;
+  private readonly valSplit: TokenDataset;
+  private readonly dataMeta: DataMeta;
+  private readonly tokenizerJson: TokenizerJSON;
+  private readonly outDir: string;
+  private readonly lock: RunLock;
+  private readonly backend: TrainerParts['backend'];
+  private readonly resumedFrom: string | undefined;
+  private random: Random;
+  private iteration: number;
+  private bestValLoss: number | null;
+  /** Iteration of the newest checkpoint this run wrote (to not write the same one twice). */
+  private lastSaved = -1;
+  private disposed = false;
 
-  private constructor(
-    readonly config: TrainConfig,
-    readonly modelConfig: GPTConfig,
-    readonly model: GPT,
-    private readonly optimizer: AdamW,
-    private readonly trainSplit: TokenDataset,
-    private readonly valSplit: TokenDataset,
-    private readonly dataMeta: DataMeta,
-    private readonly tokenizerJson: string,
-    private readonly outDir: string,
-    private readonly backend: {
-      name: BackendName;
-      skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
-      native?: NativeKernelsStatus;
-    },
-    private random: Random,
-    private iteration: number,
-    private bestValLoss: number | null,
-    private readonly resumedFrom: string | undefined,
-  ) {
+  private constructor(parts: TrainerParts) {
+    this.config = parts.config;
+    this.modelConfig = parts.modelConfig;
+    this.model = parts.model;
+    this.optimizer = parts.optimizer;
+    this.trainSplit = parts.trainSplit;
+    this.valSplit = parts.valSplit;
+    this.dataMeta = parts.dataMeta;
+    this.tokenizerJson = parts.tokenizerJson;
+    this.outDir = parts.outDir;
+    this.lock = parts.lock;
+    this.backend = parts.backend;
+    this.random = parts.random;
+    this.iteration = parts.iteration;
+    this.bestValLoss = parts.bestValLoss;
+    this.resumedFrom = parts.resumedFrom;
     this.microBatchRows =
-      backend.name === 'wasm' ? rowsThatFit(config, WASM_ACTIVATION_BUDGET) : config.batchSize;
+      parts.backend.name === 'wasm'
+        ? rowsThatFit(parts.config, WASM_ACTIVATION_BUDGET)
+        : parts.config.batchSize;
   }
 
   get checkpointsDir(): string {
-    return join(this.outDir, 'checkpoints');
+    return join(this.outDir, CHECKPOINTS_DIR);
   }
 
-  /** Loads the data, picks a backend, builds (or resumes) the model and optimizer. */
+  /**
+   * Loads and checks the data, picks a backend, takes the output directory's lock, then
+   * starts fresh or (with `resume`) continues from `outDir/checkpoints/latest`. A second
+   * run into the same outDir is refused while this one holds it (until `dispose`).
+   */
   static async create(options: TrainerOptions): Promise<Trainer> {
+    const setup = await Trainer.setUp(options);
+    const lock = await acquireRunLock(
+      setup.outDir,
+      { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
+      [join(setup.outDir, CHECKPOINTS_DIR)],
+    );
+    try {
+      return options.resume ? await Trainer.resume(setup, lock) : await Trainer.start(setup, lock);
+    } catch (error) {
+      setup.trainSplit.close();
+      setup.valSplit.close();
+      lock.release();
+      // A failed command leaves no empty output folder behind.
+      await removeCreatedDirectories(lock.createdDir, setup.outDir);
+      throw error;
+    }
+  }
+
+  private static async setUp(options: TrainerOptions): Promise<Setup> {
     const config = resolveTrainConfig(options.config ?? {});
     const dataDir = resolve(options.dataDir);
     const outDir = resolve(options.outDir);
     const dataMeta = await readMeta(dataDir);
-    const tokenizerJson = await readFile(join(dataDir, 'vocab.json'), 'utf8');
-    const train = await TokenDataset.open(dataDir, 'train');
-    const val = await TokenDataset.open(dataDir, 'val');
-    for (const split of [train, val]) {
-      if (split.length < config.blockSize + 1) {
-        throw new TrainingError(
-          `${join(dataDir, `${split.split}.bin`)}: the ${split.split} split has ${split.length} tokens, fewer than blockSize + 1 = ${config.blockSize + 1}. ` +
-            'Use a smaller --blockSize, or prepare more text (or a smaller --val-fraction).',
-        );
+    const trainSplit = await TokenDataset.open(dataDir, 'train');
+    const valSplit = await TokenDataset.open(dataDir, 'val');
+    try {
+      // vocab.json, checked against meta.json by the data package's reader.
+      const tokenizerJson = (await trainSplit.tokenizer()).toJSON();
+      for (const split of [trainSplit, valSplit]) {
+        if (split.length < config.blockSize + 1) {
+          throw new TrainingError(
+            `${join(dataDir, `${split.split}.bin`)}: the ${split.split} split has ${split.length} tokens, fewer than blockSize + 1 = ${config.blockSize + 1}. ` +
+              'Use a smaller --blockSize, or prepare more text (or a smaller --val-fraction).',
+          );
+        }
       }
-    }
-    const modelConfig = modelConfigOf(config, dataMeta.vocabSize);
-    const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
-    const backend = {
-      ...selected,
-      ...(selected.name === 'wasm'
-        ? { native: useNativeKernels(options.nativeKernels ?? true) }
-        : {}),
-    };
-    const checkpoints = join(outDir, 'checkpoints');
-
-    if (options.resume) {
-      const latest = await readPointer(checkpoints, 'latest');
-      if (!latest) {
-        throw new TrainingError(
-          `${join(checkpoints, 'latest')}: no checkpoint to resume from. Run without --resume to start training.`,
-        );
-      }
-      const dir = join(checkpoints, latest);
-      const saved = JSON.parse(await readFile(join(dir, CHECKPOINT_FILES.config), 'utf8')) as {
-        model: GPTConfig;
+      const modelConfig = modelConfigOf(config, dataMeta.vocabSize);
+      const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
+      const backend = {
+        ...selected,
+        ...(selected.name === 'wasm'
+          ? { native: useNativeKernels(options.nativeKernels ?? true) }
+          : {}),
       };
-      const state = JSON.parse(
-        await readFile(join(dir, CHECKPOINT_FILES.state), 'utf8'),
-      ) as CheckpointState;
-      if (state.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
-        throw new TrainingError(
-          `${join(dir, CHECKPOINT_FILES.state)}: checkpoint format ${state.formatVersion}, this trainer reads ${CHECKPOINT_FORMAT_VERSION}`,
-        );
-      }
-      const mismatched = (Object.keys(modelConfig) as Array<keyof GPTConfig>).filter(
-        (key) => saved.model[key] !== modelConfig[key],
-      );
-      if (mismatched.length > 0) {
-        throw new TrainingError(
-          `${dir}: cannot resume — the checkpoint's model differs from this run's in ${mismatched
-            .map((key) => `${key} (checkpoint ${saved.model[key]}, now ${modelConfig[key]})`)
-            .join(', ')}. Resume with the same data and model settings, or train into a new --out.`,
-        );
-      }
-      if (state.dataSha256 !== dataMeta.source.sha256) {
-        throw new TrainingError(
-          `${dir}: cannot resume — it was trained on data with sha256 ${state.dataSha256.slice(0, 12)}…, ${dataDir} holds ${dataMeta.source.sha256.slice(0, 12)}…. Use the same --data.`,
-        );
-      }
-      const modelPath = join(dir, CHECKPOINT_FILES.model);
-      const model = GPT.fromSafetensors(modelConfig, await readFile(modelPath), modelPath);
-      const optimizer = new AdamW(model.weights, optimizerOptions(config));
-      const moments = decodeSafetensors(
-        await readFile(join(dir, CHECKPOINT_FILES.optimizer)),
-        join(dir, CHECKPOINT_FILES.optimizer),
-      );
-      optimizer.setState(
-        {
-          step: Number(moments.metadata['step']),
-          moments: new Map(
-            [...model.weights.keys()].map((name) => [
-              name,
-              {
-                m: moments.tensors.get(`m.${name}`)?.data as Float32Array,
-                v: moments.tensors.get(`v.${name}`)?.data as Float32Array,
-                shape: moments.tensors.get(`m.${name}`)?.shape ?? [],
-              },
-            ]),
-          ),
-        },
-        join(dir, CHECKPOINT_FILES.optimizer),
-      );
-      await truncateMetrics(join(outDir, 'metrics.jsonl'), state.iteration);
-      return new Trainer(
+      return {
         config,
         modelConfig,
-        model,
-        optimizer,
-        train,
-        val,
+        dataDir,
+        outDir,
         dataMeta,
         tokenizerJson,
-        outDir,
+        trainSplit,
+        valSplit,
         backend,
-        Random.fromState(state.random),
-        state.iteration,
-        state.bestValLoss,
-        dir,
-      );
+      };
+    } catch (error) {
+      trainSplit.close();
+      valSplit.close();
+      throw error;
     }
+  }
 
+  private static async start(setup: Setup, lock: RunLock): Promise<Trainer> {
+    const checkpoints = join(setup.outDir, CHECKPOINTS_DIR);
     if (await readPointer(checkpoints, 'latest')) {
       throw new TrainingError(
         `${checkpoints}: already holds a training run. Pass --resume to continue it, or choose another --out.`,
       );
     }
-    await mkdir(checkpoints, { recursive: true });
-    await writeAtomic(join(outDir, 'metrics.jsonl'), '');
+    await writeFileAtomic(join(setup.outDir, METRICS_FILE), '', lock.runId);
     // Init and training draw from separate generators, both derived from the seed.
-    const model = GPT.create(modelConfig, { random: new Random(config.seed), log: null });
-    const optimizer = new AdamW(model.weights, optimizerOptions(config));
-    return new Trainer(
-      config,
-      modelConfig,
+    const model = GPT.create(setup.modelConfig, {
+      random: new Random(setup.config.seed),
+      log: null,
+    });
+    return new Trainer({
+      ...setup,
+      lock,
+      model,
+      optimizer: new AdamW(model.weights, optimizerOptions(setup.config)),
+      random: new Random(setup.config.seed + 1),
+      iteration: 0,
+      bestValLoss: null,
+    });
+  }
+
+  private static async resume(setup: Setup, lock: RunLock): Promise<Trainer> {
+    const checkpoints = join(setup.outDir, CHECKPOINTS_DIR);
+    const latest = await readPointer(checkpoints, 'latest');
+    if (!latest) {
+      throw new TrainingError(
+        `${join(checkpoints, 'latest')}: no checkpoint to resume from. Run without --resume to start training.`,
+      );
+    }
+    const dir = join(checkpoints, latest);
+    // Every file is checked (schemas, weights and moments against the config, the state)
+    // before anything in the output directory changes.
+    const saved = await readCheckpointDir(dir, { optimizer: true });
+    checkResumable(saved, setup, dir);
+    const model = GPT.fromWeights(
+      setup.modelConfig,
+      saved.weights,
+      join(dir, CHECKPOINT_FILES.model),
+    );
+    const optimizer = new AdamW(model.weights, optimizerOptions(setup.config));
+    optimizer.setState(saved.optimizer!);
+    await truncateMetrics(join(setup.outDir, METRICS_FILE), saved.state.iteration, lock.runId);
+    return new Trainer({
+      ...setup,
+      lock,
       model,
       optimizer,
-      train,
-      val,
-      dataMeta,
-      tokenizerJson,
-      outDir,
-      backend,
-      new Random(config.seed + 1),
-      0,
-      null,
-      undefined,
-    );
+      random: Random.fromState(saved.state.random),
+      iteration: saved.state.iteration,
+      bestValLoss: saved.state.bestValLoss,
+      resumedFrom: dir,
+    });
   }
 
   /** Runs to `maxIters`, yielding events as it goes. */
@@ -304,10 +347,14 @@ export class Trainer {
       const { loss, gradNorm } = await this.step(lr);
       const msPerIter = performance.now() - stepStart;
       if (!Number.isFinite(loss)) {
-        const latest = await readPointer(this.checkpointsDir, 'latest');
+        const latest = await readPointer(this.checkpointsDir, 'latest').catch(() => undefined);
+        const newest = latest ? join(this.checkpointsDir, latest) : undefined;
+        const fromStart = newest !== undefined && newest === this.resumedFrom;
         throw new TrainingError(
           `loss became ${loss} at iteration ${this.iteration + 1}; stopped without saving. ` +
-            `The last good checkpoint is ${latest ? join(this.checkpointsDir, latest) : 'none (no checkpoint yet)'}. ` +
+            (newest
+              ? `The newest checkpoint, ${newest}, is unchanged${fromStart ? ' (this run resumed from it)' : ''}. `
+              : 'No checkpoint was saved yet. ') +
             'Try a lower learningRate, a smaller gradClip, or check the data.',
         );
       }
@@ -315,13 +362,15 @@ export class Trainer {
       const tokensPerSec = (tokensPerIter / msPerIter) * 1000;
       yield { type: 'step', iter: this.iteration, loss, lr, gradNorm, msPerIter, tokensPerSec };
       if (this.iteration % config.logInterval === 0) {
-        await appendMetrics(join(this.outDir, 'metrics.jsonl'), {
-          iter: this.iteration,
-          loss,
-          lr,
-          msPerIter,
-          tokensPerSec,
-        });
+        await this.onDisk('writing metrics.jsonl', () =>
+          appendMetrics(join(this.outDir, METRICS_FILE), {
+            iter: this.iteration,
+            loss,
+            lr,
+            msPerIter,
+            tokensPerSec,
+          }),
+        );
       }
       const last = this.iteration === config.maxIters;
       if (this.iteration % config.evalInterval === 0 || last) yield* this.evaluateAndKeepBest();
@@ -432,11 +481,9 @@ export class Trainer {
     const { trainLoss, valLoss } = await this.evaluate();
     const best = this.iteration > 0 && (this.bestValLoss === null || valLoss < this.bestValLoss);
     if (best) this.bestValLoss = valLoss;
-    await appendMetrics(join(this.outDir, 'metrics.jsonl'), {
-      iter: this.iteration,
-      trainLoss,
-      valLoss,
-    });
+    await this.onDisk('writing metrics.jsonl', () =>
+      appendMetrics(join(this.outDir, METRICS_FILE), { iter: this.iteration, trainLoss, valLoss }),
+    );
     await this.writeLossCurve();
     yield { type: 'eval', iter: this.iteration, trainLoss, valLoss, best };
     if (best) {
@@ -450,53 +497,102 @@ export class Trainer {
     this.lastSaved = this.iteration;
     const name = checkpointName(this.iteration);
     const optimizerState = await this.optimizer.getState();
-    const moments = [...optimizerState.moments].flatMap(([weightName, { m, v, shape }]) => [
-      [`m.${weightName}`, { dtype: 'F32' as const, shape, data: m }] as const,
-      [`v.${weightName}`, { dtype: 'F32' as const, shape, data: v }] as const,
-    ]);
-    const state: CheckpointState = {
-      formatVersion: CHECKPOINT_FORMAT_VERSION,
-      iteration: this.iteration,
-      bestValLoss: this.bestValLoss,
-      random: this.random.getState(),
-      backend: this.backend.name,
-      savedAt: new Date().toISOString(),
-      dataSha256: this.dataMeta.source.sha256,
-    };
-    const dir = await writeCheckpoint(this.checkpointsDir, name, {
-      [CHECKPOINT_FILES.model]: await this.model.toSafetensors({
-        format: 'pt',
-        producer: 'minigpt',
-      }),
-      [CHECKPOINT_FILES.optimizer]: encodeSafetensors(moments, {
-        step: String(optimizerState.step),
-      }),
-      [CHECKPOINT_FILES.config]: `${JSON.stringify({ formatVersion: CHECKPOINT_FORMAT_VERSION, model: this.modelConfig, train: this.config }, null, 2)}\n`,
-      [CHECKPOINT_FILES.tokenizer]: this.tokenizerJson,
-      [CHECKPOINT_FILES.state]: `${JSON.stringify(state, null, 2)}\n`,
+    const files = encodeCheckpoint({
+      config: { model: this.modelConfig, train: { ...this.config } },
+      state: {
+        iteration: this.iteration,
+        bestValLoss: this.bestValLoss,
+        random: this.random.getState(),
+        backend: this.backend.name,
+        savedAt: new Date().toISOString(),
+        dataSha256: this.dataMeta.source.sha256,
+      },
+      tokenizer: this.tokenizerJson,
+      weights: await this.model.weightData(),
+      optimizer: optimizerState,
     });
-    await setPointer(this.checkpointsDir, 'latest', name);
-    if (options.best) await setPointer(this.checkpointsDir, 'best', name);
-    const best = await readPointer(this.checkpointsDir, 'best');
-    await pruneCheckpoints(
-      this.checkpointsDir,
-      this.config.keepCheckpoints,
-      new Set([name, ...(best ? [best] : [])]),
-    );
-    return dir;
+    const { runId } = this.lock;
+    return this.onDisk(`saving checkpoint ${name}`, async () => {
+      const dir = await writeCheckpointDir(this.checkpointsDir, name, files, runId);
+      await setPointer(this.checkpointsDir, 'latest', name, runId);
+      if (options.best) await setPointer(this.checkpointsDir, 'best', name, runId);
+      const best = await readPointer(this.checkpointsDir, 'best');
+      await pruneCheckpoints(
+        this.checkpointsDir,
+        this.config.keepCheckpoints,
+        new Set([name, ...(best ? [best] : [])]),
+        runId,
+      );
+      return dir;
+    });
   }
 
   private async writeLossCurve(): Promise<void> {
-    const records = await readMetrics(join(this.outDir, 'metrics.jsonl'));
-    await writeAtomic(join(this.outDir, 'loss.svg'), lossCurveSvg(records));
+    await this.onDisk('drawing loss.svg', async () => {
+      const records = await readMetrics(join(this.outDir, METRICS_FILE));
+      await writeFileAtomic(join(this.outDir, 'loss.svg'), lossCurveSvg(records), this.lock.runId);
+    });
   }
 
-  /** Frees the model's and optimizer's tensors and closes the data files. */
+  /**
+   * Runs a write; a full, read-only or forbidden disk stops training with one line that
+   * names the path, what to do, and the checkpoint that is still intact (writes are atomic:
+   * a failed one leaves the previous checkpoint and pointers as they were).
+   */
+  private async onDisk<T>(context: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      const described = describeFileSystemError(error, context);
+      if (!described) throw error;
+      const latest = await readPointer(this.checkpointsDir, 'latest').catch(() => undefined);
+      throw new TrainingError(
+        `${described.message}. Training stopped at iteration ${this.iteration}; ` +
+          (latest
+            ? `the last complete checkpoint, ${join(this.checkpointsDir, latest)}, is intact and loadable: fix this, then continue with --resume.`
+            : 'no checkpoint had been saved yet.'),
+        { file: described.file, rule: described.code, cause: error },
+      );
+    }
+  }
+
+  /** Frees the model's and optimizer's tensors, closes the data files, releases the output directory. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.model.dispose();
     this.optimizer.dispose();
     this.trainSplit.close();
     this.valSplit.close();
+    this.lock.release();
+  }
+}
+
+const METRICS_FILE = 'metrics.jsonl';
+
+/** Refuses a resume whose checkpoint is not of this run's model, data and tokenizer. */
+function checkResumable(saved: DecodedCheckpoint, setup: Setup, dir: string): void {
+  const { modelConfig, dataMeta, dataDir } = setup;
+  const savedModel = saved.config.model;
+  const mismatched = (Object.keys(modelConfig) as Array<keyof GPTConfig>).filter(
+    (key) => savedModel[key] !== modelConfig[key],
+  );
+  if (mismatched.length > 0) {
+    throw new TrainingError(
+      `${dir}: cannot resume — the checkpoint's model differs from this run's in ${mismatched
+        .map((key) => `${key} (checkpoint ${savedModel[key]}, now ${modelConfig[key]})`)
+        .join(', ')}. Resume with the same data and model settings, or train into a new --out.`,
+    );
+  }
+  if (saved.state.dataSha256 !== dataMeta.source.sha256) {
+    throw new TrainingError(
+      `${dir}: cannot resume — it was trained on data with sha256 ${saved.state.dataSha256.slice(0, 12)}…, ${dataDir} holds ${dataMeta.source.sha256.slice(0, 12)}…. Use the same --data.`,
+    );
+  }
+  if (JSON.stringify(saved.tokenizer.toJSON()) !== JSON.stringify(setup.tokenizerJson)) {
+    throw new TrainingError(
+      `${join(dir, CHECKPOINT_FILES.tokenizer)}: cannot resume — the checkpoint's tokenizer differs from ${join(dataDir, 'vocab.json')}. Use the data it was trained on.`,
+    );
   }
 }
 

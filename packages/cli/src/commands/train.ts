@@ -68,6 +68,7 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
   // Precedence: defaults < preset < config file < command line (--preset, --key=value).
   const config = { ...fromFile, ...(flags.preset ? { preset: flags.preset } : {}), ...overrides };
   const outDir = flags.out ?? join('out', basename(flags.data));
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   const trainer = await Trainer.create({
     dataDir: flags.data,
     outDir,
@@ -75,8 +76,8 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
     backend: flags.backend,
     resume: flags.resume,
     nativeKernels: flags.native,
+    onNotice: (message) => log(`note: ${message}`),
   });
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   const useBar = flags.progress && process.stderr.isTTY;
   const bar = useBar
     ? new cliProgress.SingleBar(
