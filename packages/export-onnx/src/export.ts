@@ -2,7 +2,7 @@
 // vocab.json (minigpt's tokenizer), config.json and tokenizer.json (Hugging Face forms).
 // Reads safetensors and JSON only: no TensorFlow.js at run time.
 import { MinigptError } from '@minigpt/errors';
-import { removeCreatedDirectories } from '@minigpt/errors/node';
+import { removeCreatedDirectories, withPath } from '@minigpt/errors/node';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { validateGPTConfig, type GPTConfig } from '@minigpt/model/config';
@@ -124,7 +124,12 @@ export async function exportCheckpoint(
       ],
       [EXPORT_FILES.manifest, `${JSON.stringify(exported.manifest, null, 2)}\n`],
     ];
-    for (const [file, data] of files) await writeFile(join(temp, file), data);
+    for (const [file, data] of files) {
+      // A full disk: name the file (Node's write errors on a descriptor carry no path).
+      await writeFile(join(temp, file), data).catch((error: unknown) => {
+        throw withPath(error, join(temp, file));
+      });
+    }
     // The manifest goes out first and in last: a directory without it is not an export.
     await rm(join(outDir, EXPORT_FILES.manifest), { force: true });
     for (const [file] of files) await rename(join(temp, file), join(outDir, file));

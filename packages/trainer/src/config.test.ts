@@ -52,14 +52,29 @@ describe('learning rate schedule', () => {
     warmupIters: 10,
     maxIters: 110,
   });
-  it('warms up linearly, decays by cosine to minLr, then stays there', () => {
-    expect(learningRateAt(0, config)).toBeCloseTo(1e-3 / 11);
-    expect(learningRateAt(9, config)).toBeCloseTo(1e-3 * (10 / 11));
-    expect(learningRateAt(10, config)).toBeCloseTo(1e-3);
-    expect(learningRateAt(60, config)).toBeCloseTo((1e-3 + 1e-4) / 2);
-    expect(learningRateAt(110, config)).toBeCloseTo(1e-4);
-    expect(learningRateAt(500, config)).toBe(1e-4);
+  it('warms up linearly, decays by cosine to minLr, then stays there (to 1e-9)', () => {
+    // Known answers from nanoGPT's get_lr, worked by hand: warmup lr·(it+1)/(warmup+1), then
+    // minLr + ½(1 + cos(π·(it − warmup)/(decay − warmup)))·(lr − minLr), minLr after decay.
+    const cases: Array<[number, number]> = [
+      [0, 1e-3 / 11],
+      [4, 5e-3 / 11],
+      [9, 1e-3 * (10 / 11)],
+      [10, 1e-3],
+      [35, 1e-4 + 0.5 * (1 + Math.SQRT1_2) * 9e-4], // a quarter of the way: cos(π/4)
+      [60, 5.5e-4], // halfway: cos(π/2) = 0
+      [85, 1e-4 + 0.5 * (1 - Math.SQRT1_2) * 9e-4], // three quarters: cos(3π/4)
+      [110, 1e-4],
+      [111, 1e-4],
+      [500, 1e-4],
+    ];
+    for (const [iteration, expected] of cases) {
+      expect(learningRateAt(iteration, config), `iteration ${iteration}`).toBeCloseTo(expected, 9);
+    }
+    expect(learningRateAt(35, config)).toBeCloseTo(8.681980515339464e-4, 9);
     expect(learningRateAt(60, { ...config, decayLr: false })).toBe(1e-3);
+    // lrDecayIters ends the decay early: minLr from there on.
+    expect(learningRateAt(50, { ...config, lrDecayIters: 50 })).toBeCloseTo(1e-4, 9);
+    expect(learningRateAt(30, { ...config, lrDecayIters: 50 })).toBeCloseTo(5.5e-4, 9);
   });
 });
 

@@ -205,19 +205,22 @@ export class Trainer {
    */
   static async create(options: TrainerOptions): Promise<Trainer> {
     const setup = await Trainer.setUp(options);
-    const lock = await acquireRunLock(
-      setup.outDir,
-      { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
-      [join(setup.outDir, CHECKPOINTS_DIR)],
-    );
+    let lock: RunLock | undefined;
     try {
+      lock = await acquireRunLock(
+        setup.outDir,
+        { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
+        [join(setup.outDir, CHECKPOINTS_DIR)],
+      );
       return options.resume ? await Trainer.resume(setup, lock) : await Trainer.start(setup, lock);
     } catch (error) {
       setup.trainSplit.close();
       setup.valSplit.close();
-      lock.release();
-      // A failed command leaves no empty output folder behind.
-      await removeCreatedDirectories(lock.createdDir, setup.outDir);
+      if (lock) {
+        lock.release();
+        // A failed command leaves no empty output folder behind.
+        await removeCreatedDirectories(lock.createdDir, setup.outDir);
+      }
       throw error;
     }
   }
@@ -228,7 +231,10 @@ export class Trainer {
     const outDir = resolve(options.outDir);
     const dataMeta = await readMeta(dataDir);
     const trainSplit = await TokenDataset.open(dataDir, 'train');
-    const valSplit = await TokenDataset.open(dataDir, 'val');
+    const valSplit = await TokenDataset.open(dataDir, 'val').catch((error: unknown) => {
+      trainSplit.close();
+      throw error;
+    });
     try {
       // vocab.json, checked against meta.json by the data package's reader.
       const tokenizerJson = (await trainSplit.tokenizer()).toJSON();
@@ -242,6 +248,7 @@ export class Trainer {
       }
       const modelConfig = modelConfigOf(config, dataMeta.vocabSize);
       const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
+      if (selected.name === 'wasm') checkFitsWasm(modelConfig);
       const backend = {
         ...selected,
         ...(selected.name === 'wasm'
@@ -595,6 +602,24 @@ function checkResumable(saved: DecodedCheckpoint, setup: Setup, dir: string): vo
     );
   }
 }
+
+/**
+ * Weights, gradients and Adam's two moments are four float32 copies of the parameters; on
+ * wasm they must fit its 4 GB heap beside the activations, or the run dies out of memory
+ * minutes in. Refuse such a model up front.
+ */
+function checkFitsWasm(model: GPTConfig): void {
+  const bytes = 16 * countParameters(model, true);
+  if (bytes > WASM_HEAP_BYTES - WASM_ACTIVATION_BUDGET / 2) {
+    throw new TrainingError(
+      `the model has ${(countParameters(model, true) / 1e6).toFixed(1)}M parameters: weights, gradients and Adam moments need ${(bytes / 1024 ** 3).toFixed(1)} GiB, ` +
+        `more than the wasm backend's ${WASM_HEAP_BYTES / 1024 ** 3} GiB heap holds. Use a smaller nLayer / nEmbd / blockSize, or a tfjs-node backend.`,
+      { rule: 'model-size' },
+    );
+  }
+}
+
+const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 
 /** tfjs's wasm heap tops out at 4 GB; keep a train step's activations to about half. */
 const WASM_ACTIVATION_BUDGET = 2 * 1024 ** 3;

@@ -6,7 +6,7 @@ import { CheckpointError } from '@minigpt/checkpoint';
 import { DirectoryLockedError } from '@minigpt/checkpoint/node';
 import { ModelError } from '@minigpt/model';
 import { describe, expect, it } from 'vitest';
-import { Trainer } from './index.js';
+import { Trainer, TrainingError } from './index.js';
 import { prepareData, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
@@ -97,5 +97,23 @@ describe('resuming from a damaged or hostile checkpoint', () => {
     await expect(resume(dataDir, outDir)).rejects.toThrow(
       /checkpoints\/latest: does not name a checkpoint directory/,
     );
+  });
+});
+
+describe('models too large for the backend', () => {
+  it('refuses, before allocating, a model whose training state cannot fit wasm’s 4 GB', async () => {
+    const dir = tempDir();
+    const dataDir = await prepareData(dir, 120);
+    const error = await Trainer.create({
+      dataDir,
+      outDir: join(dir, 'out'),
+      backend: 'wasm',
+      config: { preset: 'nano', nLayer: 96, nEmbd: 1024, nHead: 16 },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingError);
+    expect((error as Error).message).toMatch(
+      /^the model has 1209\.3M parameters: weights, gradients and Adam moments need 18\.\d GiB, more than the wasm backend's 4 GiB heap holds/,
+    );
+    expect(readdirSync(dir)).not.toContain('out');
   });
 });
