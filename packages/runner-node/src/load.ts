@@ -8,14 +8,13 @@ import { join, resolve, sep } from 'node:path';
 import {
   cacheNames,
   checkGraphAgainstManifest,
+  graphSignatureOf,
   generate,
   parseManifest,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
-  type GraphSignature,
-  type ValueInfo,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
@@ -134,7 +133,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   try {
     checkGraphAgainstManifest(
       manifest,
-      graphSignature(ortSession),
+      graphSignatureOf(ortSession),
       modelPath,
       (message) => new RunnerError(message, { file: modelPath, rule: 'graph' }),
     );
@@ -155,17 +154,6 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
 }
 
 /** onnxruntime-node's view of the graph's inputs and outputs, as the runtime's check reads it. */
-function graphSignature(session: ort.InferenceSession): GraphSignature {
-  const info = (value: ort.InferenceSession.ValueMetadata): ValueInfo =>
-    value.isTensor
-      ? { name: value.name, type: value.type, shape: [...value.shape] }
-      : { name: value.name, type: undefined, shape: [] };
-  return {
-    inputs: session.inputMetadata.map(info),
-    outputs: session.outputMetadata.map(info),
-  };
-}
-
 /** A file of the export directory: the path to show, and where it really is (if it exists). */
 interface DirectoryFile {
   readonly path: string;

@@ -15,14 +15,13 @@ import {
   cacheNames,
   type CacheNames,
   checkGraphAgainstManifest,
+  graphSignatureOf,
   generate,
   parseManifest,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
-  type GraphSignature,
-  type ValueInfo,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import type * as Ort from 'onnxruntime-web';
@@ -180,7 +179,7 @@ export async function loadModel(
   try {
     checkGraphAgainstManifest(
       manifest,
-      graphSignature(session),
+      graphSignatureOf(session),
       modelUrl,
       (message) => new WebRunnerError(message, { file: modelUrl, rule: 'graph' }),
     );
@@ -208,17 +207,6 @@ export async function loadModel(
 }
 
 /** onnxruntime-web's view of the graph's inputs and outputs, as the runtime's check reads it. */
-function graphSignature(session: Ort.InferenceSession): GraphSignature {
-  const info = (value: Ort.InferenceSession.ValueMetadata): ValueInfo =>
-    value.isTensor
-      ? { name: value.name, type: value.type, shape: [...value.shape] }
-      : { name: value.name, type: undefined, shape: [] };
-  return {
-    inputs: session.inputMetadata.map(info),
-    outputs: session.outputMetadata.map(info),
-  };
-}
-
 function presentLocations(manifest: ExportManifest): Record<string, 'gpu-buffer' | 'cpu'> {
   const locations: Record<string, 'gpu-buffer' | 'cpu'> = { [manifest.outputs.logits]: 'cpu' };
   for (const { output } of cacheNames(manifest)) locations[output] = 'gpu-buffer';

@@ -2,6 +2,7 @@
 // export, each broken one way. The runners' tests run the same check on real ONNX graphs.
 import { describe, expect, it } from 'vitest';
 import {
+  graphSignatureOf,
   ManifestError,
   checkGraphAgainstManifest,
   parseManifest,
@@ -207,5 +208,18 @@ describe('checkGraphAgainstManifest', () => {
     const message = problem(hostile);
     expect(message).not.toContain('\n');
     expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('graphSignatureOf', () => {
+  it('reads an onnxruntime session’s metadata, non-tensor values without a type', () => {
+    const signature = graphSignatureOf({
+      inputMetadata: [{ name: 'input_ids', isTensor: true, type: 'int64', shape: ['batch', 5] }],
+      outputMetadata: [{ name: 'map', isTensor: false }],
+    });
+    expect(signature).toEqual({
+      inputs: [{ name: 'input_ids', type: 'int64', shape: ['batch', 5] }],
+      outputs: [{ name: 'map', type: undefined, shape: [] }],
+    });
   });
 });

@@ -23,6 +23,28 @@ export interface GraphSignature {
   readonly outputs: readonly ValueInfo[];
 }
 
+/** One entry of an onnxruntime session's `inputMetadata` / `outputMetadata` (node and web). */
+export type SessionValueMetadata =
+  | {
+      readonly name: string;
+      readonly isTensor: true;
+      readonly type: string;
+      readonly shape: readonly (number | string)[];
+    }
+  | { readonly name: string; readonly isTensor: false };
+
+/** The signature of an onnxruntime session, as checkGraphAgainstManifest reads it. */
+export function graphSignatureOf(session: {
+  readonly inputMetadata: readonly SessionValueMetadata[];
+  readonly outputMetadata: readonly SessionValueMetadata[];
+}): GraphSignature {
+  const info = (value: SessionValueMetadata): ValueInfo =>
+    value.isTensor
+      ? { name: value.name, type: value.type, shape: [...value.shape] }
+      : { name: value.name, type: undefined, shape: [] };
+  return { inputs: session.inputMetadata.map(info), outputs: session.outputMetadata.map(info) };
+}
+
 /**
  * Throws unless `graph` has exactly the inputs the manifest names (input ids and a key and
  * a value cache input for each of nLayer layers, no more) and every output it names, with

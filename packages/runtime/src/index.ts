@@ -20,4 +20,10 @@ export {
   parseManifest,
   type ExportManifest,
 } from './manifest.js';
-export { checkGraphAgainstManifest, type GraphSignature, type ValueInfo } from './graph.js';
+export {
+  checkGraphAgainstManifest,
+  graphSignatureOf,
+  type GraphSignature,
+  type SessionValueMetadata,
+  type ValueInfo,
+} from './graph.js';
