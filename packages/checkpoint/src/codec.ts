@@ -254,13 +254,18 @@ export function memorySource(
   name: string,
   files: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>>,
 ): CheckpointSource {
+  // Own entries only: a file named "constructor" must not find Object's.
   const get = (file: string) =>
-    files instanceof Map ? files.get(file) : (files as Record<string, Uint8Array>)[file];
+    files instanceof Map
+      ? files.get(file)
+      : Object.hasOwn(files, file)
+        ? (files as Record<string, Uint8Array>)[file]
+        : undefined;
   return {
     name,
     pathOf: (file) => `${name}/${file}`,
     async read(file, maxBytes) {
-      const bytes = Object.hasOwn(files, file) || files instanceof Map ? get(file) : undefined;
+      const bytes = get(file);
       if (bytes === undefined) {
         throw new CheckpointError(
           `${name}/${file}`,

@@ -299,6 +299,14 @@ describe('runner-node on export directories from elsewhere', () => {
       expect((await loadError(huge)).message).toMatch(
         /minigpt\.json: 2097152 bytes, but a minigpt\.json is about a kilobyte: over 1048576 bytes it is not one/,
       );
+      // A sparse 129 MiB vocab.json: refused by its size, before a byte of it is read.
+      const hugeVocab = await writeExport('huge-vocab');
+      truncateSync(join(hugeVocab, 'vocab.json'), 129 * 1024 * 1024);
+      const vocabError = await loadError(hugeVocab);
+      expect(vocabError.rule).toBe('too-large');
+      expect(vocabError.message).toBe(
+        `${join(hugeVocab, 'vocab.json')}: 135266304 bytes, but a tokenizer file is at most tens of megabytes: over 134217728 bytes it is not one. Export the checkpoint again with \`minigpt export\``,
+      );
     },
   );
 

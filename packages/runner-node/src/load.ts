@@ -39,6 +39,8 @@ export interface LoadModelOptions {
 
 /** A manifest is ~1 kB; a bigger file is not read into memory to find that out. */
 const MANIFEST_MAX_BYTES = 1 << 20;
+/** A 4M-entry byte-level BPE is ~64 MB of JSON; the same bound as a checkpoint's tokenizer. */
+const VOCAB_MAX_BYTES = 128 << 20;
 
 export class RunnerError extends MinigptError {
   override name = 'RunnerError';
@@ -79,16 +81,16 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     );
   });
   const manifestFile = await fileInside(realRoot, root, 'minigpt.json');
-  if (manifestFile.size > MANIFEST_MAX_BYTES) {
-    throw new RunnerError(
-      `${manifestPath}: ${manifestFile.size} bytes, but a minigpt.json is about a kilobyte: over ${MANIFEST_MAX_BYTES} bytes it is not one. Export the checkpoint again with \`minigpt export\``,
-      { file: manifestPath, rule: 'too-large' },
-    );
-  }
-  const manifest = parseManifest(await readJson(manifestFile), manifestPath);
+  const manifest = parseManifest(
+    await readJson(manifestFile, MANIFEST_MAX_BYTES, 'a minigpt.json is about a kilobyte'),
+    manifestPath,
+  );
   // parseManifest allows plain file names only; fileInside also refuses a symlink out.
   const vocabFile = await fileInside(realRoot, root, manifest.files.vocab);
-  const tokenizer = tokenizerFromJSON(await readJson(vocabFile), vocabFile.path);
+  const tokenizer = tokenizerFromJSON(
+    await readJson(vocabFile, VOCAB_MAX_BYTES, 'a tokenizer file is at most tens of megabytes'),
+    vocabFile.path,
+  );
   if (tokenizer.vocabSize !== manifest.model.vocabSize) {
     throw new RunnerError(
       `${vocabFile.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
@@ -274,11 +276,18 @@ function createDecoderSession(
   };
 }
 
-async function readJson(file: DirectoryFile): Promise<unknown> {
+/** Parses a JSON file of the export, refusing one over `maxBytes` before reading it. */
+async function readJson(file: DirectoryFile, maxBytes: number, expected: string): Promise<unknown> {
   if (file.real === undefined) {
     throw new RunnerError(
       `${file.path}: not found — is this an export directory (written by \`minigpt export\`)?`,
       { file: file.path, rule: 'missing' },
+    );
+  }
+  if (file.size > maxBytes) {
+    throw new RunnerError(
+      `${file.path}: ${file.size} bytes, but ${expected}: over ${maxBytes} bytes it is not one. Export the checkpoint again with \`minigpt export\``,
+      { file: file.path, rule: 'too-large' },
     );
   }
   let text: string;

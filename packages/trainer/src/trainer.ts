@@ -114,29 +114,6 @@ export class TrainingError extends MinigptError {
   override name = 'TrainingError';
 }
 
-/** What a Trainer is made of, whether it starts fresh or resumes. */
-interface TrainerParts {
-  readonly config: TrainConfig;
-  readonly modelConfig: GPTConfig;
-  readonly model: GPT;
-  readonly optimizer: AdamW;
-  readonly trainSplit: TokenDataset;
-  readonly valSplit: TokenDataset;
-  readonly dataMeta: DataMeta;
-  readonly tokenizerJson: TokenizerJSON;
-  readonly outDir: string;
-  readonly lock: RunLock;
-  readonly backend: {
-    readonly name: BackendName;
-    readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
-    readonly native?: NativeKernelsStatus;
-  };
-  readonly random: Random;
-  readonly iteration: number;
-  readonly bestValLoss: number | null;
-  readonly resumedFrom?: string;
-}
-
 /** The data, config and backend a run needs, checked before the output directory is touched. */
 interface Setup {
   readonly config: TrainConfig;
@@ -147,7 +124,22 @@ interface Setup {
   readonly tokenizerJson: TokenizerJSON;
   readonly trainSplit: TokenDataset;
   readonly valSplit: TokenDataset;
-  readonly backend: TrainerParts['backend'];
+  readonly backend: {
+    readonly name: BackendName;
+    readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+    readonly native?: NativeKernelsStatus;
+  };
+}
+
+/** What a Trainer is made of, whether it starts fresh or resumes: its setup and its state. */
+interface TrainerParts extends Omit<Setup, 'dataDir'> {
+  readonly lock: RunLock;
+  readonly model: GPT;
+  readonly optimizer: AdamW;
+  readonly random: Random;
+  readonly iteration: number;
+  readonly bestValLoss: number | null;
+  readonly resumedFrom?: string;
 }
 
 export class Trainer {
@@ -163,7 +155,7 @@ export class Trainer {
   private readonly tokenizerJson: TokenizerJSON;
   private readonly outDir: string;
   private readonly lock: RunLock;
-  private readonly backend: TrainerParts['backend'];
+  private readonly backend: Setup['backend'];
   private readonly resumedFrom: string | undefined;
   private random: Random;
   private iteration: number;

@@ -23,6 +23,7 @@ import {
 import {
   TEMP_PREFIX,
   assertInside,
+  tempPathFor,
   readBoundedFile,
   syncDirectory,
   writeFileAtomic,
@@ -133,9 +134,9 @@ export async function writeCheckpointDir(
 ): Promise<string> {
   if (!isCheckpointName(name)) throw new RangeError(`writeCheckpointDir: bad name ${name}`);
   await mkdir(root, { recursive: true });
-  const temp = join(root, `${TEMP_PREFIX}${runId}-${name}`);
-  const aside = join(root, `${TEMP_PREFIX}${runId}-replaced-${name}`);
   const final = join(root, name);
+  const temp = tempPathFor(final, runId);
+  const aside = tempPathFor(join(root, `replaced-${name}`), runId);
   try {
     await mkdir(temp);
     for (const [file, data] of files) await writeFileSynced(join(temp, file), data);
