@@ -1,10 +1,16 @@
-// Benchmark: tokens/s of the seed-size model (6 layers, 256 wide, vocab 65; random weights)
-// in headless Chromium on onnxruntime-web's wasm backend, through the demo page: 500 new
-// tokens, median of 5 after a warm-up. Target (issue #5): ≥ 1,000 tokens/s.
-// Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N]
+// Benchmark: tokens/s of the seed-size model (6 layers, 256 wide, vocab 65, blockSize 128;
+// random weights) in headless Chromium on onnxruntime-web's wasm backend, through the demo
+// page: float32 and int8 graphs, at batch 1, 4 and 16 (the prompt in that many rows of one
+// batch). Each cell: `--tokens` new tokens per row (default 500, so the cache is rebuilt on
+// the way), median of `--runs` (default 5) after a warm-up; tokens/s counts every row's
+// tokens. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
+// Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N] [--runs=N]
+//        [--tokens=N] [--batches=1,4,16] [--dtypes=fp32,q8]
+// The functions given to page.evaluate / waitForFunction run in the page.
+/* global document */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { rmSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +23,10 @@ const { values: args } = parseArgs({
     'write-export': { type: 'string' },
     device: { type: 'string' },
     threads: { type: 'string' },
+    runs: { type: 'string' },
+    tokens: { type: 'string' },
+    batches: { type: 'string' },
+    dtypes: { type: 'string' },
   },
 });
 const demo = fileURLToPath(new URL('..', import.meta.url));
@@ -25,7 +35,7 @@ const modelDir = join(demo, 'public', 'bench-model');
 if (args['write-export']) {
   // Child process: build and export the model (TensorFlow.js stays out of the parent).
   const tf = await import('@tensorflow/tfjs');
-  const { exportModel } = await import('@minigpt/export-onnx');
+  const { writeExport } = await import('@minigpt/export-onnx');
   const { GPT, resolveGPTConfig } = await import('@minigpt/model');
   const { CharTokenizer } = await import('@minigpt/tokenizer');
   tf.enableProdMode();
@@ -35,24 +45,41 @@ if (args['write-export']) {
   );
   const config = resolveGPTConfig({ vocabSize: tokenizer.vocabSize }, 'seed');
   const model = GPT.create(config, { log: null });
-  const { onnx, manifest } = exportModel(config, await model.weightData(), 'char');
-  mkdirSync(modelDir, { recursive: true });
-  writeFileSync(join(modelDir, 'model.onnx'), onnx);
-  writeFileSync(join(modelDir, 'minigpt.json'), JSON.stringify(manifest));
-  writeFileSync(join(modelDir, 'vocab.json'), JSON.stringify(tokenizer.toJSON()));
+  // The layout `minigpt export --quantize int8` writes: onnx/model.onnx and the int8 graph.
+  await writeExport(
+    { config, weights: await model.weightData(), tokenizer: tokenizer.toJSON() },
+    { outDir: modelDir, force: true, quantize: 'int8' },
+  );
   process.exit(0);
 }
 
+const positive = (name, fallback) => {
+  const value = args[name] ?? String(fallback);
+  if (!/^[1-9]\d*$/.test(value))
+    throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return Number(value);
+};
+const list = (name, fallback, check) => {
+  const values = (args[name] ?? fallback).split(',');
+  for (const value of values)
+    if (!check(value)) throw new Error(`--${name}: ${value} is not one of the allowed values`);
+  return values;
+};
 const device = args.device ?? 'wasm';
 if (!['wasm', 'webgpu'].includes(device)) {
   throw new Error(`--device must be wasm or webgpu, got ${device}`);
 }
-if (args.threads !== undefined && !/^[1-9]\d*$/.test(args.threads)) {
-  throw new Error(`--threads must be a positive integer, got ${args.threads}`);
-}
+if (args.threads !== undefined) positive('threads', 1);
+const runs = positive('runs', 5);
+const tokens = positive('tokens', 500);
+const batches = list('batches', '1,4,16', (value) => /^[1-9]\d*$/.test(value)).map(Number);
+const dtypes = list('dtypes', 'fp32,q8', (value) => value === 'fp32' || value === 'q8');
+
+const started = Date.now();
 execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--write-export=1'], {
   stdio: 'inherit',
 });
+const exportSeconds = (Date.now() - started) / 1000;
 try {
   await build({ root: demo, logLevel: 'error' });
   const server = await preview({
@@ -73,50 +100,93 @@ try {
       '--enable-unsafe-webgpu',
     ],
   });
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const results = [];
+  let isolated;
+  let threads;
   try {
-    const page = await browser.newPage();
-    await page.goto(
-      `${server.resolvedUrls.local[0]}?device=${device}&model=bench-model${args.threads ? `&threads=${args.threads}` : ''}`,
-    );
-    await page.waitForFunction(
-      () =>
-        !document.getElementById('generate').disabled || document.body.dataset.state === 'error',
-      null,
-      { timeout: 120_000 },
-    );
-    const isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
-    await page.fill('#max-tokens', '500');
-    await page.fill('#temperature', '1');
-    const rates = [];
-    const firsts = [];
-    for (let run = 0; run < 6; run++) {
-      await page.click('#generate');
+    for (const dtype of dtypes) {
+      const page = await browser.newPage();
+      await page.goto(
+        `${server.resolvedUrls.local[0]}?device=${device}&dtype=${dtype}&model=bench-model${args.threads ? `&threads=${args.threads}` : ''}`,
+      );
       await page.waitForFunction(
         () =>
-          document.body.dataset.state === 'done' &&
-          document.getElementById('stats').dataset.tokensPerSec,
+          !document.getElementById('generate').disabled || document.body.dataset.state === 'error',
         null,
-        { timeout: 300_000 },
+        { timeout: 120_000 },
       );
-      const stats = await page.textContent('#stats');
-      if (run > 0) {
-        rates.push(
-          Number(await page.evaluate(() => document.getElementById('stats').dataset.tokensPerSec)),
+      const error = await page.textContent('#error');
+      if (error) throw new Error(`the page could not load the ${dtype} model: ${error}`);
+      isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+      threads = await page.evaluate(() => document.body.dataset.threads ?? '?');
+      await page.fill('#max-tokens', String(tokens));
+      await page.fill('#temperature', '1');
+      for (const batch of batches) {
+        await page.fill('#batch', String(batch));
+        const rates = [];
+        const firsts = [];
+        for (let run = 0; run <= runs; run++) {
+          await page.click('#generate');
+          await page.waitForFunction(
+            () =>
+              document.body.dataset.state === 'done' &&
+              document.getElementById('stats').dataset.tokensPerSec,
+            null,
+            { timeout: 600_000 },
+          );
+          const failure = await page.textContent('#error');
+          if (failure) throw new Error(`generation failed (${dtype}, batch ${batch}): ${failure}`);
+          const stats = await page.textContent('#stats');
+          // Run 0 warms up (first use of each shape in onnxruntime's kernels).
+          if (run > 0) {
+            rates.push(
+              Number(
+                await page.evaluate(() => document.getElementById('stats').dataset.tokensPerSec),
+              ),
+            );
+            firsts.push(Number(/first token ([\d.]+) ms/.exec(stats)[1]));
+          }
+          await page.evaluate(() => delete document.getElementById('stats').dataset.tokensPerSec);
+        }
+        results.push({ dtype, batch, rates, first: median(firsts) });
+        console.log(
+          `  ${dtype} batch ${batch}: ${median(rates).toFixed(0)} tokens/s (${rates.map((rate) => rate.toFixed(0)).join(', ')})`,
         );
-        firsts.push(Number(/first token ([\d.]+) ms/.exec(stats)[1]));
       }
-      await page.evaluate(() => delete document.getElementById('stats').dataset.tokensPerSec);
+      await page.close();
     }
-    const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const rate = median(rates);
-    const version = browser.version();
+    const cpu = cpus()[0]?.model?.trim() ?? 'CPU';
     console.log(
-      `browser benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Chromium ${version}, ${device}, cross-origin isolated: ${isolated}`,
+      `\nbrowser benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
     );
-    const threads = await page.evaluate(() => document.body.dataset.threads ?? '?');
     console.log(
-      `seed-size model, 500 new tokens, ${threads} wasm thread(s): ${rate.toFixed(0)} tokens/s (median of ${rates.length}, ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}), first token ${median(firsts).toFixed(1)} ms  [target ≥ 1,000 tokens/s: ${rate >= 1000 ? 'met' : 'MISSED'}]`,
+      `seed-size model (6 layers, 256 wide, vocab 65, blockSize 128, random weights; exported in ${exportSeconds.toFixed(0)} s), ${tokens} new tokens per row, temperature 1, median of ${runs} after a warm-up; tokens/s counts all rows\n`,
     );
+    const header = ['graph', 'batch', 'tokens/s (median)', 'range', 'per row', 'first token'];
+    const rows = results.map(({ dtype, batch, rates, first }) => [
+      dtype === 'q8' ? 'int8 (q8)' : 'float32',
+      String(batch),
+      median(rates).toFixed(0),
+      `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}`,
+      (median(rates) / batch).toFixed(0),
+      `${first.toFixed(1)} ms`,
+    ]);
+    const widths = header.map((title, column) =>
+      Math.max(title.length, ...rows.map((row) => row[column].length)),
+    );
+    const line = (cells) =>
+      `| ${cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
+    console.log(line(header));
+    console.log(`| ${widths.map((width) => '-'.repeat(width)).join(' | ')} |`);
+    for (const row of rows) console.log(line(row));
+    const single = results.find((result) => result.dtype === 'fp32' && result.batch === 1);
+    if (single) {
+      const rate = median(single.rates);
+      console.log(
+        `\nfloat32, batch 1: ${rate.toFixed(0)} tokens/s [target ≥ 1,000 tokens/s: ${rate >= 1000 ? 'met' : 'MISSED'}]`,
+      );
+    }
   } finally {
     await browser.close();
     await server.close();

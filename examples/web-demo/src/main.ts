@@ -1,6 +1,7 @@
-// The demo page: loads the exported model (device from ?device=webgpu|wasm, default auto),
-// streams generated text, shows tokens/s and the device, stops on the Stop button.
-import { loadModel, type WebDevice } from '@minigpt/runner-web';
+// The demo page: loads the exported model (device from ?device=webgpu|wasm, default auto;
+// graph from ?dtype=fp32|q8), streams generated text — one row, or the prompt in several rows
+// of one batch, each sampled with its own seed — shows tokens/s and the device, stops on Stop.
+import { loadModel, type Generation, type ModelDtype, type WebDevice } from '@minigpt/runner-web';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -15,17 +16,30 @@ const requested = query.get('device');
 // ?model=NAME loads public/NAME/ instead of public/model/ (the benchmark uses its own).
 const modelDir = (query.get('model') ?? 'model').replace(/[^\w-]/g, '');
 const device = requested === 'webgpu' || requested === 'wasm' ? (requested as WebDevice) : 'auto';
+// ?dtype=q8 loads the int8 graph (onnx/model_quantized.onnx); default the float32 one.
+const dtype: ModelDtype = query.get('dtype') === 'q8' ? 'q8' : 'fp32';
 // ?threads=N sets the wasm thread count (default: onnxruntime-web's choice).
 const threads = Number(query.get('threads') ?? NaN);
+
+/** Appends each row's text to its own element as it streams. */
+async function streamRows(rows: readonly Generation[], targets: readonly HTMLElement[]) {
+  await Promise.all(
+    rows.map(async (row, index) => {
+      for await (const piece of row) targets[index]!.textContent += piece;
+    }),
+  );
+}
 
 try {
   const model = await loadModel(new URL(`${modelDir}/`, location.href).href, {
     device,
+    dtype,
     ...(Number.isInteger(threads) && threads > 0 ? { threads } : {}),
   });
-  const where = `${model.device}${model.device === 'wasm' ? ` (${model.threads} thread${model.threads > 1 ? 's' : ''})` : ''}`;
+  const where = `${model.device}${model.device === 'wasm' ? ` (${model.threads} thread${model.threads > 1 ? 's' : ''})` : ''}, ${model.dtype === 'q8' ? 'int8' : 'float32'} weights`;
   status.textContent = `model ready: ${model.manifest.model.nLayer} layers, ${model.manifest.model.nEmbd} wide, on ${where}`;
   document.body.dataset['device'] = model.device;
+  document.body.dataset['dtype'] = model.dtype;
   document.body.dataset['threads'] = String(model.threads);
   generateButton.disabled = false;
   let controller: AbortController | undefined;
@@ -39,15 +53,42 @@ try {
     document.body.dataset['state'] = 'running';
     try {
       const topK = Number($<HTMLInputElement>('top-k').value);
-      const generation = model.generate($<HTMLTextAreaElement>('prompt').value, {
+      const batch = Math.max(1, Math.floor(Number($<HTMLInputElement>('batch').value)) || 1);
+      const prompt = $<HTMLTextAreaElement>('prompt').value;
+      const options = {
         maxNewTokens: Number($<HTMLInputElement>('max-tokens').value),
         temperature: Number($<HTMLInputElement>('temperature').value),
         ...(topK > 0 ? { topK } : {}),
         signal: controller.signal,
-      });
-      for await (const piece of generation) output.textContent += piece;
-      const { newTokens, tokensPerSec, firstTokenMs, stopReason } = generation.stats;
-      stats.textContent = `${newTokens} tokens, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${where} (${stopReason})`;
+      };
+      // One row writes into #output itself; a batch gives each row its own block, in order.
+      const targets =
+        batch === 1
+          ? [output]
+          : Array.from({ length: batch }, (_, index) => {
+              const block = document.createElement('div');
+              block.className = 'row';
+              block.dataset['row'] = String(index);
+              output.append(block);
+              return block;
+            });
+      const rows =
+        batch === 1
+          ? [model.generate(prompt, options)]
+          : model.generateBatch(Array<string>(batch).fill(prompt), options).rows;
+      await streamRows(rows, targets);
+      // Every row's rate counts from the batch's first step: the batch's rate is all its new
+      // tokens over the longest row's time (for one row, the row's own rate).
+      const newTokens = rows.reduce((sum, row) => sum + row.stats.newTokens, 0);
+      const seconds = Math.max(
+        ...rows.map((row) =>
+          row.stats.tokensPerSec > 0 ? row.stats.newTokens / row.stats.tokensPerSec : 0,
+        ),
+      );
+      const tokensPerSec = seconds > 0 ? newTokens / seconds : 0;
+      const firstTokenMs = Math.max(...rows.map((row) => row.stats.firstTokenMs));
+      const reasons = [...new Set(rows.map((row) => row.stats.stopReason))].join(', ');
+      stats.textContent = `${newTokens} tokens${batch > 1 ? ` in ${batch} rows` : ''}, ${tokensPerSec.toFixed(0)} tokens/s, first token ${firstTokenMs.toFixed(1)} ms, on ${where} (${reasons})`;
       stats.dataset['tokensPerSec'] = String(tokensPerSec);
     } catch (error) {
       errorBox.textContent = String((error as Error).message ?? error);

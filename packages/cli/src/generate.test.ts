@@ -30,19 +30,25 @@ describe('minigpt export / generate (spawned CLI)', () => {
     );
     expect(train.status, train.stderr).toBe(0);
 
-    const exported = runCli(['export', '--checkpoint', 'run', '--out', 'onnx'], { cwd });
+    const exported = runCli(
+      ['export', '--checkpoint', 'run', '--out', 'onnx', '--quantize', 'int8'],
+      { cwd },
+    );
     expect(exported.status, exported.stderr).toBe(0);
     expect(exported.stdout).toMatch(
-      /exported run\/checkpoints\/ckpt-000000020 → onnx\/ \(model\.onnx [\d.]+ MB, 2 layers, 32 wide, vocab \d+, opset 17\)/,
+      /exported run\/checkpoints\/ckpt-000000020 → onnx\/ \(onnx\/model\.onnx [\d.]+ MB, int8 onnx\/model_quantized\.onnx [\d.]+ MB, 2 layers, 32 wide, vocab \d+, opset 17\)/,
     );
     for (const file of [
-      'model.onnx',
+      'onnx/model.onnx',
+      'onnx/model_quantized.onnx',
       'minigpt.json',
-      'vocab.json',
+      'tokenizer.minigpt.json',
       'config.json',
+      'generation_config.json',
       'tokenizer.json',
+      'tokenizer_config.json',
     ])
-      expect(existsSync(join(cwd, 'onnx', file))).toBe(true);
+      expect(existsSync(join(cwd, 'onnx', file)), file).toBe(true);
     expect(runCli(['export', '--checkpoint', 'run', '--out', 'onnx'], { cwd }).stderr).toMatch(
       /already holds an export/,
     );
@@ -60,12 +66,62 @@ describe('minigpt export / generate (spawned CLI)', () => {
     expect(stats).toMatchObject({ newTokens: 50, device: 'cpu' });
     expect(Object.keys(stats).sort()).toEqual([
       'device',
+      'dtype',
       'firstTokenMs',
       'newTokens',
+      'prompts',
       'tokensPerSec',
     ]);
     expect(generate('--seed', '3').stdout).toBe(first.stdout);
     expect(generate('--temperature', '0').status).toBe(0);
+    const quantized = generate('--seed', '3', '--dtype', 'q8', '--stats');
+    expect(quantized.status, quantized.stderr).toBe(0);
+    expect(JSON.parse(quantized.stderr.trim().split('\n').pop()!)).toMatchObject({
+      newTokens: 50,
+      dtype: 'q8',
+    });
+
+    // A prompt file in batches of 2 gives, row for row, what each prompt gives alone, greedy
+    // (empty lines skipped, \r\n accepted). Sampled rows are compared in the runtime's tests:
+    // a padded batch's logits differ from a lone prompt's in the last float bits, which a
+    // sampling threshold can tell apart.
+    writeFileSync(join(cwd, 'prompts.txt'), 'to be\r\n\nthe question\nor not\n');
+    const batched = runCli(
+      [
+        'generate',
+        '--model',
+        'onnx',
+        '--prompt-file',
+        'prompts.txt',
+        '--batch-size',
+        '2',
+        '--max-new-tokens',
+        '30',
+        '--temperature',
+        '0',
+      ],
+      { cwd },
+    );
+    expect(batched.status, batched.stderr).toBe(0);
+    const alone = ['to be', 'the question', 'or not'].map(
+      (prompt, index) =>
+        `--- ${index + 1}/3 ---\n` +
+        runCli(
+          [
+            'generate',
+            '--model',
+            'onnx',
+            '--prompt',
+            prompt,
+            '--max-new-tokens',
+            '30',
+            '--temperature',
+            '0',
+          ],
+          { cwd },
+        ).stdout,
+    );
+    expect(batched.stdout).toBe(alone.join(''));
 
     // Either this machine runs CUDA, or it says it does not and runs on CPU — never an error.
     const cuda = generate('--device', 'cuda', '--stats');
@@ -94,8 +150,34 @@ describe('minigpt export / generate (spawned CLI)', () => {
     const newer = runCli(['generate', '--model', '.'], { cwd });
     expect(newer.status).toBe(1);
     expect(newer.stderr).toMatch(
-      /minigpt\.json: format version 9, but this runner reads version 1\. Upgrade/,
+      /minigpt\.json: format version 9, but this runner reads version 2\. Upgrade/,
     );
     expect(readFileSync(join(cwd, 'minigpt.json'), 'utf8')).toMatch(/formatVersion/);
+    // An export of the first format (model.onnx beside minigpt.json): re-export it.
+    writeFileSync(
+      join(cwd, 'minigpt.json'),
+      JSON.stringify({ format: 'minigpt-onnx', formatVersion: 1 }),
+    );
+    const older = runCli(['generate', '--model', '.'], { cwd });
+    expect(older.status).toBe(1);
+    expect(older.stderr).toMatch(
+      /format version 1, .*Re-export the checkpoint with `minigpt export`/,
+    );
+    expect(older.stderr.trim().split('\n')).toHaveLength(1);
+
+    writeFileSync(join(cwd, 'empty.txt'), '\n\n');
+    for (const [file, message] of [
+      ['empty.txt', /empty\.txt: no prompts/],
+      ['missing.txt', /missing\.txt: no such prompt file/],
+    ] as const) {
+      const result = runCli(['generate', '--model', '.', '--prompt-file', file], { cwd });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(message);
+    }
+    const both = runCli(
+      ['generate', '--model', '.', '--prompt', 'a', '--prompt-file', 'empty.txt'],
+      { cwd },
+    );
+    expect(both.stderr).toMatch(/--prompt or --prompt-file, not both/);
   });
 });

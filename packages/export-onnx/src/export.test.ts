@@ -1,186 +1,245 @@
-// Parity at the tfjs → ONNX boundary: the same weights give the same logits in tfjs and
-// onnxruntime, decoding with the KV cache gives the full pass's logits, ONNX's own checker
-// accepts the file, and the Hugging Face files load in @huggingface/tokenizers.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// The export directory (format 2): exactly the Hugging Face layout transformers.js loads
+// (onnx/model.onnx, onnx/model_quantized.onnx, config.json, generation_config.json,
+// tokenizer.json, tokenizer_config.json) plus minigpt.json and tokenizer.minigpt.json; the
+// Hugging Face tokenizer gives minigpt's ids and never an id past the vocabulary; a replaced
+// export leaves no stale file behind, and an existing one is never replaced without force.
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { GPT, resolveGPTConfig, type GPTConfig } from '@minigpt/model';
-import { Random } from '@minigpt/random';
+import type { GPTConfig } from '@minigpt/model';
+import { parseManifest } from '@minigpt/runtime';
 import { BpeTokenizer, CharTokenizer } from '@minigpt/tokenizer';
-import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPORT_FILES, exportCheckpoint, exportModel, huggingFaceTokenizer } from './index.js';
+import {
+  EXPORT_FILES,
+  exportCheckpoint,
+  exportModel,
+  huggingFaceTokenizer,
+  writeExport,
+  type ExportSource,
+  type Weight,
+} from './index.js';
+import { tinyModel } from './test-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-export-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
-async function sessionFor(config: GPTConfig, model: GPT) {
-  const { onnx } = exportModel(config, await model.weightData(), 'char');
-  return ort.InferenceSession.create(onnx);
+/** Every file under `dir`, as paths relative to it, sorted. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
 }
 
-function feeds(config: GPTConfig, ids: number[][], past?: Record<string, ort.Tensor>) {
-  const headSize = config.nEmbd / config.nHead;
-  const result: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor(
-      'int64',
-      BigInt64Array.from(ids.flat(), (id) => BigInt(id)),
-      [ids.length, ids[0]!.length],
-    ),
-  };
-  for (let layer = 0; layer < config.nLayer; layer++) {
-    for (const kind of ['key', 'value']) {
-      result[`past_key_values.${layer}.${kind}`] =
-        past?.[`present.${layer}.${kind}`] ??
-        new ort.Tensor('float32', new Float32Array(0), [ids.length, config.nHead, 0, headSize]);
-    }
-  }
-  return result;
-}
+const readJson = (dir: string, file: string) =>
+  JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
+const hfTokenizer = (json: unknown) => new HfTokenizer(json as never, {} as never);
 
-function randomIds(count: number, vocab: number, seed: number): number[] {
-  const random = new Random(seed);
-  return Array.from({ length: count }, () => random.nextInt(vocab));
-}
+const FORMAT_2_FILES = [
+  'config.json',
+  'generation_config.json',
+  'minigpt.json',
+  'onnx/model.onnx',
+  'tokenizer.json',
+  'tokenizer.minigpt.json',
+  'tokenizer_config.json',
+];
+const FORMAT_2_QUANTIZED_FILES = [...FORMAT_2_FILES, 'onnx/model_quantized.onnx'].sort();
 
-describe('ONNX export parity', () => {
-  for (const bias of [true, false]) {
-    it(`tfjs and onnxruntime logits agree (nano, bias ${bias}), batch 2, dynamic lengths`, async () => {
-      const config = resolveGPTConfig({ vocabSize: 37, bias }, 'nano');
-      const model = GPT.create(config, { log: null, random: new Random(bias ? 1 : 2) });
-      const session = await sessionFor(config, model);
-      for (const length of [1, 7, config.blockSize]) {
-        const ids = [randomIds(length, 37, length), randomIds(length, 37, length + 100)];
-        const { logits } = await session.run(feeds(config, ids));
-        expect(logits!.dims).toEqual([2, length, 37]);
-        expect(
-          maxAbsDiff(
-            logits!.data as Float32Array,
-            model.forward(tf.tensor2d(ids, [2, length], 'int32')).dataSync(),
-          ),
-        ).toBeLessThanOrEqual(1e-4);
-      }
-      model.dispose();
-    });
-  }
-
-  it('decoding token by token with the KV cache gives the full pass logits', async () => {
-    const config = resolveGPTConfig({ vocabSize: 37 }, 'nano');
-    const model = GPT.create(config, { log: null, random: new Random(3) });
-    const session = await sessionFor(config, model);
-    const ids = randomIds(config.blockSize, 37, 9);
-    const full = (await session.run(feeds(config, [ids])))['logits']!.data as Float32Array; // (1, T, V)
-    // Prefill 5 tokens, then one at a time.
-    let results = await session.run(feeds(config, [ids.slice(0, 5)]));
-    expect(
-      maxAbsDiff(results['logits']!.data as Float32Array, full.slice(0, 5 * 37)),
-    ).toBeLessThanOrEqual(1e-4);
-    for (let t = 5; t < ids.length; t++) {
-      results = await session.run(feeds(config, [[ids[t]!]], results));
-      expect(results['present.0.key']!.dims).toEqual([
-        1,
-        config.nHead,
-        t + 1,
-        config.nEmbd / config.nHead,
-      ]);
-      // new_key_values holds exactly the step's last row of present (B, nh, P+T, hs).
-      const headSize = config.nEmbd / config.nHead;
-      const present = results['present.0.value']!.data as Float32Array;
-      const added = results['new_key_values.0.value']!.data as Float32Array;
-      expect(results['new_key_values.0.value']!.dims).toEqual([1, config.nHead, 1, headSize]);
-      for (let head = 0; head < config.nHead; head++) {
-        const row = (head * (t + 1) + t) * headSize;
-        expect(added.subarray(head * headSize, (head + 1) * headSize)).toEqual(
-          present.subarray(row, row + headSize),
-        );
-      }
-      expect(
-        maxAbsDiff(results['logits']!.data as Float32Array, full.slice(t * 37, (t + 1) * 37)),
-      ).toBeLessThanOrEqual(1e-4);
-    }
-    model.dispose();
-  });
-
-  it('holds for a seed-size model (6 layers, 256 wide, vocab 65)', async () => {
-    const config = resolveGPTConfig({ vocabSize: 65 }, 'seed');
-    const model = GPT.create(config, { log: null, random: new Random(4) });
-    const session = await sessionFor(config, model);
-    const ids = [randomIds(64, 65, 5)];
-    const { logits } = await session.run(feeds(config, ids));
-    expect(
-      maxAbsDiff(
-        logits!.data as Float32Array,
-        model.forward(tf.tensor2d(ids, [1, 64], 'int32')).dataSync(),
-      ),
-    ).toBeLessThanOrEqual(1e-4);
-    model.dispose();
-  }, 60_000);
-
-  it("passes ONNX's own checker (onnx.checker.check_model, full_check)", async () => {
-    const config = resolveGPTConfig({ vocabSize: 37 }, 'nano');
-    const model = GPT.create(config, { log: null });
-    const { onnx, opTypes } = exportModel(config, await model.weightData(), 'char');
-    model.dispose();
-    expect([...opTypes].sort()).toEqual([
-      'Add',
-      'Concat',
-      'Div',
-      'Erf',
-      'Gather',
-      'LayerNormalization',
-      'MatMul',
-      'Mul',
-      'Reshape',
-      'Shape',
-      'Slice',
-      'Softmax',
-      'Split',
-      'Transpose',
-    ]);
-    const path = join(work, 'checked.onnx');
-    writeFileSync(path, onnx);
-    // Debian's python3-onnx (installed by .ci/run): MINIGPT_ONNX_PYTHON overrides the interpreter.
-    const python = process.env['MINIGPT_ONNX_PYTHON'] ?? '/usr/bin/python3';
-    const script = `import onnx, sys\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint(m.ir_version, m.opset_import[0].version)`;
-    const output = execFileSync(python, ['-c', script, path], { encoding: 'utf8' });
-    expect(output.trim()).toBe('8 17');
-  });
-});
-
-describe('Hugging Face files', () => {
+describe('Hugging Face tokenizer.json', () => {
   const text =
     'To be, or not to be: that is the question.\nWhether 🌍 tis nobler in the mind to suffer';
-  it('a char vocabulary loads in @huggingface/tokenizers with the same ids, <unk> for the unknown', () => {
-    const tokenizer = CharTokenizer.fromText(text);
-    const hf = new HfTokenizer(huggingFaceTokenizer(tokenizer.toJSON()) as never, {} as never);
-    expect(hf.encode(text).ids).toEqual(tokenizer.encode(text));
-    expect(hf.encode('toZ').ids.at(-1)).toBe(tokenizer.vocabSize); // <unk>
-  });
+
+  // Unseen characters map to a character of the vocabulary, first present of U+FFFD, '?',
+  // ' ', else the vocabulary's first: an id past it would crash the graph's Gather.
+  const fallbackCases: Array<[string, string, string]> = [
+    ['a vocabulary with a space', text, ' '],
+    ['a vocabulary with ? and a space', `${text}?`, '?'],
+    ['a vocabulary with U+FFFD', `${text}?\uFFFD`, '\uFFFD'],
+    ['a vocabulary with none of them', 'zebra', 'a'],
+  ];
+  for (const [what, vocabularyText, fallback] of fallbackCases) {
+    it(`maps every character of a char vocabulary to minigpt's id, unseen ones to "${fallback}" (${what})`, () => {
+      const tokenizer = CharTokenizer.fromText(vocabularyText);
+      const hf = hfTokenizer(huggingFaceTokenizer(tokenizer.toJSON()));
+      expect(hf.encode(vocabularyText).ids).toEqual(tokenizer.encode(vocabularyText));
+      const fallbackId = tokenizer.encode(fallback)[0]!;
+      const sample = `${vocabularyText} Zürich 日本語 🚀?!\t~ ${vocabularyText.slice(0, 5)}`;
+      const ids = hf.encode(sample).ids;
+      const seen = new Set(vocabularyText);
+      expect(ids).toEqual(
+        [...sample].map((char) => (seen.has(char) ? tokenizer.encode(char)[0]! : fallbackId)),
+      );
+      expect(ids.every((id: number) => id >= 0 && id < tokenizer.vocabSize)).toBe(true);
+    });
+  }
 
   it('a byte-level BPE loads with the same ids, special tokens included', () => {
     const tokenizer = BpeTokenizer.train(`${text} `.repeat(30), 320, {
       specialTokens: ['<|endoftext|>'],
     });
-    const hf = new HfTokenizer(huggingFaceTokenizer(tokenizer.toJSON()) as never, {} as never);
+    const hf = hfTokenizer(huggingFaceTokenizer(tokenizer.toJSON()));
     for (const sample of [text, "it's 2024 — naïve café, 日本語!", '  spaces\n\nand lines ']) {
       expect(hf.encode(sample).ids).toEqual(tokenizer.encode(sample));
     }
     expect(hf.encode('hi<|endoftext|>').ids.at(-1)).toBe(
       tokenizer.specialTokens.get('<|endoftext|>'),
     );
+  });
+});
+
+describe('writeExport', () => {
+  // A nano GPT over a char vocabulary with no '?' or U+FFFD: unseen characters become ' '.
+  const vocabularyText = 'all the world is a stage,\nand all the men and women merely players.';
+  const tokenizer = CharTokenizer.fromText(vocabularyText);
+  let config: GPTConfig;
+  let weights: Map<string, Weight>;
+  let source: ExportSource;
+  beforeAll(async () => {
+    const made = await tinyModel({ vocabSize: tokenizer.vocabSize, blockSize: 24 }, 'nano', 8);
+    config = made.config;
+    weights = await made.model.weightData();
+    made.model.dispose();
+    source = { config, weights, tokenizer: tokenizer.toJSON(), source: 'test model' };
+  });
+
+  it('writes exactly the Hugging Face layout plus minigpt.json and tokenizer.minigpt.json', async () => {
+    const out = join(work, 'layout');
+    const result = await writeExport(source, { outDir: out, quantize: 'int8' });
+    expect(filesUnder(out)).toEqual(FORMAT_2_QUANTIZED_FILES);
+    expect(result.modelBytes).toBe(readFileSync(join(out, 'onnx/model.onnx')).length);
+    expect(result.quantizedBytes).toBe(readFileSync(join(out, 'onnx/model_quantized.onnx')).length);
+    // The files are exportModel's bytes, and both graphs load in onnxruntime.
+    const expected = exportModel(config, weights, 'char', { quantize: 'int8' });
+    expect(new Uint8Array(readFileSync(join(out, 'onnx/model.onnx')))).toEqual(expected.onnx);
+    expect(new Uint8Array(readFileSync(join(out, 'onnx/model_quantized.onnx')))).toEqual(
+      expected.onnxQuantized,
+    );
+    for (const file of ['onnx/model.onnx', 'onnx/model_quantized.onnx']) {
+      const session = await ort.InferenceSession.create(join(out, file));
+      // Hugging Face's GPT-2 inputs; no num_logits_to_keep, which transformers.js v3 lacks.
+      expect(session.inputNames.slice(0, 4)).toEqual([
+        'input_ids',
+        'attention_mask',
+        'position_ids',
+        'past_key_values.0.key',
+      ]);
+    }
+
+    const manifest = parseManifest(readJson(out, EXPORT_FILES.manifest));
+    expect(manifest).toMatchObject({
+      format: 'minigpt-onnx',
+      formatVersion: 2,
+      files: {
+        model: 'onnx/model.onnx',
+        modelQuantized: 'onnx/model_quantized.onnx',
+        vocab: 'tokenizer.minigpt.json',
+      },
+      tokenizer: 'char',
+    });
+    expect(readJson(out, 'tokenizer.minigpt.json')).toEqual(tokenizer.toJSON());
+
+    const hfConfig = readJson(out, 'config.json');
+    expect(hfConfig).toMatchObject({
+      model_type: 'gpt2',
+      vocab_size: tokenizer.vocabSize,
+      n_positions: 24,
+      n_layer: 2,
+      n_head: 2,
+      n_embd: 32,
+      'transformers.js_config': { dtype: 'fp32', minigpt_dtypes: ['fp32', 'q8'] },
+    });
+    const padId = hfConfig['pad_token_id'] as number;
+    expect(padId).toBe(tokenizer.encode(' ')[0]);
+    expect(readJson(out, 'generation_config.json')).toMatchObject({
+      max_length: 24,
+      pad_token_id: padId,
+    });
+    expect(readJson(out, 'tokenizer_config.json')).toMatchObject({
+      tokenizer_class: 'GPT2Tokenizer',
+      padding_side: 'left',
+      model_max_length: 24,
+      pad_token: ' ',
+      unk_token: ' ',
+    });
+
+    // The tokenizer.json written never gives an id past the embedding.
+    const hf = hfTokenizer(readJson(out, 'tokenizer.json'));
+    const ids = hf.encode('All the World? 🎭 Ünïcödé, 42!').ids;
+    expect(ids.length).toBe([...'All the World? 🎭 Ünïcödé, 42!'].length);
+    expect(ids.every((id: number) => id >= 0 && id < config.vocabSize)).toBe(true);
+    expect(ids[0]).toBe(tokenizer.encode(' ')[0]); // 'A' is unseen
+    expect(hf.encode(vocabularyText).ids).toEqual(tokenizer.encode(vocabularyText));
+  });
+
+  it('without quantize writes no int8 graph, and config.json lists fp32 only', async () => {
+    const out = join(work, 'float-only');
+    const result = await writeExport(source, { outDir: out });
+    expect(filesUnder(out)).toEqual(FORMAT_2_FILES);
+    expect(result.quantizedBytes).toBeUndefined();
+    expect(readJson(out, 'config.json')['transformers.js_config']).toEqual({
+      dtype: 'fp32',
+      minigpt_dtypes: ['fp32'],
+    });
+    expect(readJson(out, EXPORT_FILES.manifest)['files']).toEqual({
+      model: 'onnx/model.onnx',
+      vocab: 'tokenizer.minigpt.json',
+    });
+  });
+
+  it('refuses an existing export (format 2) without force; with force, drops a stale int8 graph', async () => {
+    const out = join(work, 'replace');
+    await writeExport(source, { outDir: out, quantize: 'int8' });
+    await expect(writeExport(source, { outDir: out })).rejects.toThrow(
+      /already holds an export .* Pass --force/,
+    );
+    expect(filesUnder(out)).toEqual(FORMAT_2_QUANTIZED_FILES); // untouched
+
+    await writeExport(source, { outDir: out, force: true });
+    // A float-only export must not leave the previous model's int8 graph beside it.
+    expect(filesUnder(out)).toEqual(FORMAT_2_FILES);
+    expect(readJson(out, EXPORT_FILES.manifest)['files']).toEqual({
+      model: 'onnx/model.onnx',
+      vocab: 'tokenizer.minigpt.json',
+    });
+  });
+
+  it('refuses a format-1 export without force; with force, removes its model.onnx and vocab.json', async () => {
+    const out = join(work, 'format-1');
+    mkdirSync(out);
+    // The layout of format 1: graph and vocabulary at the top level.
+    const format1: Record<string, string> = {
+      'minigpt.json': JSON.stringify({ format: 'minigpt-onnx', formatVersion: 1 }),
+      'model.onnx': 'old graph',
+      'vocab.json': JSON.stringify(tokenizer.toJSON()),
+      'config.json': '{}',
+      'tokenizer.json': '{}',
+    };
+    for (const [file, content] of Object.entries(format1)) writeFileSync(join(out, file), content);
+    await expect(writeExport(source, { outDir: out })).rejects.toThrow(
+      /already holds an export \(minigpt\.json, config\.json, model\.onnx, vocab\.json\)\. Pass --force/,
+    );
+    expect(filesUnder(out)).toEqual(Object.keys(format1).sort());
+    // Only the graph file of format 1, without its manifest: still an export.
+    rmSync(join(out, 'minigpt.json'));
+    rmSync(join(out, 'config.json'));
+    await expect(writeExport(source, { outDir: out })).rejects.toThrow(/already holds an export/);
+
+    await writeExport(source, { outDir: out, force: true, quantize: 'int8' });
+    expect(filesUnder(out)).toEqual(FORMAT_2_QUANTIZED_FILES);
+    expect(readJson(out, 'tokenizer.json')['model']).toMatchObject({ type: 'BPE' });
   });
 });
 
@@ -202,37 +261,38 @@ describe('exportCheckpoint', () => {
     return join(dir, 'run');
   }
 
-  it('writes model.onnx, minigpt.json, vocab.json, config.json and tokenizer.json, refusing to overwrite', async () => {
+  it("exports a training run's latest checkpoint, refusing to overwrite without force", async () => {
     const run = await checkpoint();
     const out = join(work, 'export');
-    const result = await exportCheckpoint({ checkpoint: run, outDir: out });
-    expect(readdirSync(out).sort()).toEqual([
-      'config.json',
-      'minigpt.json',
-      'model.onnx',
-      'tokenizer.json',
-      'vocab.json',
-    ]);
+    const result = await exportCheckpoint({ checkpoint: run, outDir: out, quantize: 'int8' });
+    expect(filesUnder(out)).toEqual(FORMAT_2_QUANTIZED_FILES);
     expect(result.checkpointDir).toMatch(/ckpt-000000002$/);
-    const manifest = JSON.parse(readFileSync(join(out, EXPORT_FILES.manifest), 'utf8'));
-    expect(manifest).toMatchObject({
+    expect(readJson(out, EXPORT_FILES.manifest)).toMatchObject({
       format: 'minigpt-onnx',
-      formatVersion: 1,
+      formatVersion: 2,
       opset: 17,
-      model: { nLayer: 2, nHead: 2, nEmbd: 32 },
+      model: { nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16 },
       tokenizer: 'char',
     });
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({
+    expect(readJson(out, 'config.json')).toMatchObject({
       model_type: 'gpt2',
       n_layer: 2,
       n_head: 2,
       n_embd: 32,
       n_positions: 16,
+      'transformers.js_config': { dtype: 'fp32' },
+    });
+    expect(readJson(out, 'generation_config.json')).toMatchObject({ max_length: 16 });
+    expect(readJson(out, 'tokenizer_config.json')).toMatchObject({
+      padding_side: 'left',
+      model_max_length: 16,
     });
     await expect(exportCheckpoint({ checkpoint: run, outDir: out })).rejects.toThrow(
       /already holds an export .* Pass --force/,
     );
     await exportCheckpoint({ checkpoint: run, outDir: out, force: true });
+    expect(filesUnder(out)).toEqual(FORMAT_2_FILES);
+    // No lock or temporary directory is left behind.
     expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
   }, 60_000);
 

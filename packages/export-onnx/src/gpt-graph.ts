@@ -1,28 +1,50 @@
-// The GPT as one ONNX graph that serves both prefill and KV-cache decode:
-//   inputs  input_ids (B, T) int64, past_key_values.{i}.key|value (B, nh, P, hs) float32
-//   outputs logits (B, T, V), present.{i}.key|value (B, nh, P+T, hs),
-//           new_key_values.{i}.key|value (B, nh, T, hs): only this step's rows of present
-// Positions start at P; query t sees keys 0 … P+t. Only standard ops at opset 17, so
-// onnxruntime-node (CPU, CUDA) and onnxruntime-web (wasm, WebGPU) all run it. The math is
-// @minigpt/model's: pre-LN blocks, exact GELU (as Div → Erf, which onnxruntime fuses),
-// LayerNorm eps 1e-5, LM head tied to wte.
+// The GPT as one ONNX graph that serves both prefill and KV-cache decode, batched, in the
+// signature Hugging Face's exporters give GPT-2 (so transformers.js runs it as it is):
+//   inputs  input_ids (B, T) int64; attention_mask (B, P+T) int64, 1 = a real token, 0 = a
+//           pad; position_ids (B, T) int64; past_key_values.{i}.key|value (B, nh, P, hs)
+//           float32; with the numLogitsToKeep option, num_logits_to_keep () int64 too
+//   outputs logits (B, T, V) (or (B, k, V)); present.{i}.key|value (B, nh, P+T, hs)
+// Query t of row b sees cache slots s ≤ P+t whose attention_mask[b, s] is 1, so rows of one
+// batch may be left-padded to a common length. Positions come from position_ids (a Gather of
+// wpe): an id ≥ blockSize is an onnxruntime error, never a silently short result.
+// Only standard ops at opset 17, so onnxruntime-node (CPU, CUDA) and onnxruntime-web (wasm,
+// WebGPU) all run it. The math is @minigpt/model's: pre-LN blocks, exact GELU (Div → Erf,
+// which onnxruntime fuses), LayerNorm eps 1e-5, LM head tied to wte.
 //
 // Dimensions: B batch, T new tokens, P cached tokens, C nEmbd, nh heads, hs = C/nh, V vocab.
 import type { GPTConfig } from '@minigpt/model/config';
-import { Graph, DataType, floatInitializer, int64Initializer } from './onnx.js';
+import { Graph, DataType, floatInitializer, int64Initializer, int8Initializer } from './onnx.js';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
 
 export const GRAPH_NAMES = {
   inputIds: 'input_ids',
+  attentionMask: 'attention_mask',
+  positionIds: 'position_ids',
+  numLogitsToKeep: 'num_logits_to_keep',
   pastKey: 'past_key_values.{i}.key',
   pastValue: 'past_key_values.{i}.value',
   logits: 'logits',
   presentKey: 'present.{i}.key',
   presentValue: 'present.{i}.value',
-  newKey: 'new_key_values.{i}.key',
-  newValue: 'new_key_values.{i}.value',
+  /**
+   * This step's rows of present (B, nh, T, hs): values inside the graph, not declared
+   * outputs. transformers.js fetches every declared output (on WebGPU each would be one more
+   * read back per step), so only a runner that wants them adds them (appendGraphOutputs).
+   */
+  rowsKey: 'new_key_values.{i}.key',
+  rowsValue: 'new_key_values.{i}.value',
+} as const;
+
+/** Symbolic dims, named as Hugging Face's exporters name them: transformers.js sizes its
+ * empty cache from `batch_size` and takes every other symbol as 0. */
+export const GRAPH_DIMS = {
+  batch: 'batch_size',
+  sequence: 'sequence_length',
+  past: 'past_sequence_length',
+  total: 'past_sequence_length + sequence_length',
+  logits: 'logits_length',
 } as const;
 
 const name = (pattern: string, layer: number) => pattern.replace('{i}', String(layer));
@@ -32,8 +54,29 @@ export interface Weight {
   readonly data: Float32Array;
 }
 
-export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, Weight>): Graph {
-  const { nLayer, nHead, nEmbd: c, vocabSize, blockSize } = config;
+export interface GraphOptions {
+  /**
+   * Adds the scalar input num_logits_to_keep (0 = logits for every position, k = the last
+   * k), so a prefill runs the LM head on one position. Off in exports: it speeds a prefill
+   * only (2.5× for 128 tokens at vocab 50,257, nothing at 65; decode steps not at all:
+   * bench/logits-to-keep.bench.mjs), and transformers.js v3 cannot run a graph with an input
+   * it does not know, while v3 and v4 both run the graph without it.
+   */
+  readonly numLogitsToKeep?: boolean;
+  /**
+   * 'int8': every MatMul with a weight (attention, MLP, LM head) runs as
+   * DynamicQuantizeLinear → MatMulInteger on int8 weights, symmetric per output column.
+   * Embeddings, LayerNorms and biases stay float32. Default: float32 throughout.
+   */
+  readonly quantize?: 'int8';
+}
+
+export function buildGptGraph(
+  config: GPTConfig,
+  weights: ReadonlyMap<string, Weight>,
+  options: GraphOptions = {},
+): Graph {
+  const { nLayer, nHead, nEmbd: c, vocabSize } = config;
   const headSize = c / nHead;
   const graph = new Graph('minigpt');
   // The attention scale 1/√hs is folded into the query columns of c_attn (weights and
@@ -46,130 +89,144 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     for (let index = 0; index < out.length; index++) if (index % columns < c) out[index]! *= scale;
     return out;
   };
-  const weight = (key: string): string => {
+  const weightData = (key: string): Weight => {
     const w = weights.get(key);
     if (!w) throw new Error(`weights: "${key}" is missing`);
-    return graph.initializer(floatInitializer(key, w.shape, scaledQuery(key, w.data)));
+    return { shape: w.shape, data: scaledQuery(key, w.data) };
+  };
+  const weight = (key: string): string => {
+    const w = weightData(key);
+    return graph.initializer(floatInitializer(key, w.shape, w.data));
   };
   const optional = (key: string): string | undefined =>
     weights.has(key) ? weight(key) : undefined;
   const constant = (key: string, values: number[], dims: number[] = []) =>
     graph.initializer(floatInitializer(key, dims, Float32Array.from(values)));
-  const int64s = (key: string, values: number[]) =>
-    graph.initializer(int64Initializer(key, [values.length], values));
+  const int64s = (key: string, values: number[], dims: number[] = [values.length]) =>
+    graph.initializer(int64Initializer(key, dims, values));
+  const { batch, sequence, past, total } = GRAPH_DIMS;
 
   // Graph inputs and outputs, with symbolic dims.
-  graph.inputs.push({
-    name: GRAPH_NAMES.inputIds,
-    dataType: DataType.INT64,
-    dims: ['batch', 'sequence'],
-  });
+  const input = (inputName: string, dataType: 1 | 7, dims: Array<string | number>) =>
+    graph.inputs.push({ name: inputName, dataType, dims });
+  input(GRAPH_NAMES.inputIds, DataType.INT64, [batch, sequence]);
+  input(GRAPH_NAMES.attentionMask, DataType.INT64, [batch, total]);
+  input(GRAPH_NAMES.positionIds, DataType.INT64, [batch, sequence]);
+  if (options.numLogitsToKeep) input(GRAPH_NAMES.numLogitsToKeep, DataType.INT64, []);
   for (let layer = 0; layer < nLayer; layer++) {
-    for (const pattern of [GRAPH_NAMES.pastKey, GRAPH_NAMES.pastValue]) {
-      graph.inputs.push({
-        name: name(pattern, layer),
-        dataType: DataType.FLOAT,
-        dims: ['batch', nHead, 'past_sequence', headSize],
-      });
-    }
+    for (const pattern of [GRAPH_NAMES.pastKey, GRAPH_NAMES.pastValue])
+      input(name(pattern, layer), DataType.FLOAT, [batch, nHead, past, headSize]);
   }
   graph.outputs.push({
     name: GRAPH_NAMES.logits,
     dataType: DataType.FLOAT,
-    dims: ['batch', 'sequence', vocabSize],
+    dims: [batch, options.numLogitsToKeep ? GRAPH_DIMS.logits : sequence, vocabSize],
   });
   for (let layer = 0; layer < nLayer; layer++) {
     for (const pattern of [GRAPH_NAMES.presentKey, GRAPH_NAMES.presentValue]) {
       graph.outputs.push({
         name: name(pattern, layer),
         dataType: DataType.FLOAT,
-        dims: ['batch', nHead, 'total_sequence', headSize],
-      });
-    }
-  }
-  // A runner that keeps the cache itself fetches these instead of present: onnxruntime-web
-  // copies every output out of its wasm heap into a fresh array, and copying the whole
-  // present cache out per token took half of a decode step in Chromium.
-  for (let layer = 0; layer < nLayer; layer++) {
-    for (const pattern of [GRAPH_NAMES.newKey, GRAPH_NAMES.newValue]) {
-      graph.outputs.push({
-        name: name(pattern, layer),
-        dataType: DataType.FLOAT,
-        dims: ['batch', nHead, 'sequence', headSize],
+        dims: [batch, nHead, total, headSize],
       });
     }
   }
 
   // Constants.
-  const zero1 = int64s('const.zero', [0]);
   const axis0 = int64s('const.axis0', [0]);
-  const axes01 = int64s('const.axes01', [0, 1]);
+  const axis1 = int64s('const.axis1', [1]);
+  const axes12 = int64s('const.axes12', [1, 2]);
+  const oneIndex = int64s('const.one_index', [1], []);
   const headsShape = int64s('const.heads_shape', [0, 0, nHead, headSize]); // (B, T, nh, hs); 0 = keep
   const mergedShape = int64s('const.merged_shape', [0, 0, c]); // (B, T, C)
   const qkvSplit = int64s('const.qkv_split', [c, c, c]);
   const sqrt2 = constant('const.sqrt2', [Math.SQRT2]);
   const one = constant('const.one', [1]);
   const half = constant('const.half', [0.5]);
-  // Additive causal mask table (blockSize, blockSize): row r sees columns ≤ r.
-  const maskValues = new Float32Array(blockSize * blockSize);
-  for (let row = 0; row < blockSize; row++)
-    maskValues.fill(-1e9, row * blockSize + row + 1, (row + 1) * blockSize);
-  const maskTable = graph.initializer(
-    floatInitializer('const.causal_mask', [blockSize, blockSize], maskValues),
-  );
+  const zeroBias = constant('const.mask_keep', [0]);
+  const blockedBias = constant('const.mask_block', [-1e9]);
 
-  // P (cached length), T (new tokens) and P + T as 1-element int64 tensors.
+  // Attention bias (B, 1, T, P+T): 0 where query t may see cache slot s (s ≤ P+t, and slot s
+  // is a real token of its row), −1e9 elsewhere. A pad query sees nothing and gets a uniform
+  // softmax — finite, and its logits are never read.
+  const scalar = (oneElement: string) => graph.op('Squeeze', [oneElement, axis0]);
   const pastLength = graph.op('Shape', [name(GRAPH_NAMES.pastKey, 0)], {
     start: { type: 'int', value: 2 },
     end: { type: 'int', value: 3 },
-  });
+  }); // [P]
   const newLength = graph.op('Shape', [GRAPH_NAMES.inputIds], {
     start: { type: 'int', value: 1 },
     end: { type: 'int', value: 2 },
-  });
-  const totalLength = graph.op('Add', [pastLength, newLength]);
-  // Rows P … P+T of the mask, columns 0 … P+T: (T, P+T).
-  const maskStarts = graph.op('Concat', [pastLength, zero1], { axis: { type: 'int', value: 0 } });
-  const maskEnds = graph.op('Concat', [totalLength, totalLength], {
-    axis: { type: 'int', value: 0 },
-  });
-  const mask = graph.op('Slice', [maskTable, maskStarts, maskEnds, axes01]);
+  }); // [T]
+  const totalLength = graph.op('Add', [pastLength, newLength]); // [P+T]
+  const slots = graph.op('Range', [int64s('const.zero', [0], []), scalar(totalLength), oneIndex]); // (P+T)
+  const queries = graph.op('Unsqueeze', [
+    graph.op('Range', [scalar(pastLength), scalar(totalLength), oneIndex]),
+    axis1,
+  ]); // (T, 1): each query's own slot
+  const causal = graph.op('LessOrEqual', [slots, queries]); // (T, P+T)
+  const real = graph.op('Cast', [graph.op('Unsqueeze', [GRAPH_NAMES.attentionMask, axes12])], {
+    to: { type: 'int', value: DataType.BOOL },
+  }); // (B, 1, 1, P+T)
+  const allowed = graph.op('And', [causal, real]); // (B, 1, T, P+T)
+  const attentionBias = graph.op('Where', [allowed, zeroBias, blockedBias]); // (B, 1, T, P+T)
 
-  // Embeddings: wte[input_ids] + wpe[P … P+T).
+  // Embeddings: wte[input_ids] + wpe[position_ids].
   const wte = weight('wte.weight'); // (V, C)
-  const tokens = graph.op('Gather', [wte, GRAPH_NAMES.inputIds], {
-    axis: { type: 'int', value: 0 },
-  }); // (B, T, C)
-  const positions = graph.op('Slice', [weight('wpe.weight'), pastLength, totalLength, axis0]); // (T, C)
-  let x = graph.op('Add', [tokens, positions]); // (B, T, C)
+  // The node names are what onnxruntime's error quotes for an index out of range, so a
+  // caller who runs past the window (or feeds a foreign id) reads which rule it broke.
+  const gather = (table: string, ids: string, rule: string) =>
+    graph.node('Gather', [table, ids], {
+      attributes: { axis: { type: 'int', value: 0 } },
+      name: rule,
+    })[0]!; // (B, T, C)
+  let x = graph.op('Add', [
+    gather(wte, GRAPH_NAMES.inputIds, `input_ids must be below vocab_size ${vocabSize}`),
+    gather(
+      weight('wpe.weight'),
+      GRAPH_NAMES.positionIds,
+      `position_ids must be below n_positions ${config.blockSize}: the context window is full`,
+    ),
+  ]); // (B, T, C)
 
-  const layerNorm = (input: string, prefix: string) => {
+  const layerNorm = (inputName: string, prefix: string) => {
     const bias = optional(`${prefix}.bias`);
     return graph.op(
       'LayerNormalization',
-      bias ? [input, weight(`${prefix}.weight`), bias] : [input, weight(`${prefix}.weight`)],
+      bias
+        ? [inputName, weight(`${prefix}.weight`), bias]
+        : [inputName, weight(`${prefix}.weight`)],
       {
         axis: { type: 'int', value: -1 },
         epsilon: { type: 'float', value: 1e-5 },
       },
     );
   };
-  const linear = (input: string, prefix: string) => {
-    const product = graph.op('MatMul', [input, weight(`${prefix}.weight`)]);
+  const matMul = (inputName: string, key: string, data: Weight, outputName?: string) =>
+    options.quantize === 'int8'
+      ? quantizedMatMul(graph, inputName, key, data, outputName)
+      : graph.op(
+          'MatMul',
+          [inputName, graph.initializer(floatInitializer(key, data.shape, data.data))],
+          undefined,
+          outputName,
+        );
+  const linear = (inputName: string, prefix: string) => {
+    const product = matMul(inputName, `${prefix}.weight`, weightData(`${prefix}.weight`));
     const bias = optional(`${prefix}.bias`);
     return bias ? graph.op('Add', [product, bias]) : product;
   };
-  const splitHeads = (input: string, outputName?: string) =>
+  const splitHeads = (inputName: string, outputName?: string) =>
     graph.op(
       'Transpose',
-      [graph.op('Reshape', [input, headsShape])],
+      [graph.op('Reshape', [inputName, headsShape])],
       { perm: { type: 'ints', value: [0, 2, 1, 3] } },
       outputName,
     ); // (B, nh, T, hs)
 
   for (let layer = 0; layer < nLayer; layer++) {
     const p = `h.${layer}`;
-    // Attention: x + c_proj(softmax(q·kᵀ + mask)·v) with q pre-scaled by 1/√hs; the cache is
+    // Attention: x + c_proj(softmax(q·kᵀ + bias)·v) with q pre-scaled by 1/√hs; the cache is
     // extended by this step's k, v.
     const h1 = layerNorm(x, `${p}.ln_1`);
     const qkv = linear(h1, `${p}.attn.c_attn`); // (B, T, 3C)
@@ -179,22 +236,22 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     });
     const presentKey = graph.op(
       'Concat',
-      [name(GRAPH_NAMES.pastKey, layer), splitHeads(k!, name(GRAPH_NAMES.newKey, layer))],
+      [name(GRAPH_NAMES.pastKey, layer), splitHeads(k!, name(GRAPH_NAMES.rowsKey, layer))],
       { axis: { type: 'int', value: 2 } },
       name(GRAPH_NAMES.presentKey, layer),
     ); // (B, nh, P+T, hs)
     const presentValue = graph.op(
       'Concat',
-      [name(GRAPH_NAMES.pastValue, layer), splitHeads(v!, name(GRAPH_NAMES.newValue, layer))],
+      [name(GRAPH_NAMES.pastValue, layer), splitHeads(v!, name(GRAPH_NAMES.rowsValue, layer))],
       { axis: { type: 'int', value: 2 } },
       name(GRAPH_NAMES.presentValue, layer),
     );
     const keysT = graph.op('Transpose', [presentKey], {
       perm: { type: 'ints', value: [0, 1, 3, 2] },
     }); // (B, nh, hs, P+T)
-    const scores = graph.op('Add', [graph.op('MatMul', [splitHeads(q!), keysT]), mask]); // (B, nh, T, P+T)
-    const weights = graph.op('Softmax', [scores], { axis: { type: 'int', value: -1 } });
-    const attended = graph.op('MatMul', [weights, presentValue]); // (B, nh, T, hs)
+    const scores = graph.op('Add', [graph.op('MatMul', [splitHeads(q!), keysT]), attentionBias]); // (B, nh, T, P+T)
+    const attention = graph.op('Softmax', [scores], { axis: { type: 'int', value: -1 } });
+    const attended = graph.op('MatMul', [attention, presentValue]); // (B, nh, T, hs)
     const merged = graph.op('Reshape', [
       graph.op('Transpose', [attended], { perm: { type: 'ints', value: [0, 2, 1, 3] } }),
       mergedShape,
@@ -207,7 +264,17 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     const activated = graph.op('Mul', [graph.op('Mul', [up, graph.op('Add', [erf, one])]), half]);
     x = graph.op('Add', [x, linear(activated, `${p}.mlp.c_proj`)]);
   }
-  const final = layerNorm(x, 'ln_f');
+  // With num_logits_to_keep, only the last K positions go through the LM head: K =
+  // num_logits_to_keep, or T when it is 0 (Slice from −0 = 0).
+  const final = layerNorm(x, 'ln_f'); // (B, T, C)
+  const kept = options.numLogitsToKeep
+    ? graph.op('Slice', [
+        final,
+        graph.op('Neg', [graph.op('Unsqueeze', [GRAPH_NAMES.numLogitsToKeep, axis0])]), // [−K]
+        int64s('const.max_index', [Number.MAX_SAFE_INTEGER]),
+        axis1,
+      ]) // (B, K, C)
+    : final;
   // The LM head is wte (tied): stored transposed, (C, V), so the graph needs no Transpose.
   const wteData = weights.get('wte.weight')!;
   const lmHead = new Float32Array(c * vocabSize);
@@ -215,7 +282,41 @@ export function buildGptGraph(config: GPTConfig, weights: ReadonlyMap<string, We
     for (let channel = 0; channel < c; channel++)
       lmHead[channel * vocabSize + token] = wteData.data[token * c + channel]!;
   }
-  graph.initializer(floatInitializer('lm_head.weight', [c, vocabSize], lmHead));
-  graph.op('MatMul', [final, 'lm_head.weight'], undefined, GRAPH_NAMES.logits); // (B, T, V)
+  matMul(kept, 'lm_head.weight', { shape: [c, vocabSize], data: lmHead }, GRAPH_NAMES.logits); // (B, K, V)
   return graph;
+}
+
+/**
+ * x (…, K) · W (K, N) with W stored as int8, symmetric per output column (scale_n =
+ * max|W[:, n]| / 127, zero point 0), and x quantized per call to uint8 by
+ * DynamicQuantizeLinear: y = MatMulInteger(xq, Wq) · (x_scale · scale_n) after subtracting
+ * x's zero point inside MatMulInteger. onnxruntime fuses the four nodes into one
+ * DynamicQuantizeMatMul kernel (CPU and wasm); every node is a standard ONNX operator.
+ */
+function quantizedMatMul(
+  graph: Graph,
+  input: string,
+  key: string,
+  weight: Weight,
+  outputName?: string,
+): string {
+  const [rows, columns] = weight.shape as [number, number];
+  const scales = new Float32Array(columns);
+  for (let row = 0; row < rows; row++) {
+    for (let column = 0; column < columns; column++) {
+      const magnitude = Math.abs(weight.data[row * columns + column]!);
+      if (magnitude > scales[column]!) scales[column] = magnitude;
+    }
+  }
+  for (let column = 0; column < columns; column++)
+    scales[column] = scales[column]! > 0 ? scales[column]! / 127 : 1;
+  const quantized = new Int8Array(rows * columns);
+  for (let index = 0; index < quantized.length; index++)
+    quantized[index] = Math.round(weight.data[index]! / scales[index % columns]!);
+  const weightName = graph.initializer(int8Initializer(`${key}.int8`, [rows, columns], quantized));
+  const scaleName = graph.initializer(floatInitializer(`${key}.scale`, [columns], scales));
+  const [xq, xScale, xZero] = graph.node('DynamicQuantizeLinear', [input], { outputCount: 3 });
+  const integer = graph.op('MatMulInteger', [xq!, weightName, xZero!]); // (…, N) int32
+  const asFloat = graph.op('Cast', [integer], { to: { type: 'int', value: DataType.FLOAT } });
+  return graph.op('Mul', [asFloat, graph.op('Mul', [xScale!, scaleName])], undefined, outputName);
 }

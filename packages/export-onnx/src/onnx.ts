@@ -1,10 +1,14 @@
 // ONNX's protobuf messages (onnx.proto field numbers) as small builder functions, and a
 // Graph helper that names nodes and tensors uniquely. It knows nothing of GPTs.
-import { ProtoWriter } from './protobuf.js';
+import {
+  OnnxDataType as DataType,
+  ProtoWriter,
+  encodeValueInfo,
+  type OnnxDataTypeValue as DataTypeValue,
+  type OnnxValueInfo as ValueInfo,
+} from '@minigpt/runtime';
 
-/** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
-type DataTypeValue = (typeof DataType)[keyof typeof DataType];
+export { DataType, type ValueInfo };
 
 export type AttributeValue =
   | { readonly type: 'int'; readonly value: number }
@@ -19,19 +23,25 @@ export interface Initializer {
   readonly raw: Uint8Array;
 }
 
-/** A graph input or output: its element type and dims (numbers, or symbolic names). */
-export interface ValueInfo {
-  readonly name: string;
-  readonly dataType: DataTypeValue;
-  readonly dims: ReadonlyArray<number | string>;
-}
-
 export function floatInitializer(
   name: string,
   dims: readonly number[],
   values: Float32Array,
 ): Initializer {
   return { name, dims, dataType: DataType.FLOAT, raw: littleEndianBytes(values) };
+}
+
+export function int8Initializer(
+  name: string,
+  dims: readonly number[],
+  values: Int8Array,
+): Initializer {
+  return {
+    name,
+    dims,
+    dataType: DataType.INT8,
+    raw: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  };
 }
 
 export function int64Initializer(
@@ -144,20 +154,6 @@ function encodeTensor(init: Initializer): ProtoWriter {
   const tensor = new ProtoWriter();
   if (init.dims.length > 0) tensor.packedInt64(1, init.dims);
   return tensor.int64(2, init.dataType).string(8, init.name).bytes(9, init.raw);
-}
-
-function encodeValueInfo(info: ValueInfo): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const dim of info.dims) {
-    shape.message(
-      1,
-      typeof dim === 'number' ? new ProtoWriter().int64(1, dim) : new ProtoWriter().string(2, dim),
-    );
-  }
-  const tensorType = new ProtoWriter().int64(1, info.dataType).message(2, shape);
-  return new ProtoWriter()
-    .string(1, info.name)
-    .message(2, new ProtoWriter().message(1, tensorType));
 }
 
 export interface ModelOptions {

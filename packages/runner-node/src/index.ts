@@ -3,7 +3,15 @@ export {
   loadModel,
   RunnerError,
   type Device,
+  type ModelDtype,
   type LoadModelOptions,
   type LoadedModel,
 } from './load.js';
-export type { Generation, GenerationOptions, GenerationStats } from '@minigpt/runtime';
+export type {
+  BatchGeneration,
+  BatchGenerationOptions,
+  Generation,
+  GenerationOptions,
+  GenerationStats,
+  RowOptions,
+} from '@minigpt/runtime';

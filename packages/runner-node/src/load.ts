@@ -1,30 +1,43 @@
-// Loads an export directory (minigpt.json, model.onnx, vocab.json) with onnxruntime-node and
-// exposes it as a DecoderSession for @minigpt/runtime. CPU always; CUDA when onnxruntime-node
-// was installed with its CUDA files, else it says so and runs on CPU. It reads nothing outside
-// the directory, and sizes nothing from manifest numbers the graph contradicts.
+// Loads an export directory (minigpt.json, onnx/model.onnx, tokenizer.minigpt.json) with
+// onnxruntime-node and exposes it as a DecoderSession for @minigpt/runtime: a thin adapter, as
+// the cache bookkeeping is the runtime's (createOnnxDecoder). CPU always; CUDA when
+// onnxruntime-node was installed with its CUDA files, else it says so and runs on CPU. It
+// reads nothing outside the directory, and sizes nothing from manifest numbers the graph
+// contradicts.
 import { MinigptError } from '@minigpt/errors';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import {
-  cacheNames,
+  cacheRowsOutputs,
   checkGraphAgainstManifest,
+  createOnnxDecoder,
+  createSessionWithCacheRows,
   graphSignatureOf,
   generate,
+  generateBatch,
   parseManifest,
+  type BatchGeneration,
+  type BatchGenerationOptions,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
+  type OnnxCacheState,
+  type OrtBinding,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
 
 export type Device = 'cpu' | 'cuda';
+/** Which graph of the export: float32 (default), or the int8 one (`minigpt export --quantize int8`). */
+export type ModelDtype = 'fp32' | 'q8';
 
 export interface LoadModelOptions {
   /** Default 'cpu'. 'cuda' falls back to CPU (with `onWarning`) when CUDA cannot start. */
   readonly device?: Device;
   readonly onWarning?: (message: string) => void;
+  /** Default 'fp32'. 'q8' loads onnx/model_quantized.onnx (names as transformers.js's dtype). */
+  readonly dtype?: ModelDtype;
   /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
   /**
@@ -32,7 +45,7 @@ export interface LoadModelOptions {
    * to model a machine with or without an execution provider, whatever this machine has.
    */
   readonly createSession?: (
-    path: string,
+    model: Uint8Array,
     options: ort.InferenceSession.SessionOptions,
   ) => Promise<ort.InferenceSession>;
 }
@@ -46,28 +59,17 @@ export class RunnerError extends MinigptError {
   override name = 'RunnerError';
 }
 
-/** Preallocated cache buffers of one generation: two sides per cache input. */
-interface CacheBuffers {
-  readonly sides: Array<[Float32Array, Float32Array]>;
-  /** Serial of the newest state using these buffers. */
-  latest: number;
-}
-
-/** The cache a decode step carries: how many positions, in which side of which buffers. */
-interface CacheState {
-  readonly length: number;
-  readonly side: 0 | 1;
-  readonly serial: number;
-  readonly buffers: CacheBuffers;
-}
-
 export interface LoadedModel {
   readonly manifest: ExportManifest;
   readonly tokenizer: Tokenizer;
-  readonly session: DecoderSession<CacheState>;
+  readonly session: DecoderSession<OnnxCacheState>;
   /** The device the session really runs on. */
   readonly device: Device;
+  /** The graph loaded. */
+  readonly dtype: ModelDtype;
   generate(prompt: string, options?: GenerationOptions): Generation;
+  /** Several prompts in one batch (left-padded): each row streams, stops and samples on its own. */
+  generateBatch(prompts: readonly string[], options?: BatchGenerationOptions): BatchGeneration;
   dispose(): Promise<void>;
 }
 
@@ -85,7 +87,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     await readJson(manifestFile, MANIFEST_MAX_BYTES, 'a minigpt.json is about a kilobyte'),
     manifestPath,
   );
-  // parseManifest allows plain file names only; fileInside also refuses a symlink out.
+  // parseManifest allows paths of plain names only ('onnx/model.onnx': no '..', no root);
+  // fileInside also refuses a symlink out, of the file or of a folder on its path.
   const vocabFile = await fileInside(realRoot, root, manifest.files.vocab);
   const tokenizer = tokenizerFromJSON(
     await readJson(vocabFile, VOCAB_MAX_BYTES, 'a tokenizer file is at most tens of megabytes'),
@@ -97,7 +100,14 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       { file: vocabFile.path, rule: 'vocab-size' },
     );
   }
-  const modelFile = await fileInside(realRoot, root, manifest.files.model);
+  const dtype = options.dtype ?? 'fp32';
+  const modelName = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
+  if (modelName === undefined)
+    throw new RunnerError(
+      `${manifestPath}: this export has no int8 model (no files.modelQuantized). Export it with \`minigpt export --quantize int8\`, or load dtype 'fp32'`,
+      { file: manifestPath, rule: 'missing' },
+    );
+  const modelFile = await fileInside(realRoot, root, modelName);
   const modelPath = modelFile.path;
   if (modelFile.real === undefined)
     throw new RunnerError(
@@ -113,18 +123,39 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     graphOptimizationLevel: 'all',
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
-  const create = options.createSession ?? ((path, opts) => ort.InferenceSession.create(path, opts));
+  const create =
+    options.createSession ?? ((model, opts) => ort.InferenceSession.create(model, opts));
+  const graphError = (message: string) =>
+    new RunnerError(message, { file: modelPath, rule: 'graph' });
+  const checkGraph = (checked: ort.InferenceSession) =>
+    checkGraphAgainstManifest(manifest, graphSignatureOf(checked), modelPath, graphError);
+  // The runtime keeps the cache and fetches only each step's rows, which the published graph
+  // computes but does not declare: onnxruntime-node returns a fresh copy of every fetched
+  // output even when given a buffer to write it into, and copying the whole present back
+  // per token cost more than the step (bench/decode-profile.mjs). Declared from the bytes.
+  const bytes = new Uint8Array(await readFile(modelReal));
+  const open = (provider: Device) =>
+    createSessionWithCacheRows(
+      bytes,
+      manifest,
+      (model) => create(model, { ...sessionOptions, executionProviders: [provider] }),
+      checkGraph,
+      graphError,
+      modelPath,
+    );
   try {
-    ortSession = await create(modelReal, { ...sessionOptions, executionProviders: [requested] });
+    ortSession = await open(requested);
   } catch (error) {
+    if (error instanceof MinigptError) throw error;
     if (requested === 'cuda') {
       options.onWarning?.(
         `CUDA is not available (${firstLine(error)}); running on CPU. For CUDA, install onnxruntime-node with its CUDA files: npm i onnxruntime-node --onnxruntime-node-install=cuda12`,
       );
       device = 'cpu';
       try {
-        ortSession = await create(modelReal, { ...sessionOptions, executionProviders: ['cpu'] });
+        ortSession = await open('cpu');
       } catch (cpuError) {
+        if (cpuError instanceof MinigptError) throw cpuError;
         throw damaged(modelPath, -1, cpuError);
       }
     } else {
@@ -133,29 +164,38 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   }
   // Before any cache buffer exists: the buffers are sized from the manifest's numbers.
   try {
-    checkGraphAgainstManifest(
-      manifest,
-      graphSignatureOf(ortSession),
-      modelPath,
-      (message) => new RunnerError(message, { file: modelPath, rule: 'graph' }),
-    );
+    checkGraph(ortSession);
   } catch (error) {
     await ortSession.release();
     throw error;
   }
-  const session = createDecoderSession(ortSession, manifest);
+  const binding: OrtBinding<ort.Tensor> = {
+    int64: (data, dims) => new ort.Tensor('int64', data, dims),
+    float32: (data, dims) => new ort.Tensor('float32', data, dims),
+    run: (feeds, fetches) =>
+      ortSession.run(feeds, fetches as ort.InferenceSession.FetchesType) as Promise<
+        Record<string, ort.Tensor>
+      >,
+  };
+  const session = createOnnxDecoder(
+    binding,
+    manifest,
+    cacheRowsOutputs(manifest).length > 0 ? 'copy-rows' : 'write-present',
+  );
   return {
     manifest,
     tokenizer,
     session,
     device,
+    dtype,
     generate: (prompt, generationOptions) =>
       generate(session, tokenizer, prompt, generationOptions),
+    generateBatch: (prompts, generationOptions) =>
+      generateBatch(session, tokenizer, prompts, generationOptions),
     dispose: () => ortSession.release(),
   };
 }
 
-/** onnxruntime-node's view of the graph's inputs and outputs, as the runtime's check reads it. */
 /** A file of the export directory: the path to show, and where it really is (if it exists). */
 interface DirectoryFile {
   readonly path: string;
@@ -166,8 +206,8 @@ interface DirectoryFile {
 /**
  * `name` in the export directory, resolved through symlinks, refused unless it stays inside
  * the directory and is a regular file (a FIFO or device would block the read). `name` is
- * one the manifest allowed (a plain file name), so only a symlink can lead out. A missing
- * file has no `real`: the caller says what is missing.
+ * one the manifest allowed (plain names joined by '/'), so only a symlink can lead out. A
+ * missing file has no `real`: the caller says what is missing.
  */
 async function fileInside(realRoot: string, root: string, name: string): Promise<DirectoryFile> {
   const path = join(root, name);
@@ -199,81 +239,6 @@ function damaged(modelPath: string, size: number, error: unknown): RunnerError {
     `${modelPath}: onnxruntime cannot load it${size >= 0 ? ` (${size} bytes)` : ''} — truncated or damaged? (${firstLine(error)}). Export the checkpoint again with \`minigpt export\``,
     { file: modelPath, rule: 'damaged', cause: error },
   );
-}
-
-/**
- * Each generation's cache lives in two preallocated buffers per cache input (ping-pong): a
- * step reads the past from one side and onnxruntime writes the present straight into the
- * other, so no cache-sized arrays are allocated or copied out per token (that took ~15 % of
- * a decode step). Buffers belong to one chain of states and return to a pool on release, so
- * concurrent generations never share them.
- */
-function createDecoderSession(
-  session: ort.InferenceSession,
-  manifest: ExportManifest,
-): DecoderSession<CacheState> {
-  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
-  const headSize = nEmbd / nHead;
-  const slot = nHead * blockSize * headSize; // floats in one (1, nh, blockSize, hs) cache
-  const names = cacheNames(manifest);
-  const pool: CacheBuffers[] = [];
-  const newBuffers = (): CacheBuffers => ({
-    sides: names.map(
-      () => [new Float32Array(slot), new Float32Array(slot)] as [Float32Array, Float32Array],
-    ),
-    latest: 0,
-  });
-  return {
-    blockSize,
-    vocabSize,
-    async forward(ids, state) {
-      const buffers = state?.buffers ?? pool.pop() ?? newBuffers();
-      if (state && state.serial !== buffers.latest) {
-        throw new Error('DecoderSession: only the newest state of a generation can be continued');
-      }
-      const past = state?.length ?? 0;
-      const total = past + ids.length;
-      if (total > blockSize)
-        throw new RangeError(`a context of ${total} tokens exceeds blockSize ${blockSize}`);
-      const readSide = state?.side ?? 0;
-      const writeSide = readSide === 0 ? 1 : 0;
-      const feeds: Record<string, ort.Tensor> = {
-        [manifest.inputs.inputIds]: new ort.Tensor(
-          'int64',
-          BigInt64Array.from(ids, (id) => BigInt(id)),
-          [1, ids.length],
-        ), // (1, T)
-      };
-      const fetches: Record<string, ort.Tensor | null> = { [manifest.outputs.logits]: null };
-      names.forEach(({ input, output }, index) => {
-        const sides = buffers.sides[index]!;
-        feeds[input] = new ort.Tensor(
-          'float32',
-          sides[readSide].subarray(0, nHead * past * headSize),
-          [1, nHead, past, headSize],
-        ); // (1, nh, P, hs)
-        fetches[output] = new ort.Tensor(
-          'float32',
-          sides[writeSide].subarray(0, nHead * total * headSize),
-          [1, nHead, total, headSize],
-        ); // (1, nh, P+T, hs)
-      });
-      const results = await session.run(feeds, fetches);
-      const logits = results[manifest.outputs.logits]!.data as Float32Array; // (1, T, V)
-      buffers.latest++;
-      return {
-        logits: logits.slice((ids.length - 1) * vocabSize),
-        state: { length: total, side: writeSide, serial: buffers.latest, buffers },
-      };
-    },
-    release(state) {
-      // Older states of the chain share its buffers: only the newest one gives them back.
-      if (state.serial === state.buffers.latest && pool.length < 4) {
-        state.buffers.latest++;
-        pool.push(state.buffers);
-      }
-    },
-  };
 }
 
 /** Parses a JSON file of the export, refusing one over `maxBytes` before reading it. */

@@ -4,8 +4,16 @@ export {
   loadModel,
   WebRunnerError,
   type ModelSource,
+  type ModelDtype,
   type WebDevice,
   type WebLoadOptions,
   type WebLoadedModel,
 } from './load.js';
-export type { Generation, GenerationOptions, GenerationStats } from '@minigpt/runtime';
+export type {
+  BatchGeneration,
+  BatchGenerationOptions,
+  Generation,
+  GenerationOptions,
+  GenerationStats,
+  RowOptions,
+} from '@minigpt/runtime';

@@ -1,6 +1,7 @@
 // Loads an exported minigpt model from URLs (or in-memory files) with onnxruntime-web and
 // exposes it as a DecoderSession for @minigpt/runtime: WebGPU when the browser offers an
-// adapter, wasm otherwise. It never imports onnxruntime-node or TensorFlow.js.
+// adapter, wasm otherwise. A thin adapter: the cache bookkeeping is the runtime's
+// (createOnnxDecoder). It never imports onnxruntime-node or TensorFlow.js.
 //
 // onnxruntime-web is imported per device, and only when a model is loaded: its wasm-only
 // build (a 14 MB .wasm) runs ~25 % faster than the WebGPU-capable one (28 MB, asyncify), and
@@ -13,36 +14,48 @@
 import { MinigptError } from '@minigpt/errors';
 import {
   cacheNames,
-  type CacheNames,
+  cacheRowsOutputs,
+  createSessionWithCacheRows,
   checkGraphAgainstManifest,
+  createOnnxDecoder,
   graphSignatureOf,
   generate,
+  generateBatch,
   parseManifest,
+  type BatchGeneration,
+  type BatchGenerationOptions,
+  type DecoderInput,
   type DecoderSession,
   type ExportManifest,
   type Generation,
   type GenerationOptions,
+  type OnnxCacheState,
+  type OrtBinding,
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import type * as Ort from 'onnxruntime-web';
 
 export type WebDevice = 'webgpu' | 'wasm';
+/** Which graph of the export: float32 (default), or the int8 one (`minigpt export --quantize int8`). */
+export type ModelDtype = 'fp32' | 'q8';
 
 /** Where the export is: a base URL holding minigpt.json, or the three files themselves. */
 export type ModelSource =
   | string
   | {
-      /** model.onnx: its URL or bytes. */
+      /** onnx/model.onnx (or the int8 graph, with dtype 'q8'): its URL or bytes. */
       readonly model: string | ArrayBuffer | Uint8Array;
       /** minigpt.json: its URL or parsed object. */
       readonly manifest: string | object;
-      /** vocab.json: its URL or parsed object. */
+      /** tokenizer.minigpt.json: its URL or parsed object. */
       readonly vocab: string | object;
     };
 
 export interface WebLoadOptions {
   /** Default 'auto': WebGPU when an adapter is available, else wasm. */
   readonly device?: WebDevice | 'auto';
+  /** Default 'fp32'. 'q8' loads onnx/model_quantized.onnx (names as transformers.js's dtype). */
+  readonly dtype?: ModelDtype;
   /**
    * Threads of the wasm backend. Default: on a cross-origin isolated page (COOP/COEP
    * headers) every core up to 4 — generation keeps them all busy, and the calling thread
@@ -60,38 +73,19 @@ export class WebRunnerError extends MinigptError {
 
 type OrtModule = typeof Ort;
 
-/** The present tensors as returned (on WebGPU, kept on the GPU). */
-interface PresentCacheState {
-  readonly length: number;
-  readonly tensors: ReadonlyMap<string, Ort.Tensor>;
-}
-
-/** wasm: the cache in one side of a generation's ping-pong buffers (see createWasmSession). */
-interface WasmCacheState {
-  readonly length: number;
-  readonly side: 0 | 1;
-  readonly serial: number;
-  readonly buffers: CacheBuffers;
-}
-
-interface CacheBuffers {
-  /** Per cache input, two (1, nh, blockSize, hs) buffers. */
-  readonly sides: Array<[Float32Array, Float32Array]>;
-  /** Serial of the newest state using them; older states cannot be continued. */
-  latest: number;
-}
-
-type CacheState = WasmCacheState | PresentCacheState;
-
 export interface WebLoadedModel {
   readonly manifest: ExportManifest;
   readonly tokenizer: Tokenizer;
-  readonly session: DecoderSession<CacheState>;
+  readonly session: DecoderSession<OnnxCacheState>;
   /** The device the session really runs on. */
   readonly device: WebDevice;
+  /** The graph loaded. */
+  readonly dtype: ModelDtype;
   /** Threads of the wasm backend (on WebGPU it runs the ops the GPU does not). */
   readonly threads: number;
   generate(prompt: string, options?: GenerationOptions): Generation;
+  /** Several prompts in one batch (left-padded): each row streams, stops and samples on its own. */
+  generateBatch(prompts: readonly string[], options?: BatchGenerationOptions): BatchGeneration;
   dispose(): Promise<void>;
 }
 
@@ -130,7 +124,7 @@ export async function loadModel(
       ? base + manifest.files.vocab
       : typeof files!.vocab === 'string'
         ? files!.vocab
-        : 'vocab.json';
+        : manifest.files.vocab;
   const vocabJson =
     files && typeof files.vocab !== 'string' ? files.vocab : await fetchJson(fetchImpl, vocabUrl);
   const tokenizer = tokenizerFromJSON(vocabJson, vocabUrl);
@@ -139,13 +133,20 @@ export async function loadModel(
       `${vocabUrl}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
     );
   }
+  const dtype = options.dtype ?? 'fp32';
+  const modelName = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
+  if (modelName === undefined)
+    throw new WebRunnerError(
+      `${manifestUrl}: this export has no int8 model (no files.modelQuantized). Export it with \`minigpt export --quantize int8\`, or load dtype 'fp32'`,
+      { file: manifestUrl, rule: 'missing' },
+    );
   const modelUrl =
     typeof source === 'string'
-      ? base + manifest.files.model
+      ? base + modelName
       : typeof files!.model === 'string'
         ? files!.model
-        : 'model.onnx';
-  const modelBytes =
+        : modelName;
+  const fetchedBytes =
     files && typeof files.model !== 'string'
       ? toBytes(files.model)
       : await fetchBytes(fetchImpl, modelUrl);
@@ -162,51 +163,86 @@ export async function loadModel(
   const ort = await importOrt(device);
   const threads = options.threads ?? defaultThreads();
   ort.env.wasm.numThreads = threads;
+  // On wasm the runtime keeps the cache in JS and fetches only each step's rows: the graph
+  // computes them (new_key_values.*) but does not declare them as outputs, so that
+  // transformers.js, which fetches every declared output, never pays for them. Declare them.
+  // On wasm the runtime keeps the cache in JS and fetches only each step's rows, which the
+  // published graph computes but does not declare (so transformers.js never pays for them).
+  const copyRows = device === 'wasm' && cacheRowsOutputs(manifest).length > 0;
+  const sessionOptions: Ort.InferenceSession.SessionOptions = {
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    // On WebGPU the cache stays on the GPU between steps; only logits come back.
+    ...(device === 'webgpu' ? { preferredOutputLocation: presentLocations(manifest) } : {}),
+  };
+  const checkGraph = (checked: Ort.InferenceSession) =>
+    checkGraphAgainstManifest(
+      manifest,
+      graphSignatureOf(checked),
+      modelUrl,
+      (message) => new WebRunnerError(message, { file: modelUrl, rule: 'graph' }),
+    );
+  const create = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, sessionOptions);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(modelBytes, {
-      executionProviders: [device],
-      graphOptimizationLevel: 'all',
-      // On WebGPU the cache stays on the GPU between steps; only logits come back.
-      ...(device === 'webgpu' ? { preferredOutputLocation: presentLocations(manifest) } : {}),
-    });
+    session = copyRows
+      ? await createSessionWithCacheRows(
+          fetchedBytes,
+          manifest,
+          create,
+          checkGraph,
+          (message) => new WebRunnerError(message, { file: modelUrl, rule: 'graph' }),
+          modelUrl,
+        )
+      : await create(fetchedBytes);
   } catch (error) {
+    if (error instanceof MinigptError) throw error;
     throw new WebRunnerError(
-      `${modelUrl}: onnxruntime-web cannot load it on ${device} (${modelBytes.byteLength} bytes) — truncated or damaged, or ${device} unavailable? (${String((error as Error)?.message ?? error).split('\n')[0]})`,
+      `${modelUrl}: onnxruntime-web cannot load it on ${device} (${fetchedBytes.byteLength} bytes) — truncated or damaged, or ${device} unavailable? (${firstLine(error)})`,
     );
   }
   // Before any cache buffer exists: the buffers are sized from the manifest's numbers.
   try {
-    checkGraphAgainstManifest(
-      manifest,
-      graphSignatureOf(session),
-      modelUrl,
-      (message) => new WebRunnerError(message, { file: modelUrl, rule: 'graph' }),
-    );
+    checkGraph(session);
   } catch (error) {
     await session.release();
     throw error;
   }
-  const names = cacheNames(manifest);
-  const decoder: DecoderSession<CacheState> =
-    device === 'webgpu'
-      ? createPresentSession(ort, session, manifest, names)
-      : names.every((name) => name.added)
-        ? createWasmSession(ort, session, manifest, names)
-        : createPresentSession(ort, session, manifest, names);
+  const binding: OrtBinding<Ort.Tensor> = {
+    int64: (data, dims) => new ort.Tensor('int64', data, dims),
+    float32: (data, dims) => new ort.Tensor('float32', data, dims),
+    run: (feeds, fetches) => session.run(feeds, fetches as Ort.InferenceSession.FetchesType),
+  };
+  const core = createOnnxDecoder(binding, manifest, copyRows ? 'copy-rows' : 'keep-present');
+  const maybeYield = createYielder();
+  const decoder: DecoderSession<OnnxCacheState> = {
+    blockSize: core.blockSize,
+    vocabSize: core.vocabSize,
+    async forward(input: DecoderInput, state: OnnxCacheState | null) {
+      await maybeYield();
+      return core.forward(input, state);
+    },
+    release: (state) => core.release(state),
+  };
   return {
     manifest,
     tokenizer,
     session: decoder,
     device,
+    dtype,
     threads,
     generate: (prompt, generationOptions) =>
       generate(decoder, tokenizer, prompt, generationOptions),
+    generateBatch: (prompts, generationOptions) =>
+      generateBatch(decoder, tokenizer, prompts, generationOptions),
     dispose: () => session.release(),
   };
 }
 
-/** onnxruntime-web's view of the graph's inputs and outputs, as the runtime's check reads it. */
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!;
+}
+
 function presentLocations(manifest: ExportManifest): Record<string, 'gpu-buffer' | 'cpu'> {
   const locations: Record<string, 'gpu-buffer' | 'cpu'> = { [manifest.outputs.logits]: 'cpu' };
   for (const { output } of cacheNames(manifest)) locations[output] = 'gpu-buffer';
@@ -229,25 +265,6 @@ async function importOrt(device: WebDevice): Promise<OrtModule> {
     : import('onnxruntime-web/wasm'))) as OrtModule;
 }
 
-/** Feeds for one step: the ids (1, T) and each cache input, from `pastTensor`. */
-function stepFeeds(
-  ort: OrtModule,
-  manifest: ExportManifest,
-  ids: readonly number[],
-  names: readonly CacheNames[],
-  pastTensor: (name: CacheNames, index: number) => Ort.Tensor,
-): Record<string, Ort.Tensor> {
-  const feeds: Record<string, Ort.Tensor> = {
-    [manifest.inputs.inputIds]: new ort.Tensor(
-      'int64',
-      BigInt64Array.from(ids, (id) => BigInt(id)),
-      [1, ids.length],
-    ), // (1, T)
-  };
-  names.forEach((name, index) => (feeds[name.input] = pastTensor(name, index)));
-  return feeds;
-}
-
 /**
  * A wasm run resolves through microtasks only; without a macrotask turn now and then a page
  * would neither repaint nor take clicks (a Stop button) while tokens stream.
@@ -265,136 +282,6 @@ function createYielder(): () => Promise<void> {
       lastYield = Date.now();
     }
     lastCall = Date.now();
-  };
-}
-
-/**
- * wasm: the cache lives in JS, in two preallocated buffers per cache input (ping-pong), and
- * each step fetches only its own rows (new_key_values, (1, nh, T, hs)) besides the logits.
- * onnxruntime-web copies every fetched output out of its heap into a fresh array, so fetching
- * the whole present cache cost as much as the step's compute in Chromium (seed-size model:
- * 1.2–1.7 ms → 0.7 ms a step). Laying out past + new rows into the other buffer is one
- * memcpy per head. Buffers belong to one chain of states and return to a pool on release,
- * so concurrent generations never share them.
- */
-function createWasmSession(
-  ort: OrtModule,
-  session: Ort.InferenceSession,
-  manifest: ExportManifest,
-  names: readonly CacheNames[],
-): DecoderSession<WasmCacheState> {
-  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
-  const headSize = nEmbd / nHead;
-  const slot = nHead * blockSize * headSize; // floats in one (1, nh, blockSize, hs) cache
-  const fetchNames = [manifest.outputs.logits, ...names.map((name) => name.added!)];
-  const pool: CacheBuffers[] = [];
-  const newBuffers = (): CacheBuffers => ({
-    sides: names.map(() => [new Float32Array(slot), new Float32Array(slot)]),
-    latest: 0,
-  });
-  const maybeYield = createYielder();
-  return {
-    blockSize,
-    vocabSize,
-    async forward(ids, state) {
-      await maybeYield();
-      const buffers = state?.buffers ?? pool.pop() ?? newBuffers();
-      if (state && state.serial !== buffers.latest) {
-        throw new Error('DecoderSession: only the newest state of a generation can be continued');
-      }
-      const past = state?.length ?? 0;
-      const added = ids.length;
-      const total = past + added;
-      if (total > blockSize)
-        throw new RangeError(`a context of ${total} tokens exceeds blockSize ${blockSize}`);
-      const readSide = state?.side ?? 0;
-      const writeSide = readSide === 0 ? 1 : 0;
-      const feeds = stepFeeds(
-        ort,
-        manifest,
-        ids,
-        names,
-        (_, index) =>
-          new ort.Tensor(
-            'float32',
-            buffers.sides[index]![readSide].subarray(0, nHead * past * headSize),
-            [1, nHead, past, headSize],
-          ), // (1, nh, P, hs)
-      );
-      const results = await session.run(feeds, fetchNames);
-      names.forEach((name, index) => {
-        const from = buffers.sides[index]![readSide];
-        const to = buffers.sides[index]![writeSide];
-        const rows = results[name.added!]!.data as Float32Array; // (1, nh, T, hs)
-        for (let head = 0; head < nHead; head++) {
-          // (1, nh, P+T, hs): head h's P past rows, then its T new ones.
-          const at = head * total * headSize;
-          to.set(from.subarray(head * past * headSize, (head + 1) * past * headSize), at);
-          to.set(
-            rows.subarray(head * added * headSize, (head + 1) * added * headSize),
-            at + past * headSize,
-          );
-        }
-      });
-      const logits = results[manifest.outputs.logits]!.data as Float32Array; // (1, T, V)
-      buffers.latest++;
-      return {
-        logits: logits.slice((added - 1) * vocabSize),
-        state: { length: total, side: writeSide, serial: buffers.latest, buffers },
-      };
-    },
-    release(state) {
-      // Older states of the chain share its buffers: only the newest one gives them back.
-      if (state.serial === state.buffers.latest && pool.length < 4) {
-        state.buffers.latest++;
-        pool.push(state.buffers);
-      }
-    },
-  };
-}
-
-/**
- * The present tensors fed back as the next step's past. On WebGPU they stay on the GPU
- * between steps ('gpu-buffer') and only logits come back; on wasm this serves exports made
- * before new_key_values existed.
- */
-function createPresentSession(
-  ort: OrtModule,
-  session: Ort.InferenceSession,
-  manifest: ExportManifest,
-  names: readonly CacheNames[],
-): DecoderSession<PresentCacheState> {
-  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
-  const headSize = nEmbd / nHead;
-  const fetchNames = [manifest.outputs.logits, ...names.map((name) => name.output)];
-  const maybeYield = createYielder();
-  return {
-    blockSize,
-    vocabSize,
-    async forward(ids, state) {
-      await maybeYield();
-      const feeds = stepFeeds(
-        ort,
-        manifest,
-        ids,
-        names,
-        (name) =>
-          state?.tensors.get(name.output) ??
-          new ort.Tensor('float32', new Float32Array(0), [1, nHead, 0, headSize]), // (1, nh, P, hs)
-      );
-      const results = await session.run(feeds, fetchNames);
-      const logits = (await results[manifest.outputs.logits]!.getData()) as Float32Array; // (1, T, V)
-      const tensors = new Map(names.map((name) => [name.output, results[name.output]!]));
-      return {
-        logits: logits.slice((ids.length - 1) * vocabSize),
-        state: { length: (state?.length ?? 0) + ids.length, tensors },
-      };
-    },
-    release(state) {
-      // GPU-resident cache tensors hold GPU buffers: free them as soon as they are replaced
-      // (for wasm's CPU tensors this only drops the data).
-      for (const tensor of state.tensors.values()) tensor.dispose();
-    },
   };
 }
 

@@ -46,11 +46,13 @@ export function graphSignatureOf(session: {
 }
 
 /**
- * Throws unless `graph` has exactly the inputs the manifest names (input ids and a key and
- * a value cache input for each of nLayer layers, no more) and every output it names, with
- * the manifest's dtypes and shapes: ids (1|B, T); caches (1|B, nHead, P, nEmbd/nHead);
- * logits (1|B, T, vocabSize). Head count, head size and vocab must be fixed numbers in the
- * graph; sequence dims must be dynamic. `source` names the model file in the message,
+ * Throws unless `graph` has exactly the inputs the manifest names (input ids, attention
+ * mask, position ids, num_logits_to_keep, and a key and a value cache input for each of
+ * nLayer layers, no more) and every output it names, with the manifest's dtypes and shapes:
+ * ids and positions (B, T); mask (B, P+T); num_logits_to_keep a scalar; caches (B, nHead, P,
+ * nEmbd/nHead); logits (B, K, vocabSize). Head count, head size and vocab must be fixed
+ * numbers in the graph; batch and sequence dims must be dynamic. The cache-rows outputs
+ * (outputs.newKey/newValue) are checked only where the graph declares them. `source` names the model file in the message,
  * `makeError` makes the runner's own error (default: a ManifestError, rule 'graph').
  */
 export function checkGraphAgainstManifest(
@@ -105,25 +107,51 @@ function graphProblem(manifest: ExportManifest, graph: GraphSignature): string |
       dims: [batch, sequence('sequence length')], // (B, T)
     },
     {
+      side: 'input',
+      name: inputs.attentionMask,
+      type: 'int64',
+      dims: [batch, sequence('total length')], // (B, P+T)
+    },
+    {
+      side: 'input',
+      name: inputs.positionIds,
+      type: 'int64',
+      dims: [batch, sequence('sequence length')], // (B, T)
+    },
+    ...(inputs.numLogitsToKeep !== undefined
+      ? [{ side: 'input' as const, name: inputs.numLogitsToKeep, type: 'int64', dims: [] }] // ()
+      : []),
+    {
       side: 'output',
       name: outputs.logits,
       type: dtypes.logits,
       dims: [
         batch,
-        sequence('sequence length'),
+        sequence('number of positions kept'),
         { kind: 'fixed', label: 'model.vocabSize', value: vocabSize },
-      ], // (B, T, V)
+      ], // (B, K, V)
     },
   ];
+  const declared = { input: byName(graph.inputs), output: byName(graph.outputs) };
+  // The rows outputs are checked where declared (a runner adds them: appendGraphOutputs).
+  // Any layer's rows declared means all must be: a runner fetching them needs every layer.
+  const rowsDeclared =
+    outputs.newKey !== undefined &&
+    outputs.newValue !== undefined &&
+    [...declared.output.keys()].some(
+      (name) =>
+        layerMatcher(outputs.newKey!)(name) !== undefined ||
+        layerMatcher(outputs.newValue!)(name) !== undefined,
+    );
   const patterns: Array<{ side: Side; pattern: string; length: string }> = [
     { side: 'input', pattern: inputs.pastKey, length: 'past length' }, // (B, nh, P, hs)
     { side: 'input', pattern: inputs.pastValue, length: 'past length' },
     { side: 'output', pattern: outputs.presentKey, length: 'total length' }, // (B, nh, P+T, hs)
     { side: 'output', pattern: outputs.presentValue, length: 'total length' },
-    ...(outputs.newKey !== undefined && outputs.newValue !== undefined
+    ...(rowsDeclared
       ? [
-          { side: 'output' as const, pattern: outputs.newKey, length: 'sequence length' }, // (B, nh, T, hs)
-          { side: 'output' as const, pattern: outputs.newValue, length: 'sequence length' },
+          { side: 'output' as const, pattern: outputs.newKey!, length: 'sequence length' }, // (B, nh, T, hs)
+          { side: 'output' as const, pattern: outputs.newValue!, length: 'sequence length' },
         ]
       : []),
   ];
@@ -139,7 +167,6 @@ function graphProblem(manifest: ExportManifest, graph: GraphSignature): string |
     }
   }
 
-  const declared = { input: byName(graph.inputs), output: byName(graph.outputs) };
   for (const want of expected) {
     if (!declared[want.side].has(want.name)) {
       return `the graph has no ${want.side} "${want.name}"${
@@ -184,8 +211,8 @@ function valueProblem(want: Expected, value: ValueInfo): string | undefined {
     const dim = value.shape[axis];
     const fixed = typeof dim === 'number' && dim >= 0 ? dim : undefined;
     const at = `dim ${axis} of ${what} ${shape}`;
-    if (rule.kind === 'batch' && fixed !== undefined && fixed !== 1)
-      return `${at} fixes the batch at ${fixed}, but the runner feeds batches of 1`;
+    if (rule.kind === 'batch' && fixed !== undefined)
+      return `${at} fixes the batch at ${fixed}, but the runner feeds batches of any size`;
     if (rule.kind === 'dynamic' && fixed !== undefined)
       return `${at} is fixed at ${fixed}, but it is the ${rule.label}, which changes from step to step`;
     if (rule.kind === 'fixed' && fixed !== rule.value)

@@ -3,13 +3,26 @@
 // check of a loaded graph's signature against its manifest.
 export {
   generate,
+  generateBatch,
   GenerationError,
+  type BatchGeneration,
+  type BatchGenerationOptions,
   type Generation,
   type GenerationOptions,
   type GenerationStats,
+  type RowOptions,
 } from './generate.js';
 export { sampleToken, type SamplingOptions } from './sampling.js';
-export type { DecoderSession } from './session.js';
+export type { DecoderInput, DecoderSession } from './session.js';
+export {
+  cacheRowsOutputs,
+  createOnnxDecoder,
+  createSessionWithCacheRows,
+  type CacheStrategy,
+  type OnnxCacheState,
+  type OrtBinding,
+  type OrtTensorLike,
+} from './onnx-decoder.js';
 export {
   ManifestError,
   MANIFEST_FORMAT_VERSION,
@@ -27,3 +40,11 @@ export {
   type SessionValueMetadata,
   type ValueInfo,
 } from './graph.js';
+export { ProtoWriter } from './protobuf.js';
+export {
+  OnnxDataType,
+  appendGraphOutputs,
+  encodeValueInfo,
+  type OnnxDataTypeValue,
+  type OnnxValueInfo,
+} from './onnx-proto.js';

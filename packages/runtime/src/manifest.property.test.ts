@@ -14,6 +14,9 @@ const valid = {
   model: { vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0, bias: true },
   inputs: {
     inputIds: 'input_ids',
+    attentionMask: 'attention_mask',
+    positionIds: 'position_ids',
+    numLogitsToKeep: 'num_logits_to_keep',
     pastKey: 'past_key_values.{i}.key',
     pastValue: 'past_key_values.{i}.value',
   },
@@ -25,7 +28,11 @@ const valid = {
     newValue: 'new_key_values.{i}.value',
   },
   dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: { model: 'model.onnx', vocab: 'vocab.json' },
+  files: {
+    model: 'onnx/model.onnx',
+    modelQuantized: 'onnx/model_quantized.onnx',
+    vocab: 'tokenizer.minigpt.json',
+  },
   tokenizer: 'char',
 };
 
@@ -47,7 +54,7 @@ function brokenRules(json: unknown): string[] {
   const dtypes = section('dtypes');
   const files = section('files');
   if (json['format'] !== 'minigpt-onnx') broken.push('format');
-  if (json['formatVersion'] !== 1) broken.push('formatVersion');
+  if (json['formatVersion'] !== 2) broken.push('formatVersion');
   const count = (where: string, value: unknown, max: number, optional = false) => {
     if (optional && value === undefined) return;
     if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max)
@@ -78,7 +85,8 @@ function brokenRules(json: unknown): string[] {
       value.split('{i}').length === (layers ? 2 : 1);
     if (!ok) broken.push(where);
   };
-  name('inputIds', inputs['inputIds'], false);
+  for (const key of ['inputIds', 'attentionMask', 'positionIds']) name(key, inputs[key], false);
+  name('numLogitsToKeep', inputs['numLogitsToKeep'], false, true);
   name('logits', outputs['logits'], false);
   for (const [where, value] of [
     ['pastKey', inputs['pastKey']],
@@ -94,21 +102,33 @@ function brokenRules(json: unknown): string[] {
   if (dtypes['inputIds'] !== 'int64') broken.push('dtypes.inputIds');
   if (dtypes['cache'] !== 'float32') broken.push('dtypes.cache');
   if (dtypes['logits'] !== 'float32') broken.push('dtypes.logits');
-  for (const key of ['model', 'vocab']) {
+  // A relative '/'-separated path of at most 4 parts, each a plain name.
+  const plainPart = (part: string) =>
+    /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(part) &&
+    !part.includes('..') &&
+    !part.endsWith('.') &&
+    !/^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)/i.test(part);
+  for (const key of ['model', 'modelQuantized', 'vocab']) {
     const file = files[key];
+    if (key === 'modelQuantized' && file === undefined) continue;
     const ok =
       typeof file === 'string' &&
-      /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(file) &&
-      !file.includes('..') &&
-      !file.endsWith('.') &&
-      !/^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)/i.test(file);
+      file.length <= 128 &&
+      file.split('/').length <= 4 &&
+      file.split('/').every(plainPart);
     if (!ok) broken.push(`files.${key}`);
   }
   const kind = json['tokenizer'];
   if (typeof kind !== 'string' || kind.length < 1 || kind.length > 64) broken.push('tokenizer');
   if (broken.length === 0) {
     // Every tensor name, for every layer, distinct.
-    const all = [inputs['inputIds'], outputs['logits']] as string[];
+    const all = [
+      inputs['inputIds'],
+      inputs['attentionMask'],
+      inputs['positionIds'],
+      inputs['numLogitsToKeep'],
+      outputs['logits'],
+    ].filter((tensorName) => tensorName !== undefined) as string[];
     const patterns = [
       inputs['pastKey'],
       inputs['pastValue'],
@@ -145,6 +165,26 @@ const hostileValue = fc.oneof(
   fc.constantFrom('{i}', 'a{i}', 'a1{i}', '{i}{i}', 'present.{i}.key', 'input_ids', 'logits'),
   fc.constantFrom('model.onnx', 'vocab.json', '../model.onnx', '/abs', 'C:x', '%2e%2e', 'CON'),
   fc.constantFrom('.', '..', 'a..b', 'x.', 'é.onnx', 'http://h/x', 'float32', 'int64', ''),
+  fc.constantFrom(
+    'onnx/model.onnx',
+    'a/b/c/d',
+    'a/b/c/d/e',
+    'onnx/../x',
+    'onnx//x',
+    'onnx/',
+    'x\\y',
+  ),
+  fc.constantFrom('attention_mask', 'position_ids', 'num_logits_to_keep', 2, '2', 3),
+  // Paths of 1 to 6 parts, mostly plain ones: the level cap and each part's rules.
+  fc
+    .array(
+      fc.oneof(
+        { arbitrary: fc.constantFrom('onnx', 'm.onnx', 'a', 'b_c-1'), weight: 6 },
+        { arbitrary: fc.constantFrom('..', '.', '', 'CON', 'a b', 'x.', 'c:'), weight: 1 },
+      ),
+      { minLength: 1, maxLength: 6 },
+    )
+    .map((parts) => parts.join('/')),
   fc.string({ unit: 'grapheme-ascii', maxLength: 8 }).map((text) => `m${text}`),
 );
 
@@ -191,10 +231,18 @@ describe('parseManifest on mutated manifests', () => {
         expect(parsed).not.toHaveProperty('extra');
         expect(parsed.model).not.toHaveProperty('extra');
         expect(parsed.files).not.toHaveProperty('extra');
-        for (const file of [parsed.files.model, parsed.files.vocab]) {
-          // Joined to a directory or a base URL, an accepted name stays inside it.
-          expect(posix.dirname(posix.resolve('/export', file))).toBe('/export');
-          expect(win32.dirname(win32.resolve('C:\\export', file))).toBe('C:\\export');
+        const { model, modelQuantized, vocab } = parsed.files;
+        for (const file of [
+          model,
+          vocab,
+          ...(modelQuantized === undefined ? [] : [modelQuantized]),
+        ]) {
+          // Joined to a directory or a base URL, an accepted path stays inside it, unchanged
+          // by normalization (no '.', '..' or empty part to fold away).
+          expect(posix.resolve('/export', file)).toBe(`/export/${file}`);
+          expect(win32.resolve('C:\\export', file)).toBe(
+            `C:\\export\\${file.replaceAll('/', '\\')}`,
+          );
           expect(new URL(file, 'https://example.invalid/export/').pathname).toBe(`/export/${file}`);
         }
       }),

@@ -27,6 +27,9 @@ const valid = {
   },
   inputs: {
     inputIds: 'input_ids',
+    attentionMask: 'attention_mask',
+    positionIds: 'position_ids',
+    numLogitsToKeep: 'num_logits_to_keep',
     pastKey: 'past_key_values.{i}.key',
     pastValue: 'past_key_values.{i}.value',
   },
@@ -38,7 +41,11 @@ const valid = {
     newValue: 'new_key_values.{i}.value',
   },
   dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: { model: 'model.onnx', vocab: 'vocab.json' },
+  files: {
+    model: 'onnx/model.onnx',
+    modelQuantized: 'onnx/model_quantized.onnx',
+    vocab: 'tokenizer.minigpt.json',
+  },
   tokenizer: 'char',
 };
 
@@ -68,15 +75,21 @@ function refusal(json: unknown, source = 'exports/minigpt.json'): ManifestError 
 }
 
 describe('parseManifest', () => {
-  it('accepts a manifest the exporter writes, and one written before newKey/newValue existed', () => {
+  it('accepts a manifest the exporter writes, and one without the optional fields', () => {
     const manifest = parseManifest(valid);
     expect(manifest.model.nLayer).toBe(6);
+    expect(manifest.inputs).toEqual(valid.inputs);
     expect(manifest.outputs.newKey).toBe('new_key_values.{i}.key');
+    expect(manifest.files).toEqual(valid.files);
     expect(layerName(valid.inputs.pastKey, 3)).toBe('past_key_values.3.key');
-    const older = withField('outputs', 'newKey', undefined);
-    delete (older['outputs'] as Json)['newValue'];
-    delete older['irVersion'];
-    expect(parseManifest(older).outputs.newKey).toBeUndefined();
+    // No cache-rows outputs, no int8 graph, no irVersion: all optional.
+    const plain = withField('outputs', 'newKey', undefined);
+    delete (plain['outputs'] as Json)['newValue'];
+    delete (plain['files'] as Json)['modelQuantized'];
+    delete plain['irVersion'];
+    const parsed = parseManifest(plain);
+    expect(parsed.outputs.newKey).toBeUndefined();
+    expect(parsed.files).toEqual({ model: 'onnx/model.onnx', vocab: 'tokenizer.minigpt.json' });
   });
 
   it('accepts unknown keys at any level and drops them from the result', () => {
@@ -96,12 +109,13 @@ describe('parseManifest', () => {
   });
 
   it('names the file and the fix for another format or version', () => {
-    expect(refusal({ ...valid, formatVersion: 2 }, 'out/minigpt.json').message).toMatch(
-      /^out\/minigpt\.json: format version 2, but this runner reads version 1\. Upgrade/,
+    expect(MANIFEST_FORMAT_VERSION).toBe(2);
+    expect(refusal({ ...valid, formatVersion: 3 }, 'out/minigpt.json').message).toMatch(
+      /^out\/minigpt\.json: format version 3, but this runner reads version 2\. Upgrade/,
     );
     expect(refusal({ ...valid, formatVersion: 0 }).message).toMatch(/Re-export the checkpoint/);
-    expect(refusal({ ...valid, formatVersion: '1' }).message).toMatch(
-      /format version "1", but this runner reads version 1\. Re-export/,
+    expect(refusal({ ...valid, formatVersion: '2' }).message).toMatch(
+      /format version "2", but this runner reads version 2\. Re-export/,
     );
     expect(refusal({ ...valid, format: 'onnx' }).message).toMatch(
       /not a minigpt export manifest \(no "format": "minigpt-onnx", got "onnx"\)/,
@@ -109,7 +123,26 @@ describe('parseManifest', () => {
     for (const json of [null, [], 'minigpt', 42]) {
       expect(refusal(json).rule).toBe('format');
     }
-    expect(refusal({ ...valid, formatVersion: 2 }).rule).toBe('format-version');
+    expect(refusal({ ...valid, formatVersion: 3 }).rule).toBe('format-version');
+  });
+
+  it('refuses a format-1 manifest (graph without mask or positions) with a call to re-export', () => {
+    // As the exporter wrote it before format 2: no mask, positions or num_logits_to_keep,
+    // files beside minigpt.json.
+    const { attentionMask, positionIds, numLogitsToKeep, ...inputs } = valid.inputs;
+    void [attentionMask, positionIds, numLogitsToKeep];
+    const version1 = {
+      ...valid,
+      formatVersion: 1,
+      inputs,
+      files: { model: 'model.onnx', vocab: 'vocab.json' },
+    };
+    const error = refusal(version1, 'old/minigpt.json');
+    expect(error.rule).toBe('format-version');
+    expect(error.message).toMatch(/re-export/i);
+    expect(error.message).toMatch(
+      /^old\/minigpt\.json: format version 1, but this runner reads version 2/,
+    );
   });
 
   // One manifest per rule: [what, manifest, the message's field and rule].
@@ -238,9 +271,45 @@ describe('parseManifest', () => {
       withField('outputs', 'logits', 'input_ids'),
       /"outputs\.logits": names "input_ids", which inputs\.inputIds names too/,
     ],
+    [
+      'no attention mask',
+      withField('inputs', 'attentionMask', undefined),
+      /"inputs\.attentionMask": .*\(missing\)/,
+    ],
+    [
+      'position ids with {i}',
+      withField('inputs', 'positionIds', 'position_ids.{i}'),
+      /"inputs\.positionIds": must not contain "\{i\}": this tensor is not per layer/,
+    ],
+    [
+      'num_logits_to_keep as a number',
+      withField('inputs', 'numLogitsToKeep', 1),
+      /"inputs\.numLogitsToKeep": .*expected string.*got 1/,
+    ],
+    [
+      'num_logits_to_keep named like input ids',
+      withField('inputs', 'numLogitsToKeep', 'input_ids'),
+      /"inputs\.numLogitsToKeep": names "input_ids", which inputs\.inputIds names too/,
+    ],
+    [
+      'logits named like the attention mask',
+      withField('outputs', 'logits', 'attention_mask'),
+      /"outputs\.logits": names "attention_mask", which inputs\.attentionMask names too/,
+    ],
+    [
+      'a position ids name shared with a cache input',
+      withField('inputs', 'positionIds', 'past_key_values.0.key'),
+      /"inputs\.pastKey": names "past_key_values\.0\.key" for layer 0, which inputs\.positionIds names too/,
+    ],
     ['a float16 cache', withField('dtypes', 'cache', 'float16'), /"dtypes\.cache": .*"float32"/],
     ['int32 ids', withField('dtypes', 'inputIds', 'int32'), /"dtypes\.inputIds": .*got "int32"/],
     ['no tokenizer kind', withField(null, 'tokenizer', ''), /"tokenizer": Too small/],
+    ['no files.vocab', withField('files', 'vocab', undefined), /"files\.vocab": .*\(missing\)/],
+    [
+      'files.modelQuantized as a number',
+      withField('files', 'modelQuantized', 8),
+      /"files\.modelQuantized": .*expected string.*got 8/,
+    ],
     [
       'files as an array',
       withField(null, 'files', ['model.onnx']),
@@ -255,23 +324,33 @@ describe('parseManifest', () => {
     expect(error.message).not.toContain('\n');
   });
 
-  // files.model / files.vocab: a plain name inside the directory, or nothing is read.
-  const badNames: Array<[string, RegExp]> = [
-    ['../../outside/model.onnx', /is a path/],
-    ['sub/model.onnx', /is a path/],
-    ['/etc/passwd', /is a path/],
-    ['..\\model.onnx', /is a path/],
-    ['C:\\models\\model.onnx', /is a path/],
+  // Each of files.*: a '/'-separated path of plain names inside the directory, or nothing is
+  // read. Every part is held to the rules of a file name.
+  const badPaths: Array<[string, RegExp]> = [
+    ['../../outside/model.onnx', /has a part "\.\." that contains '\.\.'/],
+    ['onnx/../../model.onnx', /has a part "\.\." that contains '\.\.'/],
+    ['/etc/passwd', /has a part "" that is empty/],
+    ['onnx//model.onnx', /has a part "" that is empty/],
+    ['onnx/', /has a part "" that is empty/],
+    ['./model.onnx', /has a part "\." that starts with '\.'/],
+    ['onnx/.hidden', /has a part "\.hidden" that starts with '\.'/],
+    ['..\\model.onnx', /contains '\\' \(paths are '\/'-separated\)/],
+    ['C:\\models\\model.onnx', /contains '\\'/],
+    ['onnx\\model.onnx', /contains '\\'/],
     ['C:model.onnx', /is a URL or drive path/],
-    ['https://example.invalid/model.onnx', /is a path/],
+    ['C:/models/model.onnx', /has a part "C:" that is a URL or drive path/],
+    ['https://example.invalid/model.onnx', /has a part "https:" that is a URL or drive path/],
     ['file:model.onnx', /is a URL or drive path/],
+    ['a/b/c/d/model.onnx', /has more than 4 levels/],
     ['..', /contains '\.\.'/],
     ['model..onnx', /contains '\.\.'/],
     ['.', /starts with '\.'/],
     ['.hidden', /starts with '\.'/],
     ['', /is empty/],
     ['model.onnx\0.txt', /contains a NUL character/],
+    ['onnx/model\0.onnx', /has a part .* that contains a NUL character/],
     ['%2e%2e', /has characters other than/],
+    ['onnx/%2e%2e/model.onnx', /has a part "%2e%2e" that has characters other than/],
     ['model.onnx?download=1', /has characters other than/],
     ['model.onnx#x', /has characters other than/],
     ['mödel.onnx', /has characters other than/],
@@ -279,31 +358,40 @@ describe('parseManifest', () => {
     ['model.onnx.', /ends with '\.'/],
     ['CON', /is a Windows device name/],
     ['nul.json', /is a Windows device name/],
-    ['Lpt1.onnx', /is a Windows device name/],
+    ['onnx/Lpt1.onnx', /has a part "Lpt1\.onnx" that is a Windows device name/],
     ['m'.repeat(129), /is longer than 128 characters/],
+    [`onnx/${'m'.repeat(124)}`, /is longer than 128 characters/],
   ];
-  it.each(badNames)('refuses the file name %j', (name, reason) => {
-    for (const key of ['model', 'vocab']) {
-      const error = refusal(withField('files', key, name));
+  it.each(badPaths)('refuses the file path %j', (path, reason) => {
+    for (const key of ['model', 'modelQuantized', 'vocab']) {
+      const error = refusal(withField('files', key, path));
+      expect(error.rule).toBe('schema');
       expect(error.message).toMatch(
         new RegExp(
-          `"files\\.${key}": must be a plain file name inside the export directory, but it ${reason.source}`,
+          `"files\\.${key}": must be a path of plain names inside the export directory, but it ${reason.source}`,
         ),
       );
     }
   });
 
-  it('accepts plain file names', () => {
-    for (const name of [
+  it('accepts paths whose every part is a plain name, up to 4 levels', () => {
+    for (const path of [
       'model.onnx',
+      'onnx/model.onnx',
+      'onnx/model_quantized.onnx',
+      'a/b/c/model.onnx',
       'model-v2.onnx',
       'vocab_1.json',
       'M',
       '_x',
       'a.b.c',
       'console.json',
+      'con_x/model.onnx',
+      `onnx/${'m'.repeat(123)}`,
     ]) {
-      expect(parseManifest(withField('files', 'model', name)).files.model).toBe(name);
+      for (const key of ['model', 'modelQuantized', 'vocab'] as const) {
+        expect(parseManifest(withField('files', key, path)).files[key]).toBe(path);
+      }
     }
   });
 
@@ -330,9 +418,9 @@ describe('parseManifest', () => {
   });
 
   it("pairs each past input with its present output, and this step's rows when exported", () => {
-    const older = withField('outputs', 'newKey', undefined);
-    delete (older['outputs'] as Json)['newValue'];
-    const names = cacheNames(parseManifest(older));
+    const withoutRows = withField('outputs', 'newKey', undefined);
+    delete (withoutRows['outputs'] as Json)['newValue'];
+    const names = cacheNames(parseManifest(withoutRows));
     expect(names).toHaveLength(12);
     expect(names[3]).toEqual({ input: 'past_key_values.1.value', output: 'present.1.value' });
     expect(cacheNames(parseManifest(valid))[2]).toEqual({

@@ -4,7 +4,12 @@
 import { MinigptError, checkSchema, preview } from '@minigpt/errors';
 import * as z from 'zod';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+/**
+ * 2: the Hugging Face layout (onnx/model.onnx beside config.json, tokenizer.json, …) and a
+ * batched signature (attention_mask, position_ids, num_logits_to_keep). Version 1 exports are
+ * refused with a message to re-export: their graph takes neither a mask nor positions.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
 
 /**
  * The caps parseManifest enforces. Each is far above any model minigpt trains (GPT-2 XL
@@ -27,8 +32,10 @@ export const MANIFEST_LIMITS = {
   irVersion: 1000,
   /** Characters in a graph tensor name or name pattern. */
   graphName: 256,
-  /** Characters in files.model / files.vocab. */
+  /** Characters in each file path of `files`. */
   fileName: 128,
+  /** Directory levels in a file path ('onnx/model.onnx' has 2). */
+  pathSegments: 4,
   /** Characters in the tokenizer kind. */
   tokenizer: 64,
 } as const;
@@ -57,6 +64,16 @@ export type ExportManifest = {
   /** Graph names; `{i}` stands for the layer index. */
   readonly inputs: {
     readonly inputIds: string;
+    /** (B, P+T) int64: 1 for a real token, 0 for a pad (rows are left-padded). */
+    readonly attentionMask: string;
+    /** (B, T) int64: each new token's position, counted over its row's real tokens. */
+    readonly positionIds: string;
+    /**
+     * () int64: logits for the last k positions; 0 = all. Exports leave it out (it would
+     * keep transformers.js v3 from running them); without it the graph returns every
+     * position's logits.
+     */
+    readonly numLogitsToKeep?: string;
     readonly pastKey: string;
     readonly pastValue: string;
   };
@@ -66,7 +83,9 @@ export type ExportManifest = {
     readonly presentValue: string;
     /**
      * This step's cache rows only, (B, nh, T, hs): present = concat(past, new) on the
-     * sequence axis. Exports before these existed lack them.
+     * sequence axis. Values inside the graph, not declared outputs: a runner that keeps the
+     * cache itself adds them as outputs (appendGraphOutputs) and fetches them instead of
+     * present. Optional: a graph without them is run through present alone.
      */
     readonly newKey?: string;
     readonly newValue?: string;
@@ -76,8 +95,15 @@ export type ExportManifest = {
     readonly cache: 'float32';
     readonly logits: 'float32';
   };
-  /** Plain file names inside the export directory (or beside its base URL). */
-  readonly files: { readonly model: string; readonly vocab: string };
+  /**
+   * Paths inside the export directory (or under its base URL), '/'-separated plain names:
+   * the float32 graph, the int8 one when exported, and minigpt's tokenizer JSON.
+   */
+  readonly files: {
+    readonly model: string;
+    readonly modelQuantized?: string;
+    readonly vocab: string;
+  };
   readonly tokenizer: string;
 };
 
@@ -158,6 +184,22 @@ export function cacheNames(manifest: ExportManifest): CacheNames[] {
   return names;
 }
 
+/** Why `path` is not a relative path of plain names ('onnx/model.onnx'), or undefined. */
+function filePathProblem(path: string): string | undefined {
+  if (path.length > MANIFEST_LIMITS.fileName)
+    return `is longer than ${MANIFEST_LIMITS.fileName} characters`;
+  if (path.includes('\\')) return "contains '\\' (paths are '/'-separated)";
+  const segments = path.split('/');
+  if (segments.length > MANIFEST_LIMITS.pathSegments)
+    return `has more than ${MANIFEST_LIMITS.pathSegments} levels`;
+  for (const segment of segments) {
+    const problem = fileNameProblem(segment);
+    if (problem !== undefined)
+      return segments.length === 1 ? problem : `has a part ${preview(segment)} that ${problem}`;
+  }
+  return undefined;
+}
+
 /**
  * Why `name` is not a plain file name inside a directory, or undefined when it is one.
  * Only letters, digits, '.', '_' and '-' are allowed, so no separator ('/', '\'), no drive
@@ -181,12 +223,12 @@ function fileNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-const fileName = z.string().superRefine((name, context) => {
-  const problem = fileNameProblem(name);
+const filePath = z.string().superRefine((path, context) => {
+  const problem = filePathProblem(path);
   if (problem !== undefined)
     context.addIssue({
       code: 'custom',
-      message: `must be a plain file name inside the export directory, but it ${problem}`,
+      message: `must be a path of plain names inside the export directory, but it ${problem}`,
     });
 });
 
@@ -261,14 +303,21 @@ const manifestSchema = z
     opset: count(MANIFEST_LIMITS.opset),
     irVersion: count(MANIFEST_LIMITS.irVersion).optional(),
     model: modelSchema,
-    inputs: z.object({ inputIds: plainGraphName, pastKey: layerPattern, pastValue: layerPattern }),
+    inputs: z.object({
+      inputIds: plainGraphName,
+      attentionMask: plainGraphName,
+      positionIds: plainGraphName,
+      numLogitsToKeep: plainGraphName.optional(),
+      pastKey: layerPattern,
+      pastValue: layerPattern,
+    }),
     outputs: outputsSchema,
     dtypes: z.object({
       inputIds: z.literal('int64'),
       cache: z.literal('float32'),
       logits: z.literal('float32'),
     }),
-    files: z.object({ model: fileName, vocab: fileName }),
+    files: z.object({ model: filePath, modelQuantized: filePath.optional(), vocab: filePath }),
     tokenizer: z.string().min(1).max(MANIFEST_LIMITS.tokenizer),
   })
   .superRefine((manifest, context) => {
@@ -293,8 +342,15 @@ const manifestSchema = z
       owners.set(name, layer === undefined ? field : `${field} (layer ${layer})`);
       return true;
     };
-    if (!claim(['inputs', 'inputIds'], manifest.inputs.inputIds)) return;
-    if (!claim(['outputs', 'logits'], manifest.outputs.logits)) return;
+    for (const [path, graphTensor] of [
+      [['inputs', 'inputIds'], manifest.inputs.inputIds],
+      [['inputs', 'attentionMask'], manifest.inputs.attentionMask],
+      [['inputs', 'positionIds'], manifest.inputs.positionIds],
+      [['inputs', 'numLogitsToKeep'], manifest.inputs.numLogitsToKeep],
+      [['outputs', 'logits'], manifest.outputs.logits],
+    ] as Array<[[string, string], string | undefined]>) {
+      if (graphTensor !== undefined && !claim(path, graphTensor)) return;
+    }
     const patterns: Array<[[string, string], string | undefined]> = [
       [['inputs', 'pastKey'], manifest.inputs.pastKey],
       [['inputs', 'pastValue'], manifest.inputs.pastValue],

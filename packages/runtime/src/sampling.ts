@@ -20,10 +20,8 @@ export function sampleToken(
   const temperature = options.temperature ?? 1;
   const topK = options.topK ?? logits.length;
   const topP = options.topP ?? 1;
-  if (!(temperature >= 0)) throw new RangeError(`temperature must be ≥ 0, got ${temperature}`);
-  if (!Number.isInteger(topK) || topK < 1)
-    throw new RangeError(`topK must be a positive integer, got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
+  const problem = samplingProblem(options);
+  if (problem !== undefined) throw new RangeError(problem);
   if (temperature === 0) return argmax(logits);
   if (topK >= logits.length && topP >= 1) return sampleAll(logits, random, temperature);
 
@@ -54,6 +52,15 @@ export function sampleToken(
     if (threshold < 0) return kept[i]!;
   }
   return kept[probabilities.length - 1]!;
+}
+
+/** What is wrong with sampling settings, or undefined when they are fine. */
+export function samplingProblem(options: SamplingOptions): string | undefined {
+  const { temperature = 1, topK = 1, topP = 1 } = options;
+  if (!(temperature >= 0)) return `temperature must be ≥ 0, got ${temperature}`;
+  if (!Number.isInteger(topK) || topK < 1) return `topK must be a positive integer, got ${topK}`;
+  if (!(topP > 0 && topP <= 1)) return `topP must be in (0, 1], got ${topP}`;
+  return undefined;
 }
 
 /** Plain softmax sampling over every id, in id order: no sort (the common case, per token). */

@@ -5,7 +5,11 @@ import { encodeCheckpoint, memorySource, readCheckpoint } from '@minigpt/checkpo
 import { decodeSafetensors } from '@minigpt/model/safetensors';
 import { weightShapes } from '@minigpt/model/weights';
 import { Random } from '@minigpt/random';
-import { checkGraphAgainstManifest, parseManifest } from '@minigpt/runtime';
+import {
+  MANIFEST_FORMAT_VERSION,
+  checkGraphAgainstManifest,
+  parseManifest,
+} from '@minigpt/runtime';
 import { BpeTokenizer, CharTokenizer, tokenizerFromJSON } from '@minigpt/tokenizer';
 import { mutateJsonFile, mutateJsonText, mutateSafetensors } from './mutate.mjs';
 
@@ -108,20 +112,24 @@ export const TARGETS = {
     make: (seeds, random) => mutateJsonText(seeds[0], random),
     run(_, text) {
       const manifest = parseManifest(JSON.parse(text), 'fuzz/minigpt.json');
-      checkGraphAgainstManifest(manifest, GRAPH, 'fuzz/model.onnx');
+      checkGraphAgainstManifest(manifest, GRAPH, 'fuzz/onnx/model.onnx');
+      checkGraphAgainstManifest(manifest, GRAPH_WITH_ROWS, 'fuzz/onnx/model.onnx');
     },
   },
 };
 
-/** minigpt.json of an export of MODEL, as @minigpt/export-onnx writes it. */
+/** minigpt.json of an int8 export of MODEL (format 2), as @minigpt/export-onnx writes it. */
 const MANIFEST = {
   format: 'minigpt-onnx',
-  formatVersion: 1,
+  formatVersion: MANIFEST_FORMAT_VERSION,
   opset: 17,
   irVersion: 8,
   model: MODEL,
   inputs: {
     inputIds: 'input_ids',
+    attentionMask: 'attention_mask',
+    positionIds: 'position_ids',
+    numLogitsToKeep: 'num_logits_to_keep',
     pastKey: 'past_key_values.{i}.key',
     pastValue: 'past_key_values.{i}.value',
   },
@@ -133,25 +141,41 @@ const MANIFEST = {
     newValue: 'new_key_values.{i}.value',
   },
   dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: { model: 'model.onnx', vocab: 'vocab.json' },
+  files: {
+    model: 'onnx/model.onnx',
+    modelQuantized: 'onnx/model_quantized.onnx',
+    vocab: 'tokenizer.minigpt.json',
+  },
   tokenizer: 'char',
 };
 
-/** What onnxruntime reports of the graph of an export of MODEL (1 layer, 2 heads of 2). */
-const cache = (name) => ({ name, type: 'float32', shape: ['batch', 2, 'past_sequence', 2] });
-const present = (name) => ({ name, type: 'float32', shape: ['batch', 2, 'total_sequence', 2] });
-const added = (name) => ({ name, type: 'float32', shape: ['batch', 2, 'sequence', 2] });
+/**
+ * What onnxruntime reports of the graph of an export of MODEL (1 layer, 2 heads of 2), dims
+ * named as the exporter names them; GRAPH_WITH_ROWS adds the cache-rows outputs, as
+ * runner-web declares them (appendGraphOutputs).
+ */
+const TOTAL = 'past_sequence_length + sequence_length';
+const cache = (name, length) => ({ name, type: 'float32', shape: ['batch_size', 2, length, 2] });
 const GRAPH = {
   inputs: [
-    { name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] },
-    cache('past_key_values.0.key'),
-    cache('past_key_values.0.value'),
+    { name: 'input_ids', type: 'int64', shape: ['batch_size', 'sequence_length'] },
+    { name: 'attention_mask', type: 'int64', shape: ['batch_size', TOTAL] },
+    { name: 'position_ids', type: 'int64', shape: ['batch_size', 'sequence_length'] },
+    { name: 'num_logits_to_keep', type: 'int64', shape: [] },
+    cache('past_key_values.0.key', 'past_sequence_length'),
+    cache('past_key_values.0.value', 'past_sequence_length'),
   ],
   outputs: [
-    { name: 'logits', type: 'float32', shape: ['batch', 'sequence', 6] },
-    present('present.0.key'),
-    present('present.0.value'),
-    added('new_key_values.0.key'),
-    added('new_key_values.0.value'),
+    { name: 'logits', type: 'float32', shape: ['batch_size', 'logits_length', 6] },
+    cache('present.0.key', TOTAL),
+    cache('present.0.value', TOTAL),
+  ],
+};
+const GRAPH_WITH_ROWS = {
+  inputs: GRAPH.inputs,
+  outputs: [
+    ...GRAPH.outputs,
+    cache('new_key_values.0.key', 'sequence_length'),
+    cache('new_key_values.0.value', 'sequence_length'),
   ],
 };

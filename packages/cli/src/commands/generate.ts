@@ -1,14 +1,25 @@
-// `minigpt generate`: streams text from an exported model with onnxruntime-node.
-import { loadModel, type Device } from '@minigpt/runner-node';
+// `minigpt generate`: streams text from an exported model with onnxruntime-node, for one
+// prompt or a file of prompts run in batches.
+import { describeFileSystemError } from '@minigpt/errors';
+import { loadModel, type Device, type ModelDtype } from '@minigpt/runner-node';
 import { Command, Option } from 'commander';
+import { open } from 'node:fs/promises';
+import { CliError } from '../errors.js';
+import { positiveInteger } from '../parsers.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
 
 interface GenerateFlags extends SamplingFlags {
   model: string;
   device: Device;
+  dtype: ModelDtype;
   stop?: string[];
   stats: boolean;
+  promptFile?: string;
+  batchSize: number;
 }
+
+/** A prompt file is text a person wrote; a bigger one is refused before it is read. */
+const PROMPT_FILE_MAX_BYTES = 16 << 20;
 
 export function generateCommand(): Command {
   return withSamplingOptions(
@@ -16,40 +27,114 @@ export function generateCommand(): Command {
       .description('Generate text from an exported model (onnxruntime-node), streaming to stdout.')
       .requiredOption('--model <dir>', 'an export directory (from `minigpt export`)'),
   )
+    .option(
+      '--prompt-file <file>',
+      'prompts, one a line (empty lines skipped), run in batches; each output is headed "--- i/N ---"',
+    )
+    .option('--batch-size <n>', 'prompts run together in one batch', positiveInteger, 8)
     .option('--stop <text...>', 'stop before any of these strings')
     .addOption(
       new Option('--device <name>', 'cpu, or cuda where onnxruntime-node has its CUDA files')
         .choices(['cpu', 'cuda'])
         .default('cpu'),
     )
+    .addOption(
+      new Option('--dtype <name>', 'fp32, or q8 for the int8 graph of `export --quantize int8`')
+        .choices(['fp32', 'q8'])
+        .default('fp32'),
+    )
     .option(
       '--stats',
-      'print {"newTokens","tokensPerSec","firstTokenMs","device"} as JSON to stderr at the end',
+      'print {"prompts","newTokens","tokensPerSec","firstTokenMs","device","dtype"} as JSON to stderr at the end',
       false,
     )
-    .action(async (flags: GenerateFlags) => {
+    .action(async (flags: GenerateFlags, command: Command) => {
+      if (flags.promptFile !== undefined && command.getOptionValueSource('prompt') === 'cli')
+        throw new CliError('give --prompt or --prompt-file, not both');
+      const prompts =
+        flags.promptFile === undefined ? [flags.prompt] : await readPromptFile(flags.promptFile);
       const model = await loadModel(flags.model, {
         device: flags.device,
+        dtype: flags.dtype,
         onWarning: (message) => process.stderr.write(`minigpt: warning: ${message}\n`),
       });
+      const started = performance.now();
+      let newTokens = 0;
+      let firstTokenMs = 0;
       try {
-        const generation = model.generate(flags.prompt, {
-          maxNewTokens: flags.maxNewTokens,
-          seed: flags.seed,
-          ...samplingOf(flags),
-          ...(flags.stop ? { stop: flags.stop } : {}),
-        });
-        process.stdout.write(flags.prompt);
-        for await (const piece of generation) process.stdout.write(piece);
-        process.stdout.write('\n');
+        for (let first = 0; first < prompts.length; first += flags.batchSize) {
+          const batch = prompts.slice(first, first + flags.batchSize);
+          const generation = model.generateBatch(batch, {
+            maxNewTokens: flags.maxNewTokens,
+            seed: flags.seed + first, // row i of the file samples with seed + i, batched or not
+            ...samplingOf(flags),
+            ...(flags.stop ? { stop: flags.stop } : {}),
+          });
+          // Rows in order: the first streams live, the others have run alongside it and
+          // print what they have, then stream on.
+          for (const [index, row] of generation.rows.entries()) {
+            if (prompts.length > 1)
+              process.stdout.write(`--- ${first + index + 1}/${prompts.length} ---\n`);
+            process.stdout.write(batch[index]!);
+            for await (const piece of row) process.stdout.write(piece);
+            process.stdout.write('\n');
+            newTokens += row.stats.newTokens;
+            if (first === 0 && index === 0) firstTokenMs = row.stats.firstTokenMs;
+          }
+        }
         if (flags.stats) {
-          const { newTokens, tokensPerSec, firstTokenMs } = generation.stats;
+          const seconds = (performance.now() - started) / 1000;
           process.stderr.write(
-            `${JSON.stringify({ newTokens, tokensPerSec: Math.round(tokensPerSec), firstTokenMs: +firstTokenMs.toFixed(2), device: model.device })}\n`,
+            `${JSON.stringify({
+              prompts: prompts.length,
+              newTokens,
+              tokensPerSec: Math.round(seconds > 0 ? newTokens / seconds : 0),
+              firstTokenMs: +firstTokenMs.toFixed(2),
+              device: model.device,
+              dtype: model.dtype,
+            })}\n`,
           );
         }
       } finally {
         await model.dispose();
       }
     });
+}
+
+/** The non-empty lines of a prompt file (a trailing \r is dropped: files from Windows). */
+async function readPromptFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    const file = await open(path, 'r');
+    try {
+      const info = await file.stat();
+      if (!info.isFile())
+        throw new CliError(`${path}: not a regular file: give a text file of prompts`, {
+          file: path,
+          rule: 'not-a-file',
+        });
+      if (info.size > PROMPT_FILE_MAX_BYTES)
+        throw new CliError(
+          `${path}: ${info.size} bytes, over the ${PROMPT_FILE_MAX_BYTES} bytes a prompt file may have`,
+          { file: path, rule: 'too-large' },
+        );
+      text = new TextDecoder('utf-8', { fatal: true }).decode(await file.readFile());
+    } finally {
+      await file.close();
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    if (error instanceof TypeError)
+      throw new CliError(`${path}: not UTF-8 text`, { file: path, rule: 'encoding' });
+    if ((error as { code?: unknown }).code === 'ENOENT')
+      throw new CliError(`${path}: no such prompt file`, { file: path, rule: 'missing' });
+    throw describeFileSystemError(error, 'the prompt file', path) ?? error;
+  }
+  const prompts = text
+    .split('\n')
+    .map((line) => line.replace(/\r$/, ''))
+    .filter((line) => line.length > 0);
+  if (prompts.length === 0)
+    throw new CliError(`${path}: no prompts (every line is empty)`, { file: path, rule: 'empty' });
+  return prompts;
 }

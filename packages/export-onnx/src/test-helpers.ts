@@ -1,0 +1,145 @@
+// Shared by this package's tests: tiny tfjs GPTs, the feeds of the exported graph, and the
+// comparisons the parity tests make. Not part of the published package (files excludes it).
+import { execFileSync } from 'node:child_process';
+import { GPT, resolveGPTConfig, type GPTConfig } from '@minigpt/model';
+import { Random } from '@minigpt/random';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
+
+/** A fresh tfjs GPT on the cpu backend, with nanoGPT's initialisation from `seed`. */
+export async function tinyModel(
+  overrides: Record<string, unknown> & { vocabSize: number },
+  preset: 'nano' | 'baby' = 'nano',
+  seed = 1,
+): Promise<{ config: GPTConfig; model: GPT }> {
+  if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+  const config = resolveGPTConfig(overrides, preset);
+  return { config, model: GPT.create(config, { log: null, random: new Random(seed) }) };
+}
+
+/** tfjs logits (B, T, V) of `ids` (B rows of T ids), flattened. */
+export function tfjsLogits(model: GPT, ids: readonly (readonly number[])[]): Float32Array {
+  return tf
+    .tidy(() =>
+      model.forward(tf.tensor2d(ids as number[][], [ids.length, ids[0]!.length], 'int32')),
+    )
+    .dataSync() as Float32Array;
+}
+
+export function int64(values: readonly number[], dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    dims as number[],
+  );
+}
+
+export interface StepFeeds {
+  /** (B, T) ids. */
+  readonly ids: readonly (readonly number[])[];
+  /** (B, P+T), 1 = a real token; all ones when absent. */
+  readonly mask?: readonly (readonly number[])[];
+  /** (B, T); 0…T−1 after the cache's P positions when absent (every row unpadded). */
+  readonly positions?: readonly (readonly number[])[];
+  /** num_logits_to_keep, for a graph built with that input: 0 = logits for all T positions. */
+  readonly keep?: number;
+  /** The previous run's results: their present.* become this step's past_key_values.*. */
+  readonly past?: ort.InferenceSession.OnnxValueMapType;
+}
+
+/** The graph's inputs for one run (prefill when `past` is absent, a decode step otherwise). */
+export function feeds(
+  config: GPTConfig,
+  step: StepFeeds,
+  withKeep = step.keep !== undefined,
+): Record<string, ort.Tensor> {
+  const batch = step.ids.length;
+  const length = step.ids[0]!.length;
+  const headSize = config.nEmbd / config.nHead;
+  const pastLength = step.past ? step.past['present.0.key']!.dims[2]! : 0;
+  const mask = step.mask ?? step.ids.map(() => new Array<number>(pastLength + length).fill(1));
+  const positions =
+    step.positions ?? step.ids.map(() => Array.from({ length }, (_, t) => pastLength + t));
+  const result: Record<string, ort.Tensor> = {
+    input_ids: int64(step.ids.flat(), [batch, length]),
+    attention_mask: int64(mask.flat(), [batch, mask[0]!.length]),
+    position_ids: int64(positions.flat(), [batch, length]),
+    ...(withKeep ? { num_logits_to_keep: int64([step.keep ?? 0], []) } : {}),
+  };
+  for (let layer = 0; layer < config.nLayer; layer++) {
+    for (const kind of ['key', 'value']) {
+      result[`past_key_values.${layer}.${kind}`] =
+        (step.past?.[`present.${layer}.${kind}`] as ort.Tensor | undefined) ??
+        new ort.Tensor('float32', new Float32Array(0), [batch, config.nHead, 0, headSize]);
+    }
+  }
+  return result;
+}
+
+/** Runs the graph and returns its logits, checking their dims are (B, K, V). */
+export async function runLogits(
+  session: ort.InferenceSession,
+  config: GPTConfig,
+  step: StepFeeds,
+  keptPositions: number,
+): Promise<{ logits: Float32Array; results: ort.InferenceSession.OnnxValueMapType }> {
+  const results = await session.run(
+    feeds(config, step, session.inputNames.includes('num_logits_to_keep')),
+  );
+  expect(results['logits']!.dims).toEqual([step.ids.length, keptPositions, config.vocabSize]);
+  return { logits: results['logits']!.data as Float32Array, results };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+export function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
+
+export function randomIds(count: number, vocab: number, seed: number): number[] {
+  const random = new Random(seed);
+  return Array.from({ length: count }, () => random.nextInt(vocab));
+}
+
+/** Row `row` of a (rows, V) block of logits. */
+export function logitsRow(logits: Float32Array, row: number, vocab: number): Float32Array {
+  return logits.subarray(row * vocab, (row + 1) * vocab);
+}
+
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+/**
+ * Runs ONNX's own checker (full_check: shape inference included) on each file and returns,
+ * per file, the op types its nodes use and the domains they come from. Debian's python3-onnx
+ * (installed by .ci/run); MINIGPT_ONNX_PYTHON overrides the interpreter.
+ */
+export function checkWithOnnx(
+  paths: readonly string[],
+): Array<{ irVersion: number; opset: number; opTypes: string[]; domains: string[] }> {
+  const python = process.env['MINIGPT_ONNX_PYTHON'] ?? '/usr/bin/python3';
+  const script = [
+    'import json, onnx, sys',
+    'out = []',
+    'for path in sys.argv[1:]:',
+    '    onnx.checker.check_model(path, full_check=True)',
+    '    m = onnx.load(path)',
+    '    out.append({"irVersion": m.ir_version, "opset": m.opset_import[0].version,',
+    '        "opTypes": sorted({n.op_type for n in m.graph.node}),',
+    '        "domains": sorted({n.domain for n in m.graph.node} | {o.domain for o in m.opset_import})})',
+    'print(json.dumps(out))',
+  ].join('\n');
+  return JSON.parse(execFileSync(python, ['-c', script, ...paths], { encoding: 'utf8' })) as never;
+}

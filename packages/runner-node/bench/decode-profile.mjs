@@ -1,0 +1,301 @@
+// Why a decode step costs what it does, float32 against int8 and batch 1 against 16, on the
+// seed-size export generate.bench.mjs builds (random weights). Three measurements:
+//   1. onnxruntime's profiler (SessionOptions.enableProfiling): per-operator kernel time per
+//      step, the sum of the kernels against the whole model_run and against session.run as
+//      JS sees it. 8-token prefill, 20 warm-up steps, then --steps measured (T = 1); present
+//      is written into preallocated ping-pong buffers, as runner-node does.
+//   2. One decode step (T = 1, a cache of 100) fetching logits and the whole present cache
+//      (preallocated, as runner-node) against fetching the logits only: the difference is what
+//      returning the cache through onnxruntime-node costs (the graph computes present either way).
+//   3. generateBatch over @minigpt/runtime's decoder with the cache strategy runner-node uses
+//      ('write-present': onnxruntime returns the whole present each step) against 'copy-rows'
+//      (the graph's new_key_values rows declared as outputs with appendGraphOutputs, the cache
+//      kept in JS: what runner-web does on wasm): tokens/s at batch 1, 4 and 16, 100 new tokens,
+//      greedy, interleaved rounds.
+// The profiler's own bookkeeping inflates (1); (2) and (3) run without it. Each is a median
+// (min – max) over rounds where it says so.
+// Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
+import {
+  appendGraphOutputs,
+  cacheNames,
+  createOnnxDecoder,
+  generateBatch,
+  parseManifest,
+} from '@minigpt/runtime';
+import { tokenizerFromJSON } from '@minigpt/tokenizer';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '5' },
+    threads: { type: 'string' },
+  },
+});
+const steps = Number(args.steps);
+const rounds = Number(args.rounds);
+const WARM_UP = 20;
+const PREFILL = 8;
+if (PREFILL + WARM_UP + steps > 128)
+  throw new Error('--steps: at most 100 (the cache must fit block 128)');
+const sessionOptions = {
+  graphOptimizationLevel: 'all',
+  ...(args.threads ? { intraOpNumThreads: Number(args.threads) } : {}),
+};
+const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+const summary = (values, digits) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} – ${Math.max(...values).toFixed(digits)})`;
+
+const work = mkdtempSync(join(tmpdir(), 'minigpt-decode-profile-'));
+try {
+  const exportDir = join(work, 'seed');
+  mkdirSync(exportDir);
+  const builder = fileURLToPath(new URL('./generate.bench.mjs', import.meta.url));
+  const child = spawnSync(process.execPath, [builder, `--write-export=${exportDir}`], {
+    stdio: 'inherit',
+  });
+  if (child.status !== 0) throw new Error('building the benchmark model failed');
+  const manifest = parseManifest(
+    JSON.parse(readFileSync(join(exportDir, 'minigpt.json'), 'utf8')),
+    'minigpt.json',
+  );
+  const tokenizer = tokenizerFromJSON(
+    JSON.parse(readFileSync(join(exportDir, manifest.files.vocab), 'utf8')),
+    manifest.files.vocab,
+  );
+  const { nHead, nEmbd } = manifest.model;
+  const headSize = nEmbd / nHead;
+  const names = cacheNames(manifest); // per cache input: input, output (present), added (rows)
+  const files = { fp32: manifest.files.model, int8: manifest.files.modelQuantized };
+
+  console.log(
+    `decode profile — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${args.threads ?? 'default'} intra-op threads; load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
+
+  /** Feeds for T new tokens per row after a cache of `past` (all slots real). */
+  const baseFeeds = (batch, t, past) => ({
+    input_ids: new ort.Tensor('int64', new BigInt64Array(batch * t).fill(2n), [batch, t]), // (B, T)
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(batch * (past + t)).fill(1n), [
+      batch,
+      past + t,
+    ]), // (B, P+T)
+    position_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: batch * t }, (_, i) => BigInt(past + (i % t))),
+      [batch, t],
+    ), // (B, T)
+    // Exports leave out num_logits_to_keep (at T = 1 the logits are one row either way).
+    ...(manifest.inputs.numLogitsToKeep
+      ? { [manifest.inputs.numLogitsToKeep]: new ort.Tensor('int64', BigInt64Array.of(1n), []) } // ()
+      : {}),
+  });
+  /** A (B, nh, length, hs) view of the start of `buffer`. */
+  const view = (buffer, batch, length) =>
+    new ort.Tensor('float32', buffer.subarray(0, batch * nHead * length * headSize), [
+      batch,
+      nHead,
+      length,
+      headSize,
+    ]);
+
+  // 1. The profiler.
+  const profile = async (dtype, batch) => {
+    const prefix = join(work, `profile-${dtype}-b${batch}`);
+    const session = await ort.InferenceSession.create(join(exportDir, files[dtype]), {
+      ...sessionOptions,
+      enableProfiling: true,
+      profileFilePrefix: prefix,
+    });
+    const capacity = PREFILL + WARM_UP + steps;
+    const sides = names.map(() => [
+      new Float32Array(batch * nHead * capacity * headSize),
+      new Float32Array(batch * nHead * capacity * headSize),
+    ]);
+    const step = (past, side) => {
+      const t = past === 0 ? PREFILL : 1;
+      const feeds = baseFeeds(batch, t, past);
+      const fetches = { logits: null };
+      names.forEach((name, index) => {
+        feeds[name.input] = view(sides[index][side], batch, past);
+        fetches[name.output] = view(sides[index][1 - side], batch, past + t);
+      });
+      return session.run(feeds, fetches);
+    };
+    await step(0, 0);
+    for (let s = 0; s < WARM_UP; s++) await step(PREFILL + s, (s + 1) % 2);
+    const begin = performance.now();
+    for (let s = WARM_UP; s < WARM_UP + steps; s++) await step(PREFILL + s, (s + 1) % 2);
+    const wallUs = ((performance.now() - begin) * 1000) / steps;
+    session.endProfiling();
+    await session.release();
+    const file = readdirSync(work).find((f) => f.startsWith(`profile-${dtype}-b${batch}`));
+    const events = JSON.parse(readFileSync(join(work, file), 'utf8'));
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+    const measured = runs.slice(1 + WARM_UP); // after the prefill and the warm-up steps
+    const kernels = events.filter(
+      (e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= measured[0].ts,
+    );
+    const byOp = new Map();
+    for (const e of kernels) byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
+    return {
+      wallUs,
+      runUs: measured.reduce((sum, e) => sum + e.dur, 0) / steps,
+      kernelUs: kernels.reduce((sum, e) => sum + e.dur, 0) / steps,
+      kernelsPerStep: kernels.length / steps,
+      byOp,
+    };
+  };
+  console.log('');
+  console.log(
+    `1. onnxruntime profiler, ${steps} decode steps (T = 1, cache ${PREFILL + WARM_UP} → ${PREFILL + WARM_UP + steps}), µs per step; profiling inflates every figure`,
+  );
+  for (const batch of [1, 4, 16]) {
+    // Which runs first alternates with the batch size, so neither always follows the other.
+    const order = batch === 4 ? ['int8', 'fp32'] : ['fp32', 'int8'];
+    const result = {};
+    for (const dtype of order) result[dtype] = await profile(dtype, batch);
+    const { fp32, int8 } = result;
+    console.log('');
+    console.log(`| batch ${batch} | float32 | int8 |`);
+    console.log('| --- | --- | --- |');
+    const row = (label, a, b) => console.log(`| ${label} | ${a} | ${b} |`);
+    row('session.run as JS sees it', fp32.wallUs.toFixed(0), int8.wallUs.toFixed(0));
+    row('model_run (profiler)', fp32.runUs.toFixed(0), int8.runUs.toFixed(0));
+    row('sum of kernels', fp32.kernelUs.toFixed(0), int8.kernelUs.toFixed(0));
+    row('kernels per step', fp32.kernelsPerStep, int8.kernelsPerStep);
+    const ops = [...new Set([...fp32.byOp.keys(), ...int8.byOp.keys()])]
+      .map((op) => [op, Math.max(fp32.byOp.get(op) ?? 0, int8.byOp.get(op) ?? 0)])
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([op]) => op);
+    const cell = (r, op) => (r.byOp.has(op) ? (r.byOp.get(op) / steps).toFixed(0) : '–');
+    for (const op of ops) row(`  ${op}`, cell(fp32, op), cell(int8, op));
+  }
+
+  // 2. Returning the cache through onnxruntime-node.
+  console.log('');
+  console.log(
+    `2. one decode step (T = 1, cache 100), ms, median (min – max) of ${rounds} rounds of 30 steps each`,
+  );
+  console.log('');
+  console.log('| graph | batch | logits + present (preallocated) | logits only | ratio |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const dtype of ['fp32', 'int8']) {
+    const session = await ort.InferenceSession.create(
+      join(exportDir, files[dtype]),
+      sessionOptions,
+    );
+    for (const batch of [1, 16]) {
+      const past = 100;
+      const feeds = baseFeeds(batch, 1, past);
+      const present = { logits: null };
+      for (const name of names) {
+        feeds[name.input] = view(new Float32Array(batch * nHead * past * headSize), batch, past);
+        present[name.output] = view(
+          new Float32Array(batch * nHead * (past + 1) * headSize),
+          batch,
+          past + 1,
+        );
+      }
+      const time = async (fetches) => {
+        const begin = performance.now();
+        for (let i = 0; i < 30; i++) await session.run(feeds, fetches);
+        return (performance.now() - begin) / 30;
+      };
+      await time(present);
+      await time(['logits']);
+      const withCache = [];
+      const logitsOnly = [];
+      for (let round = 0; round < rounds; round++) {
+        withCache.push(await time(present));
+        logitsOnly.push(await time(['logits']));
+      }
+      const ratios = withCache.map((ms, i) => ms / logitsOnly[i]);
+      console.log(
+        `| ${dtype} | ${batch} | ${summary(withCache, 2)} | ${summary(logitsOnly, 2)} | ${median(ratios).toFixed(2)}× |`,
+      );
+    }
+    await session.release();
+  }
+
+  // 3. The cache strategy under generateBatch.
+  const rowsOutputs = names.map((name) => ({
+    name: name.added,
+    dataType: 1, // FLOAT
+    dims: ['batch_size', nHead, 'sequence_length', headSize],
+  }));
+  const decoders = [];
+  const sessions = [];
+  for (const dtype of ['fp32', 'int8']) {
+    const bytes = appendGraphOutputs(readFileSync(join(exportDir, files[dtype])), rowsOutputs);
+    const session = await ort.InferenceSession.create(bytes, sessionOptions);
+    sessions.push(session);
+    const binding = {
+      int64: (data, dims) => new ort.Tensor('int64', data, dims),
+      float32: (data, dims) => new ort.Tensor('float32', data, dims),
+      run: (feeds, fetches) => session.run(feeds, fetches),
+    };
+    for (const strategy of ['write-present', 'copy-rows'])
+      decoders.push({ dtype, strategy, decoder: createOnnxDecoder(binding, manifest, strategy) });
+  }
+  const prompts = Array.from({ length: 16 }, (_, i) => `ROMEO:\n${'a'.repeat(i)}`); // 7–22 characters
+  const tokensPerSec = async (decoder, batch) => {
+    const begin = performance.now();
+    await generateBatch(decoder, tokenizer, prompts.slice(0, batch), {
+      maxNewTokens: 100,
+      temperature: 0,
+    }).texts();
+    return (batch * 100) / ((performance.now() - begin) / 1000);
+  };
+  const results = new Map();
+  for (let round = -2; round < rounds; round++) {
+    for (const { dtype, strategy, decoder } of decoders) {
+      for (const batch of [1, 4, 16]) {
+        const rate = await tokensPerSec(decoder, batch);
+        if (round < 0) continue; // warm-up
+        const key = `${dtype} ${strategy} ${batch}`;
+        results.set(key, [...(results.get(key) ?? []), rate]);
+      }
+    }
+  }
+  console.log('');
+  console.log(
+    `3. generateBatch, 100 new tokens per row, greedy: total tokens/s, median (min – max) of ${rounds} rounds`,
+  );
+  console.log('');
+  console.log(
+    '| graph | cache strategy | batch 1 | batch 4 | batch 16 | batch 16 / batch 1 (paired) |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const { dtype, strategy } of decoders) {
+    const rates = (batch) => results.get(`${dtype} ${strategy} ${batch}`);
+    const ratio = rates(16).map((rate, i) => rate / rates(1)[i]);
+    console.log(
+      `| ${dtype} | ${strategy} | ${summary(rates(1), 0)} | ${summary(rates(4), 0)} | ${summary(rates(16), 0)} | ${summary(ratio, 2)}× |`,
+    );
+  }
+  await Promise.all(sessions.map((session) => session.release()));
+  console.log('');
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} (${cpus().length} cores; above ${cpus().length} other work was running)`,
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,660 @@
+// createOnnxDecoder over a fake onnxruntime that runs the export's graph contract in plain JS:
+// a step's cache rows come from its ids and positions, present = concat(past, rows) on the
+// sequence axis, and each row's logits come from its present slots where the mask is 1. Every
+// strategy must give the logits a full recompute of the whole sequence gives, step by step.
+import { CharTokenizer } from '@minigpt/tokenizer';
+import { describe, expect, it } from 'vitest';
+import {
+  MANIFEST_FORMAT_VERSION,
+  cacheNames,
+  createOnnxDecoder,
+  generateBatch,
+  parseManifest,
+  type CacheStrategy,
+  type DecoderInput,
+  type DecoderSession,
+  type ExportManifest,
+  type OrtBinding,
+  type OrtTensorLike,
+} from './index.js';
+
+const STRATEGIES: CacheStrategy[] = ['write-present', 'copy-rows', 'keep-present'];
+const BATCH = 3;
+
+/** A minigpt manifest of a 2-layer model with 2 heads of size 2 and 7 tokens. */
+function manifestOf({ blockSize = 200, rows = true, keep = true } = {}): ExportManifest {
+  return parseManifest({
+    format: 'minigpt-onnx',
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    opset: 17,
+    model: { vocabSize: 7, blockSize, nLayer: 2, nHead: 2, nEmbd: 4 },
+    inputs: {
+      inputIds: 'input_ids',
+      attentionMask: 'attention_mask',
+      positionIds: 'position_ids',
+      ...(keep ? { numLogitsToKeep: 'num_logits_to_keep' } : {}),
+      pastKey: 'past_key_values.{i}.key',
+      pastValue: 'past_key_values.{i}.value',
+    },
+    outputs: {
+      logits: 'logits',
+      presentKey: 'present.{i}.key',
+      presentValue: 'present.{i}.value',
+      ...(rows ? { newKey: 'new_key_values.{i}.key', newValue: 'new_key_values.{i}.value' } : {}),
+    },
+    dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
+    files: { model: 'onnx/model.onnx', vocab: 'tokenizer.minigpt.json' },
+    tokenizer: 'char',
+  });
+}
+
+/** A tensor of the fake runtime; on the fake "GPU", `data` cannot be read, only getData(). */
+class FakeTensor implements OrtTensorLike {
+  disposed = false;
+  constructor(
+    readonly values: Float32Array | BigInt64Array,
+    readonly dims: readonly number[],
+    private readonly onDevice = false,
+  ) {}
+  get data(): Float32Array | BigInt64Array {
+    if (this.onDevice) throw new Error('data of a GPU tensor: use getData()');
+    return this.values;
+  }
+  getData(): Promise<Float32Array | BigInt64Array> {
+    return Promise.resolve(this.values);
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+/** What one run was given: feeds as numbers, and what was fetched. */
+interface RunRecord {
+  readonly feeds: Record<string, { dims: number[]; data: number[] | Float32Array }>;
+  /** A list of names, or names mapped to the dims of a preallocated tensor (null: none). */
+  readonly fetches: string[] | Record<string, number[] | null>;
+  /** The memory each past input and each preallocated output lives in. */
+  readonly memory: ArrayBufferLike[];
+}
+
+const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+/** Cache value (cache input, head, j) of a token at a position: any fixed function. */
+const rowValue = (cache: number, head: number, j: number, id: number, position: number) =>
+  Math.sin(1.3 * id + 0.7 * position + 0.11 * head + 0.05 * j + 0.37 * cache);
+
+/** The logit weight of vocab entry v on cache slot s: distinct per slot, so order matters. */
+const weight = (v: number, s: number, j: number, head: number, cache: number) =>
+  1 + ((v * 7 + s * 13 + j * 3 + head * 5 + cache * 11) % 10) / 10;
+
+function fakeOrt(
+  manifest: ExportManifest,
+  { rowsDeclared = true, onDevice = false }: { rowsDeclared?: boolean; onDevice?: boolean } = {},
+) {
+  const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
+  const headSize = nEmbd / nHead;
+  const names = cacheNames(manifest);
+  const { inputs, outputs } = manifest;
+  const runs: RunRecord[] = [];
+  // onnxruntime may hand back the same output array on the next run: so does this fake.
+  const logitsArrays = new Map<number, Float32Array>();
+  // weight(v, s, j, head, cache) by (cache, head, s, j), a row of V each.
+  const weightTable: Float64Array[] = [];
+  for (let cache = 0; cache < names.length; cache++)
+    for (let head = 0; head < nHead; head++)
+      for (let s = 0; s < blockSize; s++)
+        for (let j = 0; j < headSize; j++)
+          weightTable.push(
+            Float64Array.from({ length: vocabSize }, (_, v) => weight(v, s, j, head, cache)),
+          );
+  const known = new Set([
+    outputs.logits,
+    ...names.map((name) => name.output),
+    ...(rowsDeclared ? names.map((name) => name.added!) : []),
+  ]);
+
+  const binding: OrtBinding<FakeTensor> = {
+    int64: (data, dims) => new FakeTensor(data, dims),
+    float32: (data, dims) => new FakeTensor(data, dims),
+    async run(feeds, fetches) {
+      const record: RunRecord = {
+        feeds: {},
+        fetches: Array.isArray(fetches)
+          ? [...(fetches as string[])]
+          : Object.fromEntries(
+              Object.entries(fetches).map(([name, tensor]) => [
+                name,
+                tensor ? [...tensor.dims] : null,
+              ]),
+            ),
+        memory: [],
+      };
+      runs.push(record);
+      const expectedInputs = new Set([
+        inputs.inputIds,
+        inputs.attentionMask,
+        inputs.positionIds,
+        ...(inputs.numLogitsToKeep !== undefined ? [inputs.numLogitsToKeep] : []),
+        ...names.map((name) => name.input),
+      ]);
+      for (const [name, tensor] of Object.entries(feeds)) {
+        if (!expectedInputs.has(name)) throw new Error(`unknown input ${name}`);
+        if (tensor.disposed) throw new Error(`input ${name} was disposed`);
+        if (tensor.values.length !== product(tensor.dims))
+          throw new Error(`input ${name}: ${tensor.values.length} values for dims ${tensor.dims}`);
+        const { values } = tensor;
+        record.feeds[name] = {
+          dims: [...tensor.dims],
+          data: values instanceof BigInt64Array ? Array.from(values, Number) : values.slice(),
+        };
+      }
+      for (const name of expectedInputs) if (!feeds[name]) throw new Error(`missing input ${name}`);
+      const ids = record.feeds[inputs.inputIds]!;
+      const [batch, added] = ids.dims as [number, number]; // (B, T)
+      const mask = record.feeds[inputs.attentionMask]!; // (B, P+T)
+      const positions = record.feeds[inputs.positionIds]!; // (B, T)
+      // With num_logits_to_keep (1): logits (B, 1, V). Without: (B, T, V), of which this fake
+      // fills only each row's last position (the others NaN, so reading one shows).
+      const keep =
+        inputs.numLogitsToKeep === undefined ? undefined : record.feeds[inputs.numLogitsToKeep]!;
+      if (keep && (keep.dims.length !== 0 || keep.data[0] !== 1))
+        throw new Error('this fake keeps 1 logit');
+      const kept = keep ? 1 : added;
+      const total = mask.dims[1]!;
+      const past = total - added;
+      if (mask.dims[0] !== batch || `${positions.dims}` !== `${ids.dims}` || past < 0)
+        throw new Error('ids, mask and positions disagree');
+      if (positions.data.some((position) => position >= blockSize))
+        throw new Error(`position_ids must be below n_positions ${blockSize}`);
+      if (ids.data.some((id) => id >= vocabSize)) throw new Error('input_ids must be below vocab');
+
+      // present (B, nh, P+T, hs) per cache: the past, then this step's rows.
+      const presents = names.map((name, cache) => {
+        const pastFeed = feeds[name.input]!;
+        if (`${pastFeed.dims}` !== `${[batch, nHead, past, headSize]}`)
+          throw new Error(`${name.input} has dims ${pastFeed.dims}, not (B, nh, P, hs)`);
+        record.memory.push(pastFeed.values.buffer);
+        const rows = new Float32Array(batch * nHead * added * headSize); // (B, nh, T, hs)
+        const present = new Float32Array(batch * nHead * total * headSize);
+        for (let b = 0; b < batch; b++) {
+          for (let head = 0; head < nHead; head++) {
+            const at = (b * nHead + head) * total * headSize;
+            const from = (b * nHead + head) * past * headSize;
+            present.set(pastFeed.values.subarray(from, from + past * headSize) as Float32Array, at);
+            for (let t = 0; t < added; t++) {
+              for (let j = 0; j < headSize; j++) {
+                const value = rowValue(
+                  cache,
+                  head,
+                  j,
+                  ids.data[b * added + t]!,
+                  positions.data[b * added + t]!,
+                );
+                rows[((b * nHead + head) * added + t) * headSize + j] = value;
+                present[at + (past + t) * headSize + j] = value;
+              }
+            }
+          }
+        }
+        return { rows, present };
+      });
+      // logits (B, 1, V): each row's real slots of every present, weighted by slot.
+      const logits = logitsArrays.get(batch * kept) ?? new Float32Array(batch * kept * vocabSize);
+      logitsArrays.set(batch * kept, logits);
+      logits.fill(Number.NaN);
+      const sums = new Float64Array(vocabSize);
+      for (let b = 0; b < batch; b++) {
+        sums.fill(0);
+        presents.forEach(({ present }, cache) => {
+          for (let head = 0; head < nHead; head++) {
+            for (let s = 0; s < total; s++) {
+              if (mask.data[b * total + s] !== 1) continue;
+              for (let j = 0; j < headSize; j++) {
+                const value = present[((b * nHead + head) * total + s) * headSize + j]!;
+                const weights =
+                  weightTable[((cache * nHead + head) * blockSize + s) * headSize + j]!;
+                for (let v = 0; v < vocabSize; v++) sums[v]! += value * weights[v]!;
+              }
+            }
+          }
+        });
+        logits.set(sums, (b * kept + kept - 1) * vocabSize);
+      }
+      const computed = new Map<string, { values: Float32Array; dims: number[] }>([
+        [outputs.logits, { values: logits, dims: [batch, kept, vocabSize] }],
+      ]);
+      names.forEach((name, cache) => {
+        const { rows, present } = presents[cache]!;
+        computed.set(name.output, { values: present, dims: [batch, nHead, total, headSize] });
+        if (rowsDeclared)
+          computed.set(name.added!, { values: rows, dims: [batch, nHead, added, headSize] });
+      });
+      const results: Record<string, FakeTensor> = {};
+      const requested = Array.isArray(fetches)
+        ? (fetches as string[]).map((name) => [name, null] as const)
+        : Object.entries(fetches);
+      for (const [name, preallocated] of requested) {
+        if (!known.has(name)) throw new Error(`the graph has no output ${name}`);
+        const { values, dims } = computed.get(name)!;
+        if (preallocated) {
+          // onnxruntime writes into a preallocated output only of exactly the output's shape.
+          if (`${preallocated.dims}` !== `${dims}`)
+            throw new Error(`${name}: preallocated dims ${preallocated.dims}, output ${dims}`);
+          const target = preallocated.values as Float32Array;
+          for (const input of Object.values(feeds)) {
+            if (input.values.buffer === target.buffer)
+              throw new Error(`${name} is written over an input`);
+          }
+          record.memory.push(target.buffer);
+          target.set(values);
+          results[name] = preallocated;
+        } else {
+          results[name] = new FakeTensor(values, dims, onDevice && name !== outputs.logits);
+        }
+      }
+      return results;
+    },
+  };
+  return { binding, runs };
+}
+
+/** One step for the whole batch, rows given one by one. */
+interface RowStep {
+  readonly ids: number[];
+  /** 1 for a real token, 0 for a pad, per new slot. */
+  readonly real: number[];
+  readonly positions: number[];
+}
+
+/**
+ * A prefill of 3 left-padded prompts (3, 5 and 1 tokens), then `decode` steps of one token
+ * per row; row 2 ends after 4 of them and rides along as a pad, as generateBatch feeds it.
+ */
+function scenario(decode: number): RowStep[][] {
+  const prompts = [[1, 2, 3], [4, 5, 6, 0, 1], [2]];
+  const width = 5;
+  const steps: RowStep[][] = [
+    prompts.map((prompt) => {
+      const pads = width - prompt.length;
+      return {
+        ids: [...Array(pads).fill(0), ...prompt],
+        real: [...Array(pads).fill(0), ...prompt.map(() => 1)],
+        positions: [...Array(pads).fill(0), ...prompt.map((_, index) => index)],
+      };
+    }),
+  ];
+  for (let step = 0; step < decode; step++) {
+    steps.push(
+      prompts.map((prompt, row) => {
+        const ended = row === 2 && step >= 4;
+        return {
+          ids: [(step * 3 + row * 2 + 1) % 7],
+          real: [ended ? 0 : 1],
+          positions: [ended ? 0 : prompt.length + step],
+        };
+      }),
+    );
+  }
+  return steps;
+}
+
+/** A DecoderInput of plain arrays. */
+interface StepInput extends DecoderInput {
+  readonly ids: number[];
+  readonly mask: number[];
+  readonly positions: number[];
+}
+
+/** The decoder input of `steps[index]`, its mask covering every slot so far. */
+function inputAt(steps: RowStep[][], index: number): StepInput {
+  const rows = steps[0]!.length;
+  const perRow = (pick: (step: RowStep) => number[], upTo: number, from = upTo) =>
+    Array.from({ length: rows }, (_, row) =>
+      steps.slice(from, upTo + 1).flatMap((step) => pick(step[row]!)),
+    ).flat();
+  return {
+    batch: rows,
+    ids: perRow((step) => step.ids, index), // (B, T)
+    mask: perRow((step) => step.real, index, 0), // (B, P+T)
+    positions: perRow((step) => step.positions, index), // (B, T)
+  };
+}
+
+/** The whole sequence up to `steps[index]` fed at once, with no cache. */
+function recomputeInput(steps: RowStep[][], index: number): StepInput {
+  const joined: RowStep[] = steps[0]!.map((_, row) => ({
+    ids: steps.slice(0, index + 1).flatMap((step) => step[row]!.ids),
+    real: steps.slice(0, index + 1).flatMap((step) => step[row]!.real),
+    positions: steps.slice(0, index + 1).flatMap((step) => step[row]!.positions),
+  }));
+  return inputAt([joined], 0);
+}
+
+/** Runs `steps` as generation does (each old state released once replaced); logits per step. */
+async function drive<State>(decoder: DecoderSession<State>, steps: RowStep[][]) {
+  let state: State | null = null;
+  const logits: Float32Array[] = [];
+  for (let index = 0; index < steps.length; index++) {
+    const result: { logits: Float32Array; state: State } = await decoder.forward(
+      inputAt(steps, index),
+      state,
+    );
+    if (state !== null) decoder.release(state);
+    state = result.state;
+    logits.push(result.logits);
+  }
+  decoder.release(state!);
+  return logits;
+}
+
+/** Logits (B, V) of a full recompute of each step's whole sequence. */
+async function reference(manifest: ExportManifest, steps: RowStep[][]) {
+  const decoder = createOnnxDecoder(fakeOrt(manifest).binding, manifest, 'keep-present');
+  const out: Float32Array[] = [];
+  for (let index = 0; index < steps.length; index++) {
+    const { logits, state } = await decoder.forward(recomputeInput(steps, index), null);
+    decoder.release(state);
+    out.push(logits);
+  }
+  return out;
+}
+
+describe('createOnnxDecoder', () => {
+  it('gives, with every strategy, the logits and cache of a full recompute (batch 3)', async () => {
+    const manifest = manifestOf();
+    const steps = scenario(8);
+    const expected = await reference(manifest, steps);
+    expect(expected[0]).toHaveLength(BATCH * 7); // (B, V)
+    // The reference itself tells the rows and the steps apart.
+    expect(expected[1]!.subarray(0, 7)).not.toEqual(expected[1]!.subarray(7, 14));
+    expect(expected[2]).not.toEqual(expected[1]);
+    const pastFeeds: Array<Array<RunRecord['feeds']>> = [];
+    for (const strategy of STRATEGIES) {
+      // Only 'copy-rows' needs the rows declared (appendGraphOutputs): the others run the
+      // graph as published.
+      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'copy-rows' });
+      const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
+      expect(logits).toEqual(expected);
+      pastFeeds.push(ort.runs.map((run) => run.feeds));
+      // Every step fed the cache of the one before, (B, nh, P, hs).
+      ort.runs.forEach((run, index) => {
+        const past = index === 0 ? 0 : 5 + index - 1;
+        expect(run.feeds['past_key_values.1.value']!.dims).toEqual([BATCH, 2, past, 2]);
+      });
+    }
+    // The same cache went into every step, whichever way it was kept.
+    expect(pastFeeds[1]).toEqual(pastFeeds[0]);
+    expect(pastFeeds[2]).toEqual(pastFeeds[0]);
+  });
+
+  it('takes each row’s last position from (B, T, V) logits of a graph without num_logits_to_keep', async () => {
+    const steps = scenario(4);
+    const expected = await reference(manifestOf(), steps);
+    const manifest = manifestOf({ keep: false }); // as exports are
+    for (const strategy of STRATEGIES) {
+      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'copy-rows' });
+      const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
+      expect(logits).toEqual(expected); // NaN anywhere but the last position would show
+      expect(ort.runs[0]!.feeds).not.toHaveProperty('num_logits_to_keep');
+    }
+  });
+
+  it('feeds ids, mask and positions as int64 of their shapes, and num_logits_to_keep as a scalar 1', async () => {
+    const manifest = manifestOf();
+    const steps = scenario(1);
+    for (const strategy of STRATEGIES) {
+      const ort = fakeOrt(manifest);
+      await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
+      const [prefill, decode] = ort.runs;
+      expect(prefill!.feeds['input_ids']).toEqual({
+        dims: [3, 5],
+        data: [0, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0, 0, 0, 2],
+      });
+      expect(prefill!.feeds['attention_mask']).toEqual({
+        dims: [3, 5],
+        data: [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+      });
+      expect(prefill!.feeds['position_ids']!.dims).toEqual([3, 5]);
+      expect(decode!.feeds['attention_mask']!.dims).toEqual([3, 6]);
+      expect(decode!.feeds['position_ids']).toEqual({ dims: [3, 1], data: [3, 5, 1] });
+      for (const run of ort.runs) {
+        expect(run.feeds['num_logits_to_keep']).toEqual({ dims: [], data: [1] });
+      }
+    }
+  });
+
+  it("'write-present' has onnxruntime write present into preallocated (B, nh, P+T, hs) tensors", async () => {
+    const manifest = manifestOf();
+    const ort = fakeOrt(manifest);
+    await drive(createOnnxDecoder(ort.binding, manifest, 'write-present'), scenario(3));
+    ort.runs.forEach((run, index) => {
+      const total = 5 + index; // P+T
+      const fetches = run.fetches as Record<string, number[] | null>;
+      expect(Array.isArray(run.fetches)).toBe(false);
+      expect(Object.keys(fetches).sort()).toEqual(
+        ['logits', 'present.0.key', 'present.0.value', 'present.1.key', 'present.1.value'].sort(),
+      );
+      expect(fetches['logits']).toBeNull();
+      for (const name of ['present.0.key', 'present.1.value'])
+        expect(fetches[name]).toEqual([BATCH, 2, total, 2]);
+    });
+  });
+
+  it("'copy-rows' fetches only logits and this step's rows; 'keep-present' logits and present", async () => {
+    const manifest = manifestOf();
+    const rows = fakeOrt(manifest);
+    await drive(createOnnxDecoder(rows.binding, manifest, 'copy-rows'), scenario(2));
+    for (const run of rows.runs) {
+      expect(run.fetches).toEqual([
+        'logits',
+        'new_key_values.0.key',
+        'new_key_values.0.value',
+        'new_key_values.1.key',
+        'new_key_values.1.value',
+      ]);
+    }
+    const keep = fakeOrt(manifest);
+    await drive(createOnnxDecoder(keep.binding, manifest, 'keep-present'), scenario(2));
+    for (const run of keep.runs) {
+      expect(run.fetches).toEqual([
+        'logits',
+        'present.0.key',
+        'present.0.value',
+        'present.1.key',
+        'present.1.value',
+      ]);
+    }
+    // Without the rows in the manifest there is nothing to fetch them by.
+    expect(() =>
+      createOnnxDecoder(
+        fakeOrt(manifestOf({ rows: false })).binding,
+        manifestOf({ rows: false }),
+        'copy-rows',
+      ),
+    ).toThrow(/'copy-rows' needs the manifest's outputs\.newKey\/newValue/);
+  });
+
+  it('grows its buffers past their first size, up to blockSize, keeping the cache', async () => {
+    const blockSize = 140;
+    const manifest = manifestOf({ blockSize });
+    const steps = scenario(blockSize - 5); // the prefill's 5 slots, then to exactly blockSize
+    const expected = await reference(manifest, steps);
+    const floatsPerSlot = BATCH * 2 * 2; // (B, nh, ·, hs)
+    for (const strategy of ['write-present', 'copy-rows'] as const) {
+      const ort = fakeOrt(manifest);
+      const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
+      expect(logits).toEqual(expected);
+      // Capacities (in slots) of the memory the cache lived in, in order of first use.
+      const capacities: number[] = [];
+      const seen = new Set<ArrayBufferLike>();
+      for (const run of ort.runs) {
+        for (const memory of run.memory) {
+          if (seen.has(memory) || memory.byteLength === 0) continue;
+          seen.add(memory);
+          const slots = memory.byteLength / 4 / floatsPerSlot;
+          if (!capacities.includes(slots)) capacities.push(slots);
+        }
+      }
+      expect(capacities.length).toBeGreaterThanOrEqual(3); // it grew at least twice
+      expect(Math.max(...capacities)).toBe(blockSize); // never past blockSize
+      for (let index = 1; index < capacities.length; index++) {
+        const grown =
+          capacities[index]! >= 2 * capacities[index - 1]! || capacities[index] === blockSize;
+        expect(grown).toBe(true); // geometric: a few grows, not one per token
+      }
+    }
+  });
+
+  it.each(['write-present', 'copy-rows'] as const)(
+    "%s: continues only a chain's newest state",
+    async (strategy) => {
+      const manifest = manifestOf();
+      const steps = scenario(2);
+      const decoder = createOnnxDecoder(fakeOrt(manifest).binding, manifest, strategy);
+      const first = await decoder.forward(inputAt(steps, 0), null);
+      await decoder.forward(inputAt(steps, 1), first.state);
+      await expect(decoder.forward(inputAt(steps, 1), first.state)).rejects.toThrow(
+        /only the newest state of a generation can be continued/,
+      );
+    },
+  );
+
+  it.each(['write-present', 'copy-rows'] as const)(
+    '%s: never lets two generations share buffers, whatever is released when',
+    async (strategy) => {
+      const manifest = manifestOf({ blockSize: 100 });
+      const steps = scenario(75);
+      const expected = await reference(manifest, steps);
+      const ort = fakeOrt(manifest);
+      const decoder = createOnnxDecoder(ort.binding, manifest, strategy);
+      type State = Parameters<typeof decoder.release>[0];
+      // Chain A runs past its first buffers (64 slots), then frees its states out of order:
+      // the states from before the grow after it, and the last state twice.
+      let a = await decoder.forward(inputAt(steps, 0), null);
+      const states = [a.state];
+      for (let index = 1; index <= 62; index++) {
+        a = await decoder.forward(inputAt(steps, index), a.state);
+        expect(a.logits).toEqual(expected[index]);
+        states.push(a.state);
+      }
+      expect(a.state.length).toBe(5 + 62); // grown at 65 slots
+      for (const state of states.slice(0, -1).reverse()) decoder.release(state);
+      decoder.release(a.state);
+      decoder.release(a.state);
+      decoder.release(states[0]!);
+      // Four generations at once, interleaved step by step, the last starting once the others
+      // have grown out of their first buffers: each must see only its own cache.
+      const chains = [
+        { start: 0, count: 76 },
+        { start: 0, count: 76 },
+        { start: 0, count: 76 },
+        { start: 66, count: 10 },
+      ].map(({ start, count }) => ({
+        start,
+        count,
+        state: null as State | null,
+        memory: [] as ArrayBufferLike[],
+      }));
+      for (let tick = 0; tick < 76; tick++) {
+        for (const chain of chains) {
+          const index = tick - chain.start;
+          if (index < 0 || index >= chain.count) continue;
+          const runsBefore = ort.runs.length;
+          const result = await decoder.forward(inputAt(steps, index), chain.state);
+          expect(result.logits).toEqual(expected[index]);
+          if (chain.state !== null) decoder.release(chain.state);
+          chain.state = result.state;
+          chain.memory = ort.runs[runsBefore]!.memory.filter((memory) => memory.byteLength > 0);
+        }
+        // No memory is in two chains' latest steps.
+        chains.forEach((chain, i) => {
+          for (const other of chains.slice(i + 1)) {
+            for (const memory of chain.memory) expect(other.memory).not.toContain(memory);
+          }
+        });
+      }
+      expect(chains.map((chain) => chain.state!.length)).toEqual([5 + 75, 5 + 75, 5 + 75, 5 + 9]);
+    },
+  );
+
+  it("'keep-present' feeds present back as it came, and disposes a state's tensors on release", async () => {
+    const manifest = manifestOf();
+    const steps = scenario(3);
+    const expected = await reference(manifest, steps);
+    const ort = fakeOrt(manifest, { onDevice: true }); // present never read on the CPU
+    const decoder = createOnnxDecoder(ort.binding, manifest, 'keep-present');
+    const first = await decoder.forward(inputAt(steps, 0), null);
+    const second = await decoder.forward(inputAt(steps, 1), first.state);
+    expect([first.logits, second.logits]).toEqual(expected.slice(0, 2));
+    const firstTensors = [...first.state.tensors!.values()] as FakeTensor[];
+    expect(firstTensors).toHaveLength(4);
+    expect(firstTensors.every((tensor) => !tensor.disposed)).toBe(true);
+    decoder.release(first.state);
+    expect(firstTensors.every((tensor) => tensor.disposed)).toBe(true);
+    const third = await decoder.forward(inputAt(steps, 2), second.state);
+    expect(third.logits).toEqual(expected[2]);
+    // A released state's tensors are gone: feeding them is the runtime's error.
+    await expect(decoder.forward(inputAt(steps, 1), first.state)).rejects.toThrow(/disposed/);
+  });
+
+  it.each(STRATEGIES)(
+    '%s: refuses inputs of the wrong shape with a RangeError',
+    async (strategy) => {
+      const manifest = manifestOf({ blockSize: 12 });
+      const ort = fakeOrt(manifest);
+      const decoder = createOnnxDecoder(ort.binding, manifest, strategy);
+      const steps = scenario(3);
+      const prefill = inputAt(steps, 0); // (3, 5)
+      const refused = async (input: DecoderInput, state: Parameters<typeof decoder.forward>[1]) => {
+        const runs = ort.runs.length;
+        await expect(decoder.forward(input, state)).rejects.toThrow(RangeError);
+        expect(ort.runs.length).toBe(runs); // nothing reached onnxruntime
+      };
+      await refused({ ...prefill, mask: prefill.mask.slice(0, -1) }, null);
+      await refused({ ...prefill, positions: [0, 1] }, null);
+      await refused({ ...prefill, batch: 2 }, null); // 15 ids are not (2, T)
+      await refused({ ...prefill, batch: 0 }, null);
+      await refused({ batch: 1, ids: [], mask: [], positions: [] }, null); // T = 0
+      const { state } = await decoder.forward(prefill, null);
+      // Another batch size than the cache's.
+      await refused({ batch: 1, ids: [1], mask: Array(6).fill(1), positions: [5] }, state);
+      // A mask that leaves out the past.
+      await refused(
+        { batch: 3, ids: [1, 1, 1], mask: Array(3).fill(1), positions: [5, 5, 5] },
+        state,
+      );
+      // 5 cached + 8 new > blockSize 12.
+      const eight = Array(3 * 8).fill(1);
+      await refused({ batch: 3, ids: eight, mask: Array(3 * 13).fill(1), positions: eight }, state);
+      await expect(
+        decoder.forward(
+          { batch: 3, ids: eight, mask: Array(3 * 13).fill(1), positions: eight },
+          state,
+        ),
+      ).rejects.toThrow(/a context of 13 tokens exceeds blockSize 12/);
+      // The refusals left the cache as it was: the next real step gives the reference logits.
+      const next = await decoder.forward(inputAt(steps, 1), state);
+      expect(next.logits).toEqual((await reference(manifest, steps))[1]);
+    },
+  );
+
+  it('runs generateBatch to the same texts with every strategy, through window refills', async () => {
+    const manifest = manifestOf({ blockSize: 24 });
+    const tokenizer = CharTokenizer.fromText('abcdefg');
+    const prompts = ['abc', 'gfedcba', 'a'];
+    const texts: string[][] = [];
+    for (const strategy of STRATEGIES) {
+      const decoder = createOnnxDecoder(fakeOrt(manifest).binding, manifest, strategy);
+      const batch = generateBatch(decoder, tokenizer, prompts, {
+        maxNewTokens: 40,
+        seed: 5,
+        rows: [undefined, { maxNewTokens: 25 }],
+      });
+      texts.push(await batch.texts());
+      expect(batch.rows[0]!.stats.refills).toBeGreaterThan(0);
+    }
+    expect(texts[0]!.map((text) => text.length)).toEqual([40, 25, 40]);
+    expect(texts[1]).toEqual(texts[0]);
+    expect(texts[2]).toEqual(texts[0]);
+  });
+});
