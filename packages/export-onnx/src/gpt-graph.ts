@@ -58,7 +58,7 @@ export interface GraphOptions {
   /**
    * Adds the scalar input num_logits_to_keep (0 = logits for every position, k = the last
    * k), so a prefill runs the LM head on one position. Off in exports: it speeds a prefill
-   * only (2.5× for 128 tokens at vocab 50,257, nothing at 65; decode steps not at all:
+   * only (2.8× for 128 tokens at vocab 50,257, nothing at 65; decode steps not at all:
    * bench/logits-to-keep.bench.mjs), and transformers.js v3 cannot run a graph with an input
    * it does not know, while v3 and v4 both run the graph without it.
    */
