@@ -33,13 +33,14 @@ export interface OrtBinding<Tensor extends OrtTensorLike = OrtTensorLike> {
 
 /**
  * How the cache lives between steps:
- * - 'write-present': two growing buffers per cache input (ping-pong); a step reads the past
- *   from one, and onnxruntime writes present straight into the other. No cache-sized
- *   allocation or copy per token (onnxruntime-node, which accepts preallocated outputs).
- * - 'copy-rows': the same buffers, but a step fetches only its own rows (the graph's
- *   new_key_values values, added as outputs) and lays them beside the past. For a runtime that
- *   copies every fetched output into a fresh array (onnxruntime-web on wasm): copying the
- *   whole present out per token cost as much as the step itself.
+ * - 'copy-rows': two growing buffers per cache input (ping-pong); a step reads the past from
+ *   one, fetches only its own rows (the graph's new_key_values values, added as outputs) and
+ *   lays past and rows into the other. For runtimes that copy every fetched output into a
+ *   fresh array — onnxruntime-web on wasm, and onnxruntime-node too, even when handed a buffer
+ *   to write into: copying the whole present out per token cost as much as the step itself,
+ *   twice as much at batch 16 (runner-node's bench/decode-profile.mjs).
+ * - 'write-present': the same buffers; onnxruntime writes present into the one not read. For a
+ *   runtime that writes preallocated outputs in place and returns nothing more.
  * - 'keep-present': present tensors are fed back as returned, and freed when replaced (WebGPU,
  *   where they stay on the GPU).
  */
