@@ -3,7 +3,8 @@
 // page: float32 and int8 graphs, at batch 1, 4 and 16 (the prompt in that many rows of one
 // batch). Each cell: `--tokens` new tokens per row (default 500, so the cache is rebuilt on
 // the way), median of `--runs` (default 5) after a warm-up; tokens/s counts every row's
-// tokens. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
+// tokens. The reference, in the same run: @minigpt/runner-node (native onnxruntime) on the
+// same export, prompt and settings. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
 // Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N] [--runs=N]
 //        [--tokens=N] [--batches=1,4,16] [--dtypes=fp32,q8]
 // The functions given to page.evaluate / waitForFunction run in the page.
@@ -70,6 +71,8 @@ if (!['wasm', 'webgpu'].includes(device)) {
   throw new Error(`--device must be wasm or webgpu, got ${device}`);
 }
 if (args.threads !== undefined) positive('threads', 1);
+/** The page's default prompt (index.html), fed to both the page and the reference. */
+const PROMPT = 'Call me';
 const runs = positive('runs', 5);
 const tokens = positive('tokens', 500);
 const batches = list('batches', '1,4,16', (value) => /^[1-9]\d*$/.test(value)).map(Number);
@@ -156,6 +159,26 @@ try {
       }
       await page.close();
     }
+    // The reference, in the same run: native onnxruntime (runner-node) on the same export,
+    // prompt, batches, tokens and temperature, median of as many runs after a warm-up.
+    const { loadModel } = await import('@minigpt/runner-node');
+    for (const dtype of dtypes) {
+      const native = await loadModel(modelDir, { dtype });
+      for (const result of results.filter((entry) => entry.dtype === dtype)) {
+        const prompts = Array.from({ length: result.batch }, () => PROMPT);
+        const rates = [];
+        for (let run = 0; run <= runs; run++) {
+          const started = performance.now();
+          await native
+            .generateBatch(prompts, { maxNewTokens: tokens, temperature: 1, seed: run })
+            .texts();
+          const rate = (result.batch * tokens) / ((performance.now() - started) / 1000);
+          if (run > 0) rates.push(rate);
+        }
+        result.native = median(rates);
+      }
+      await native.dispose();
+    }
     const cpu = cpus()[0]?.model?.trim() ?? 'CPU';
     console.log(
       `\nbrowser benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
@@ -163,14 +186,25 @@ try {
     console.log(
       `seed-size model (6 layers, 256 wide, vocab 65, blockSize 128, random weights; exported in ${exportSeconds.toFixed(0)} s), ${tokens} new tokens per row, temperature 1, median of ${runs} after a warm-up; tokens/s counts all rows\n`,
     );
-    const header = ['graph', 'batch', 'tokens/s (median)', 'range', 'per row', 'first token'];
-    const rows = results.map(({ dtype, batch, rates, first }) => [
+    const header = [
+      'graph',
+      'batch',
+      'tokens/s (median)',
+      'range',
+      'per row',
+      'first token',
+      'runner-node tokens/s',
+      'page / runner-node',
+    ];
+    const rows = results.map(({ dtype, batch, rates, first, native }) => [
       dtype === 'q8' ? 'int8 (q8)' : 'float32',
       String(batch),
       median(rates).toFixed(0),
       `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}`,
       (median(rates) / batch).toFixed(0),
       `${first.toFixed(1)} ms`,
+      native.toFixed(0),
+      `${(median(rates) / native).toFixed(2)}×`,
     ]);
     const widths = header.map((title, column) =>
       Math.max(title.length, ...rows.map((row) => row[column].length)),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, useTempDir } from './test-helpers.js';
@@ -166,9 +166,15 @@ describe('minigpt export / generate (spawned CLI)', () => {
     expect(older.stderr.trim().split('\n')).toHaveLength(1);
 
     writeFileSync(join(cwd, 'empty.txt'), '\n\n');
+    writeFileSync(join(cwd, 'binary.txt'), Uint8Array.of(0xff, 0xfe, 0x0a));
+    writeFileSync(join(cwd, 'huge.txt'), 'a'.repeat(16 * 1024 * 1024 + 1));
+    mkdirSync(join(cwd, 'folder'));
     for (const [file, message] of [
       ['empty.txt', /empty\.txt: no prompts/],
       ['missing.txt', /missing\.txt: no such prompt file/],
+      ['binary.txt', /binary\.txt: not UTF-8 text/],
+      ['huge.txt', /huge\.txt: over the 16777216 bytes a prompt file may have/],
+      ['folder', /folder: is a directory, where a file was expected/],
     ] as const) {
       const result = runCli(['generate', '--model', '.', '--prompt-file', file], { cwd });
       expect(result.status).toBe(1);

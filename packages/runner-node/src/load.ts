@@ -133,7 +133,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   // computes but does not declare: onnxruntime-node returns a fresh copy of every fetched
   // output even when given a buffer to write it into, and copying the whole present back
   // per token cost more than the step (bench/decode-profile.mjs). Declared from the bytes.
-  const bytes = new Uint8Array(await readFile(modelReal));
+  const bytes: Uint8Array = await readFile(modelReal);
   const open = (provider: Device) =>
     createSessionWithCacheRows(
       bytes,

@@ -247,6 +247,8 @@ export function generateBatch<State>(
       row.pending = 1;
       emit(row);
     });
+    // Every row was abandoned while this step ran: finish() freed the state before it, so
+    // the one this step made is freed here.
     if (rows.every((row) => row.done) && state !== null) {
       session.release(state);
       state = null;
@@ -290,9 +292,7 @@ export function generateBatch<State>(
     inFlight ??= step()
       .catch((error: unknown) => {
         failure = { error };
-        for (const row of rows) finish(row, 'error');
-        if (state !== null) session.release(state);
-        state = null;
+        for (const row of rows) finish(row, 'error'); // the last one frees the cache
         throw error;
       })
       .finally(() => {

@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   graphSignatureOf,
-  MANIFEST_FORMAT_VERSION,
   ManifestError,
   checkGraphAgainstManifest,
   parseManifest,
@@ -11,31 +10,11 @@ import {
   type GraphSignature,
   type ValueInfo,
 } from './index.js';
+import { manifestJson } from './test-manifest.js';
 
-const manifest = parseManifest({
-  format: 'minigpt-onnx',
-  formatVersion: MANIFEST_FORMAT_VERSION,
-  opset: 17,
-  model: { vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32 },
-  inputs: {
-    inputIds: 'input_ids',
-    attentionMask: 'attention_mask',
-    positionIds: 'position_ids',
-    numLogitsToKeep: 'num_logits_to_keep',
-    pastKey: 'past_key_values.{i}.key',
-    pastValue: 'past_key_values.{i}.value',
-  },
-  outputs: {
-    logits: 'logits',
-    presentKey: 'present.{i}.key',
-    presentValue: 'present.{i}.value',
-    newKey: 'new_key_values.{i}.key',
-    newValue: 'new_key_values.{i}.value',
-  },
-  dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: { model: 'onnx/model.onnx', vocab: 'tokenizer.minigpt.json' },
-  tokenizer: 'char',
-});
+const manifest = parseManifest(
+  manifestJson({ vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32 }),
+);
 
 /**
  * What onnxruntime reports for the exporter's graph of `layers` layers (dims named as

@@ -4,37 +4,18 @@
 import { posix, win32 } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_FORMAT_VERSION, ManifestError, parseManifest } from './index.js';
+import { ManifestError, parseManifest } from './index.js';
+import { manifestJson } from './test-manifest.js';
 
-const valid = {
-  format: 'minigpt-onnx',
-  formatVersion: MANIFEST_FORMAT_VERSION,
-  opset: 17,
-  irVersion: 8,
-  model: { vocabSize: 30, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0, bias: true },
-  inputs: {
-    inputIds: 'input_ids',
-    attentionMask: 'attention_mask',
-    positionIds: 'position_ids',
-    numLogitsToKeep: 'num_logits_to_keep',
-    pastKey: 'past_key_values.{i}.key',
-    pastValue: 'past_key_values.{i}.value',
-  },
-  outputs: {
-    logits: 'logits',
-    presentKey: 'present.{i}.key',
-    presentValue: 'present.{i}.value',
-    newKey: 'new_key_values.{i}.key',
-    newValue: 'new_key_values.{i}.value',
-  },
-  dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: {
-    model: 'onnx/model.onnx',
-    modelQuantized: 'onnx/model_quantized.onnx',
-    vocab: 'tokenizer.minigpt.json',
-  },
-  tokenizer: 'char',
-};
+const valid = manifestJson({
+  vocabSize: 30,
+  blockSize: 16,
+  nLayer: 2,
+  nHead: 2,
+  nEmbd: 32,
+  dropout: 0,
+  bias: true,
+});
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>

@@ -10,44 +10,17 @@ import {
   layerName,
   parseManifest,
 } from './index.js';
+import { manifestJson } from './test-manifest.js';
 
-const valid = {
-  format: 'minigpt-onnx',
-  formatVersion: MANIFEST_FORMAT_VERSION,
-  opset: 17,
-  irVersion: 8,
-  model: {
-    vocabSize: 65,
-    blockSize: 128,
-    nLayer: 6,
-    nHead: 8,
-    nEmbd: 256,
-    dropout: 0.1,
-    bias: false,
-  },
-  inputs: {
-    inputIds: 'input_ids',
-    attentionMask: 'attention_mask',
-    positionIds: 'position_ids',
-    numLogitsToKeep: 'num_logits_to_keep',
-    pastKey: 'past_key_values.{i}.key',
-    pastValue: 'past_key_values.{i}.value',
-  },
-  outputs: {
-    logits: 'logits',
-    presentKey: 'present.{i}.key',
-    presentValue: 'present.{i}.value',
-    newKey: 'new_key_values.{i}.key',
-    newValue: 'new_key_values.{i}.value',
-  },
-  dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-  files: {
-    model: 'onnx/model.onnx',
-    modelQuantized: 'onnx/model_quantized.onnx',
-    vocab: 'tokenizer.minigpt.json',
-  },
-  tokenizer: 'char',
-};
+const valid = manifestJson({
+  vocabSize: 65,
+  blockSize: 128,
+  nLayer: 6,
+  nHead: 8,
+  nEmbd: 256,
+  dropout: 0.1,
+  bias: false,
+});
 
 type Json = Record<string, unknown>;
 

@@ -5,7 +5,6 @@
 import { CharTokenizer } from '@minigpt/tokenizer';
 import { describe, expect, it } from 'vitest';
 import {
-  MANIFEST_FORMAT_VERSION,
   cacheNames,
   createOnnxDecoder,
   generateBatch,
@@ -17,35 +16,20 @@ import {
   type OrtBinding,
   type OrtTensorLike,
 } from './index.js';
+import { manifestJson } from './test-manifest.js';
 
 const STRATEGIES: CacheStrategy[] = ['write-present', 'copy-rows', 'keep-present'];
 const BATCH = 3;
 
 /** A minigpt manifest of a 2-layer model with 2 heads of size 2 and 7 tokens. */
 function manifestOf({ blockSize = 200, rows = true, keep = true } = {}): ExportManifest {
-  return parseManifest({
-    format: 'minigpt-onnx',
-    formatVersion: MANIFEST_FORMAT_VERSION,
-    opset: 17,
-    model: { vocabSize: 7, blockSize, nLayer: 2, nHead: 2, nEmbd: 4 },
-    inputs: {
-      inputIds: 'input_ids',
-      attentionMask: 'attention_mask',
-      positionIds: 'position_ids',
-      ...(keep ? { numLogitsToKeep: 'num_logits_to_keep' } : {}),
-      pastKey: 'past_key_values.{i}.key',
-      pastValue: 'past_key_values.{i}.value',
-    },
-    outputs: {
-      logits: 'logits',
-      presentKey: 'present.{i}.key',
-      presentValue: 'present.{i}.value',
-      ...(rows ? { newKey: 'new_key_values.{i}.key', newValue: 'new_key_values.{i}.value' } : {}),
-    },
-    dtypes: { inputIds: 'int64', cache: 'float32', logits: 'float32' },
-    files: { model: 'onnx/model.onnx', vocab: 'tokenizer.minigpt.json' },
-    tokenizer: 'char',
-  });
+  const json = manifestJson({ vocabSize: 7, blockSize, nLayer: 2, nHead: 2, nEmbd: 4 });
+  if (!keep) delete json.inputs.numLogitsToKeep;
+  if (!rows) {
+    delete json.outputs.newKey;
+    delete json.outputs.newValue;
+  }
+  return parseManifest(json);
 }
 
 /** A tensor of the fake runtime; on the fake "GPU", `data` cannot be read, only getData(). */

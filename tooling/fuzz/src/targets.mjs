@@ -118,7 +118,8 @@ export const TARGETS = {
   },
 };
 
-/** minigpt.json of an int8 export of MODEL (format 2), as @minigpt/export-onnx writes it. */
+/** minigpt.json of an int8 export of MODEL (format 2), with the optional numLogitsToKeep too (exports
+ * leave it out), so mutations reach every field parseManifest reads. */
 const MANIFEST = {
   format: 'minigpt-onnx',
   formatVersion: MANIFEST_FORMAT_VERSION,

@@ -101,34 +101,42 @@ export function generateCommand(): Command {
     });
 }
 
-/** The non-empty lines of a prompt file (a trailing \r is dropped: files from Windows). */
+/**
+ * The non-empty lines of a prompt file (a trailing \r is dropped: files from Windows). Read
+ * in chunks up to the cap rather than sized by stat, so a pipe (`--prompt-file <(…)`) works
+ * and a device that never ends (`/dev/zero`) is refused at the cap.
+ */
 async function readPromptFile(path: string): Promise<string[]> {
-  let text: string;
+  const chunks: Uint8Array[] = [];
   try {
     const file = await open(path, 'r');
     try {
-      const info = await file.stat();
-      if (!info.isFile())
-        throw new CliError(`${path}: not a regular file: give a text file of prompts`, {
-          file: path,
-          rule: 'not-a-file',
-        });
-      if (info.size > PROMPT_FILE_MAX_BYTES)
-        throw new CliError(
-          `${path}: ${info.size} bytes, over the ${PROMPT_FILE_MAX_BYTES} bytes a prompt file may have`,
-          { file: path, rule: 'too-large' },
-        );
-      text = new TextDecoder('utf-8', { fatal: true }).decode(await file.readFile());
+      let total = 0;
+      for (;;) {
+        const { bytesRead, buffer } = await file.read({ buffer: new Uint8Array(1 << 16) });
+        if (bytesRead === 0) break;
+        total += bytesRead;
+        if (total > PROMPT_FILE_MAX_BYTES)
+          throw new CliError(
+            `${path}: over the ${PROMPT_FILE_MAX_BYTES} bytes a prompt file may have`,
+            { file: path, rule: 'too-large' },
+          );
+        chunks.push(buffer.subarray(0, bytesRead));
+      }
     } finally {
       await file.close();
     }
   } catch (error) {
     if (error instanceof CliError) throw error;
-    if (error instanceof TypeError)
-      throw new CliError(`${path}: not UTF-8 text`, { file: path, rule: 'encoding' });
     if ((error as { code?: unknown }).code === 'ENOENT')
       throw new CliError(`${path}: no such prompt file`, { file: path, rule: 'missing' });
     throw describeFileSystemError(error, 'the prompt file', path) ?? error;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new CliError(`${path}: not UTF-8 text`, { file: path, rule: 'encoding' });
   }
   const prompts = text
     .split('\n')
