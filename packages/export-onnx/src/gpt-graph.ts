@@ -31,7 +31,7 @@ export const GRAPH_NAMES = {
   /**
    * This step's rows of present (B, nh, T, hs): values inside the graph, not declared
    * outputs. transformers.js fetches every declared output (on WebGPU each would be one more
-   * read back per step), so only a runner that wants them adds them (appendGraphOutputs).
+   * read back per step), so only a runner that wants them declares them (cacheRowsModel in @minigpt/runtime).
    */
   rowsKey: 'new_key_values.{i}.key',
   rowsValue: 'new_key_values.{i}.value',
@@ -159,6 +159,13 @@ export function buildGptGraph(
     end: { type: 'int', value: 2 },
   }); // [T]
   const totalLength = graph.op('Add', [pastLength, newLength]); // [P+T]
+  const pastAndNew = graph.op('Concat', [pastLength, newLength], {
+    axis: { type: 'int', value: 0 },
+  }); // [P, T]: splits attention weights into those of the past and of the new tokens
+  // P > 0, as a bool scalar: the weighted sum over the past runs only then. With P = 0 that
+  // MatMul contracts an empty axis, which onnxruntime-web's WebGPU MatMul cannot bind (its
+  // inputs have no buffer); transformers.js starts every generation from an empty cache.
+  const hasPast = scalar(graph.op('Greater', [pastLength, int64s('const.zero_1d', [0])]));
   const slots = graph.op('Range', [int64s('const.zero', [0], []), scalar(totalLength), oneIndex]); // (P+T)
   const queries = graph.op('Unsqueeze', [
     graph.op('Range', [scalar(pastLength), scalar(totalLength), oneIndex]),
@@ -226,34 +233,63 @@ export function buildGptGraph(
 
   for (let layer = 0; layer < nLayer; layer++) {
     const p = `h.${layer}`;
-    // Attention: x + c_proj(softmax(q·kᵀ + bias)·v) with q pre-scaled by 1/√hs; the cache is
-    // extended by this step's k, v.
+    // Attention: x + c_proj(softmax(q·kᵀ + bias)·v) with q pre-scaled by 1/√hs, over the past
+    // and this step's k, v. The scores and the weighted sum take the past and the new rows
+    // as two operands instead of reading present (their Concat): present is then needed only
+    // as an output, so a runner that keeps the cache itself can drop those outputs and
+    // onnxruntime skips the Concats, which copy the whole cache every step.
     const h1 = layerNorm(x, `${p}.ln_1`);
     const qkv = linear(h1, `${p}.attn.c_attn`); // (B, T, 3C)
     const [q, k, v] = graph.node('Split', [qkv, qkvSplit], {
       outputCount: 3,
       attributes: { axis: { type: 'int', value: 2 } },
     });
-    const presentKey = graph.op(
-      'Concat',
-      [name(GRAPH_NAMES.pastKey, layer), splitHeads(k!, name(GRAPH_NAMES.rowsKey, layer))],
-      { axis: { type: 'int', value: 2 } },
-      name(GRAPH_NAMES.presentKey, layer),
-    ); // (B, nh, P+T, hs)
-    const presentValue = graph.op(
-      'Concat',
-      [name(GRAPH_NAMES.pastValue, layer), splitHeads(v!, name(GRAPH_NAMES.rowsValue, layer))],
-      { axis: { type: 'int', value: 2 } },
-      name(GRAPH_NAMES.presentValue, layer),
-    );
-    const keysT = graph.op('Transpose', [presentKey], {
-      perm: { type: 'ints', value: [0, 1, 3, 2] },
-    }); // (B, nh, hs, P+T)
-    const scores = graph.op('Add', [graph.op('MatMul', [splitHeads(q!), keysT]), attentionBias]); // (B, nh, T, P+T)
+    const pastKey = name(GRAPH_NAMES.pastKey, layer); // (B, nh, P, hs)
+    const pastValue = name(GRAPH_NAMES.pastValue, layer); // (B, nh, P, hs)
+    const newKey = splitHeads(k!, name(GRAPH_NAMES.rowsKey, layer)); // (B, nh, T, hs)
+    const newValue = splitHeads(v!, name(GRAPH_NAMES.rowsValue, layer)); // (B, nh, T, hs)
+    const seqAxis = { axis: { type: 'int', value: 2 } } as const;
+    graph.op('Concat', [pastKey, newKey], seqAxis, name(GRAPH_NAMES.presentKey, layer)); // (B, nh, P+T, hs)
+    graph.op('Concat', [pastValue, newValue], seqAxis, name(GRAPH_NAMES.presentValue, layer));
+    const query = splitHeads(q!); // (B, nh, T, hs)
+    const keysT = (keys: string) =>
+      graph.op('Transpose', [keys], { perm: { type: 'ints', value: [0, 1, 3, 2] } }); // (B, nh, hs, ·)
+    const scores = graph.op('Add', [
+      graph.op(
+        'Concat',
+        [
+          graph.op('MatMul', [query, keysT(pastKey)]), // (B, nh, T, P)
+          graph.op('MatMul', [query, keysT(newKey)]), // (B, nh, T, T)
+        ],
+        { axis: { type: 'int', value: 3 } },
+      ),
+      attentionBias,
+    ]); // (B, nh, T, P+T)
     const attention = graph.op('Softmax', [scores], { axis: { type: 'int', value: -1 } });
-    const attended = graph.op('MatMul', [attention, presentValue]); // (B, nh, T, hs)
+    const [toPast, toNew] = graph.node('Split', [attention, pastAndNew], {
+      outputCount: 2,
+      attributes: { axis: { type: 'int', value: 3 } },
+    }); // (B, nh, T, P), (B, nh, T, T)
+    const fromNew = graph.op('MatMul', [toNew!, newValue]); // (B, nh, T, hs)
+    const attendedInfo = (output: string) => ({
+      name: output,
+      dataType: DataType.FLOAT,
+      dims: [batch, nHead, sequence, headSize],
+    });
+    const withPast = graph.subgraph(`attend_past_${layer}`);
+    withPast.outputs.push(
+      attendedInfo(withPast.op('Add', [withPast.op('MatMul', [toPast!, pastValue]), fromNew])),
+    );
+    const newOnly = graph.subgraph(`attend_new_${layer}`);
+    newOnly.outputs.push(attendedInfo(newOnly.op('Identity', [fromNew])));
+    const [attended] = graph.node('If', [hasPast], {
+      attributes: {
+        then_branch: { type: 'graph', value: withPast },
+        else_branch: { type: 'graph', value: newOnly },
+      },
+    }); // (B, nh, T, hs)
     const merged = graph.op('Reshape', [
-      graph.op('Transpose', [attended], { perm: { type: 'ints', value: [0, 2, 1, 3] } }),
+      graph.op('Transpose', [attended!], { perm: { type: 'ints', value: [0, 2, 1, 3] } }),
       mergedShape,
     ]); // (B, T, C)
     x = graph.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);

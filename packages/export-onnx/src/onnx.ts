@@ -13,7 +13,8 @@ export { DataType, type ValueInfo };
 export type AttributeValue =
   | { readonly type: 'int'; readonly value: number }
   | { readonly type: 'float'; readonly value: number }
-  | { readonly type: 'ints'; readonly value: readonly number[] };
+  | { readonly type: 'ints'; readonly value: readonly number[] }
+  | { readonly type: 'graph'; readonly value: Graph };
 
 export interface Initializer {
   readonly name: string;
@@ -72,11 +73,22 @@ export class Graph {
   readonly initializers: Initializer[] = [];
   readonly inputs: ValueInfo[] = [];
   readonly outputs: ValueInfo[] = [];
-  private counter = 0;
-  /** Op types used, for tests and the manifest. */
-  readonly opTypes = new Set<string>();
 
-  constructor(readonly name: string) {}
+  /**
+   * `ids` and `opTypes` are shared with the graph a subgraph belongs to: ONNX wants every
+   * name unique across nested graphs, and the op types used are the whole model's.
+   */
+  constructor(
+    readonly name: string,
+    private readonly ids: { next: number } = { next: 0 },
+    /** Op types used, for tests and the manifest. */
+    readonly opTypes = new Set<string>(),
+  ) {}
+
+  /** A graph for a node attribute (an If branch): it sees this graph's values by name. */
+  subgraph(name: string): Graph {
+    return new Graph(name, this.ids, this.opTypes);
+  }
 
   initializer(init: Initializer): string {
     this.initializers.push(init);
@@ -94,7 +106,7 @@ export class Graph {
       name?: string;
     } = {},
   ): string[] {
-    const id = this.counter++;
+    const id = this.ids.next++;
     const outputs =
       options.outputs ??
       Array.from(
@@ -147,6 +159,8 @@ function encodeAttribute(name: string, attribute: AttributeValue): ProtoWriter {
       return out.int64(3, attribute.value).int64(20, 2);
     case 'ints':
       return out.packedInt64(8, attribute.value).int64(20, 7);
+    case 'graph':
+      return out.message(6, attribute.value.encode()).int64(20, 5);
   }
 }
 

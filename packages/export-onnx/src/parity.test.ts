@@ -2,7 +2,7 @@
 // logits in tfjs and onnxruntime, for whole batches, for the last k positions only, token by
 // token through the KV cache, and for left-padded batches of different lengths. Running past
 // the window or the vocabulary is an onnxruntime error that names the rule.
-import { appendGraphOutputs, OnnxDataType } from '@minigpt/runtime';
+import { cacheRowsModel, editGraphOutputs, OnnxDataType, readFields } from '@minigpt/runtime';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { exportModel } from './index.js';
@@ -87,7 +87,7 @@ describe('float32 graph against tfjs', () => {
     const { onnx, manifest } = exportModel(config, await model.weightData(), 'char');
     model.dispose();
     const headSize = config.nEmbd / config.nHead;
-    // What runner-web does: declare the rows as outputs by appending to the model's bytes.
+    // Declare the rows as outputs beside present.
     const rows = Array.from({ length: config.nLayer }, (_, layer) =>
       [manifest.outputs.newKey!, manifest.outputs.newValue!].map((pattern) => ({
         name: pattern.replace('{i}', String(layer)),
@@ -95,7 +95,7 @@ describe('float32 graph against tfjs', () => {
         dims: ['batch_size', config.nHead, 'sequence_length', headSize],
       })),
     ).flat();
-    const session = await ort.InferenceSession.create(appendGraphOutputs(onnx, rows));
+    const session = await ort.InferenceSession.create(editGraphOutputs(onnx, { add: rows }));
     const ids = randomIds(6, VOCAB, 11);
     const prefill = await runLogits(session, config, { ids: [ids.slice(0, 4)] }, 4);
     const decode = await runLogits(
@@ -118,6 +118,78 @@ describe('float32 graph against tfjs', () => {
           ).toEqual(presentData.subarray(start, start + 2 * headSize));
         }
       }
+    }
+  });
+});
+
+describe('the cache in place (the runners: cacheRowsModel)', () => {
+  it('gives the logits of a contiguous cache from capacity slots with the empty ones masked, without present', async () => {
+    const { config, model } = await tinyModel({ vocabSize: VOCAB, blockSize: 64 }, 'nano', 4);
+    const { onnx, manifest } = exportModel(config, await model.weightData(), 'char');
+    model.dispose();
+    const headSize = config.nEmbd / config.nHead;
+    const published = await ort.InferenceSession.create(onnx);
+    const inPlace = await ort.InferenceSession.create(cacheRowsModel(onnx, manifest));
+    const rowNames = Array.from({ length: config.nLayer }, (_, layer) => [
+      `new_key_values.${layer}.key`,
+      `new_key_values.${layer}.value`,
+    ]).flat();
+    expect(inPlace.outputNames).toEqual(['logits', ...rowNames]);
+    // The Concats that build present (two per layer) are gone: nothing else reads present.
+    const nodeCount = (bytes: Uint8Array) =>
+      readFields(readFields(bytes).find((field) => field.field === 7)!.payload!).filter(
+        (field) => field.field === 1,
+      ).length;
+    expect(nodeCount(onnx) - nodeCount(cacheRowsModel(onnx, manifest))).toBe(2 * config.nLayer);
+
+    // Contiguous: prefill 5, then 4 steps of one token, present fed back.
+    const ids = randomIds(9, VOCAB, 21);
+    let contiguous = await runLogits(published, config, { ids: [ids.slice(0, 5)] }, 5);
+    const expected: Float32Array[] = [];
+    for (let t = 5; t < 9; t++) {
+      contiguous = await runLogits(
+        published,
+        config,
+        { ids: [[ids[t]!]], past: contiguous.results },
+        1,
+      );
+      expected.push(contiguous.logits.slice());
+    }
+    // In place: 16 slots per head, the first `length` filled from the rows, the rest junk
+    // (finite) that the mask must keep out.
+    const capacity = 16;
+    const caches = rowNames.map(() =>
+      new Float32Array(config.nHead * capacity * headSize).fill(3.5),
+    ); // (1, nh, 16, hs)
+    const write = (results: ort.InferenceSession.OnnxValueMapType, at: number, count: number) =>
+      rowNames.forEach((name, index) => {
+        const rows = results[name]!.data as Float32Array; // (1, nh, count, hs)
+        for (let head = 0; head < config.nHead; head++)
+          caches[index]!.set(
+            rows.subarray(head * count * headSize, (head + 1) * count * headSize),
+            (head * capacity + at) * headSize,
+          );
+      });
+    const prefill = await inPlace.run(feeds(config, { ids: [ids.slice(0, 5)] }));
+    write(prefill, 0, 5);
+    for (let t = 5; t < 9; t++) {
+      const stepFeeds = feeds(config, {
+        ids: [[ids[t]!]],
+        mask: [[...Array(t).fill(1), ...Array(capacity - t).fill(0), 1]], // (1, 16 + 1)
+        positions: [[t]],
+      });
+      rowNames.forEach((name, index) => {
+        stepFeeds[name.replace('new_key_values', 'past_key_values')] = new ort.Tensor(
+          'float32',
+          caches[index]!,
+          [1, config.nHead, capacity, headSize],
+        );
+      });
+      const results = await inPlace.run(stepFeeds);
+      expect(
+        maxAbsDiff(results['logits']!.data as Float32Array, expected[t - 5]!),
+      ).toBeLessThanOrEqual(1e-5);
+      write(results, t, 1);
     }
   });
 });

@@ -123,7 +123,7 @@ export function argmax(values: ArrayLike<number>): number {
 
 /**
  * Runs ONNX's own checker (full_check: shape inference included) on each file and returns,
- * per file, the op types its nodes use and the domains they come from. Debian's python3-onnx
+ * per file, the op types its nodes use and the domains they come from, If branches included. Debian's python3-onnx
  * (installed by .ci/run); MINIGPT_ONNX_PYTHON overrides the interpreter.
  */
 export function checkWithOnnx(
@@ -132,13 +132,20 @@ export function checkWithOnnx(
   const python = process.env['MINIGPT_ONNX_PYTHON'] ?? '/usr/bin/python3';
   const script = [
     'import json, onnx, sys',
+    'def nodes(graph):',
+    '    for n in graph.node:',
+    '        yield n',
+    '        for a in n.attribute:',
+    '            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):',
+    '                yield from nodes(g)',
     'out = []',
     'for path in sys.argv[1:]:',
     '    onnx.checker.check_model(path, full_check=True)',
     '    m = onnx.load(path)',
+    '    every = list(nodes(m.graph))',
     '    out.append({"irVersion": m.ir_version, "opset": m.opset_import[0].version,',
-    '        "opTypes": sorted({n.op_type for n in m.graph.node}),',
-    '        "domains": sorted({n.domain for n in m.graph.node} | {o.domain for o in m.opset_import})})',
+    '        "opTypes": sorted({n.op_type for n in every}),',
+    '        "domains": sorted({n.domain for n in every} | {o.domain for o in m.opset_import})})',
     'print(json.dumps(out))',
   ].join('\n');
   return JSON.parse(execFileSync(python, ['-c', script, ...paths], { encoding: 'utf8' })) as never;

@@ -1,23 +1,24 @@
-// Why a decode step costs what it does, float32 against int8 and batch 1 against 16, on the
-// seed-size export generate.bench.mjs builds (random weights). Three measurements:
+// Why a decode step costs what it does, float32 against int8, batch 1 against 16, and the two
+// ways of keeping the cache on the CPU, on the seed-size export generate.bench.mjs builds
+// (random weights): the published graph with present written into preallocated ping-pong
+// buffers ('write-present'), and the graph as runner-node loads it, each step's rows declared
+// in present's place and written into the cache in place ('rows-in-place', cacheRowsModel).
+// Three measurements:
 //   1. onnxruntime's profiler (SessionOptions.enableProfiling): per-operator kernel time per
 //      step, the sum of the kernels against the whole model_run and against session.run as
-//      JS sees it. 8-token prefill, 20 warm-up steps, then --steps measured (T = 1); present
-//      is written into preallocated ping-pong buffers, as runner-node does.
+//      JS sees it, through @minigpt/runtime's decoder. 8-token prefill, 20 warm-up steps, then
+//      --steps measured (T = 1).
 //   2. One decode step (T = 1, a cache of 100) fetching logits and the whole present cache
 //      (preallocated, as runner-node) against fetching the logits only: the difference is what
 //      returning the cache through onnxruntime-node costs (the graph computes present either way).
-//   3. generateBatch over @minigpt/runtime's decoder with the cache strategy runner-node uses
-//      ('write-present': onnxruntime returns the whole present each step) against 'copy-rows'
-//      (the graph's new_key_values rows declared as outputs with appendGraphOutputs, the cache
-//      kept in JS: what runner-web does on wasm): tokens/s at batch 1, 4 and 16, 100 new tokens,
-//      greedy, interleaved rounds.
+//   3. generateBatch over @minigpt/runtime's decoder with each of the two: tokens/s at batch
+//      1, 4 and 16, 100 new tokens, greedy, interleaved rounds.
 // The profiler's own bookkeeping inflates (1); (2) and (3) run without it. Each is a median
 // (min – max) over rounds where it says so.
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
 import {
-  appendGraphOutputs,
   cacheNames,
+  cacheRowsModel,
   createOnnxDecoder,
   generateBatch,
   parseManifest,
@@ -113,37 +114,53 @@ try {
       headSize,
     ]);
 
+  // The two graphs of each file: as published, with present written into preallocated
+  // ping-pong buffers ('write-present'), and as runner-node loads it, the rows declared in
+  // present's place ('rows-in-place': cacheRowsModel).
+  const graphBytes = {};
+  for (const dtype of ['fp32', 'int8']) {
+    const published = readFileSync(join(exportDir, files[dtype]));
+    graphBytes[`${dtype} write-present`] = published;
+    graphBytes[`${dtype} rows-in-place`] = cacheRowsModel(published, manifest);
+  }
+  const bindingOf = (session) => ({
+    int64: (data, dims) => new ort.Tensor('int64', data, dims),
+    float32: (data, dims) => new ort.Tensor('float32', data, dims),
+    run: (feeds, fetches) => session.run(feeds, fetches),
+  });
+  /** One step of T tokens per row after `past` cached ones, every slot real. */
+  const stepInput = (batch, t, past) => ({
+    batch,
+    ids: new Array(batch * t).fill(2), // (B, T)
+    mask: new Array(batch * (past + t)).fill(1), // (B, P+T)
+    positions: Array.from({ length: batch * t }, (_, i) => past + (i % t)), // (B, T)
+  });
+
   // 1. The profiler.
-  const profile = async (dtype, batch) => {
-    const prefix = join(work, `profile-${dtype}-b${batch}`);
-    const session = await ort.InferenceSession.create(join(exportDir, files[dtype]), {
+  const profile = async (dtype, strategy, batch) => {
+    const prefix = join(work, `profile-${dtype}-${strategy}-b${batch}`);
+    const session = await ort.InferenceSession.create(graphBytes[`${dtype} ${strategy}`], {
       ...sessionOptions,
       enableProfiling: true,
       profileFilePrefix: prefix,
     });
-    const capacity = PREFILL + WARM_UP + steps;
-    const sides = names.map(() => [
-      new Float32Array(batch * nHead * capacity * headSize),
-      new Float32Array(batch * nHead * capacity * headSize),
-    ]);
-    const step = (past, side) => {
-      const t = past === 0 ? PREFILL : 1;
-      const feeds = baseFeeds(batch, t, past);
-      const fetches = { logits: null };
-      names.forEach((name, index) => {
-        feeds[name.input] = view(sides[index][side], batch, past);
-        fetches[name.output] = view(sides[index][1 - side], batch, past + t);
-      });
-      return session.run(feeds, fetches);
+    const decoder = createOnnxDecoder(bindingOf(session), manifest, strategy);
+    let { state } = await decoder.forward(stepInput(batch, PREFILL, 0), null);
+    const step = async (past) => {
+      const next = await decoder.forward(stepInput(batch, 1, past), state);
+      decoder.release(state);
+      state = next.state;
     };
-    await step(0, 0);
-    for (let s = 0; s < WARM_UP; s++) await step(PREFILL + s, (s + 1) % 2);
+    for (let s = 0; s < WARM_UP; s++) await step(PREFILL + s);
     const begin = performance.now();
-    for (let s = WARM_UP; s < WARM_UP + steps; s++) await step(PREFILL + s, (s + 1) % 2);
+    for (let s = WARM_UP; s < WARM_UP + steps; s++) await step(PREFILL + s);
     const wallUs = ((performance.now() - begin) * 1000) / steps;
+    decoder.release(state);
     session.endProfiling();
     await session.release();
-    const file = readdirSync(work).find((f) => f.startsWith(`profile-${dtype}-b${batch}`));
+    const file = readdirSync(work).find((f) =>
+      f.startsWith(`profile-${dtype}-${strategy}-b${batch}`),
+    );
     const events = JSON.parse(readFileSync(join(work, file), 'utf8'));
     const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
     const measured = runs.slice(1 + WARM_UP); // after the prefill and the warm-up steps
@@ -164,27 +181,36 @@ try {
   console.log(
     `1. onnxruntime profiler, ${steps} decode steps (T = 1, cache ${PREFILL + WARM_UP} → ${PREFILL + WARM_UP + steps}), µs per step; profiling inflates every figure`,
   );
+  const variants = [
+    ['fp32', 'write-present'],
+    ['fp32', 'rows-in-place'],
+    ['int8', 'write-present'],
+    ['int8', 'rows-in-place'],
+  ];
   for (const batch of [1, 4, 16]) {
-    // Which runs first alternates with the batch size, so neither always follows the other.
-    const order = batch === 4 ? ['int8', 'fp32'] : ['fp32', 'int8'];
-    const result = {};
-    for (const dtype of order) result[dtype] = await profile(dtype, batch);
-    const { fp32, int8 } = result;
+    // Which runs first alternates with the batch size, so no variant always follows another.
+    const order = batch === 4 ? [...variants].reverse() : variants;
+    const result = new Map();
+    for (const [dtype, strategy] of order)
+      result.set(`${dtype} ${strategy}`, await profile(dtype, strategy, batch));
+    const columns = variants.map((variant) => result.get(variant.join(' ')));
     console.log('');
-    console.log(`| batch ${batch} | float32 | int8 |`);
-    console.log('| --- | --- | --- |');
-    const row = (label, a, b) => console.log(`| ${label} | ${a} | ${b} |`);
-    row('session.run as JS sees it', fp32.wallUs.toFixed(0), int8.wallUs.toFixed(0));
-    row('model_run (profiler)', fp32.runUs.toFixed(0), int8.runUs.toFixed(0));
-    row('sum of kernels', fp32.kernelUs.toFixed(0), int8.kernelUs.toFixed(0));
-    row('kernels per step', fp32.kernelsPerStep, int8.kernelsPerStep);
-    const ops = [...new Set([...fp32.byOp.keys(), ...int8.byOp.keys()])]
-      .map((op) => [op, Math.max(fp32.byOp.get(op) ?? 0, int8.byOp.get(op) ?? 0)])
+    console.log(
+      `| batch ${batch} | ${variants.map((variant) => variant.join(', ')).join(' | ')} |`,
+    );
+    console.log(`| --- |${' --- |'.repeat(variants.length)}`);
+    const row = (label, cell) => console.log(`| ${label} | ${columns.map(cell).join(' | ')} |`);
+    row('session.run as JS sees it', (r) => r.wallUs.toFixed(0));
+    row('model_run (profiler)', (r) => r.runUs.toFixed(0));
+    row('sum of kernels', (r) => r.kernelUs.toFixed(0));
+    row('kernels per step', (r) => r.kernelsPerStep.toFixed(0));
+    const ops = [...new Set(columns.flatMap((r) => [...r.byOp.keys()]))]
+      .map((op) => [op, Math.max(...columns.map((r) => r.byOp.get(op) ?? 0))])
       .sort((a, b) => b[1] - a[1])
       .slice(0, 8)
       .map(([op]) => op);
-    const cell = (r, op) => (r.byOp.has(op) ? (r.byOp.get(op) / steps).toFixed(0) : '–');
-    for (const op of ops) row(`  ${op}`, cell(fp32, op), cell(int8, op));
+    for (const op of ops)
+      row(`  ${op}`, (r) => (r.byOp.has(op) ? (r.byOp.get(op) / steps).toFixed(0) : '–'));
   }
 
   // 2. Returning the cache through onnxruntime-node.
@@ -234,24 +260,19 @@ try {
   }
 
   // 3. The cache strategy under generateBatch.
-  const rowsOutputs = names.map((name) => ({
-    name: name.added,
-    dataType: 1, // FLOAT
-    dims: ['batch_size', nHead, 'sequence_length', headSize],
-  }));
   const decoders = [];
   const sessions = [];
-  for (const dtype of ['fp32', 'int8']) {
-    const bytes = appendGraphOutputs(readFileSync(join(exportDir, files[dtype])), rowsOutputs);
-    const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  for (const [dtype, strategy] of variants) {
+    const session = await ort.InferenceSession.create(
+      graphBytes[`${dtype} ${strategy}`],
+      sessionOptions,
+    );
     sessions.push(session);
-    const binding = {
-      int64: (data, dims) => new ort.Tensor('int64', data, dims),
-      float32: (data, dims) => new ort.Tensor('float32', data, dims),
-      run: (feeds, fetches) => session.run(feeds, fetches),
-    };
-    for (const strategy of ['write-present', 'copy-rows'])
-      decoders.push({ dtype, strategy, decoder: createOnnxDecoder(binding, manifest, strategy) });
+    decoders.push({
+      dtype,
+      strategy,
+      decoder: createOnnxDecoder(bindingOf(session), manifest, strategy),
+    });
   }
   const prompts = Array.from({ length: 16 }, (_, i) => `ROMEO:\n${'a'.repeat(i)}`); // 7–22 characters
   const tokensPerSec = async (decoder, batch) => {

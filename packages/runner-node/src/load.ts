@@ -129,10 +129,11 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     new RunnerError(message, { file: modelPath, rule: 'graph' });
   const checkGraph = (checked: ort.InferenceSession) =>
     checkGraphAgainstManifest(manifest, graphSignatureOf(checked), modelPath, graphError);
-  // The runtime keeps the cache and fetches only each step's rows, which the published graph
-  // computes but does not declare: onnxruntime-node returns a fresh copy of every fetched
-  // output even when given a buffer to write it into, and copying the whole present back
-  // per token cost more than the step (bench/decode-profile.mjs). Declared from the bytes.
+  // The runtime keeps the cache in place and fetches only each step's rows, which the
+  // published graph computes but does not declare; present is dropped, and with it the
+  // Concats that copy the whole cache per step. onnxruntime-node returns a fresh copy of
+  // every fetched output even when given a buffer to write it into, and copying the whole
+  // present back per token cost more than the step (bench/decode-profile.mjs).
   const bytes: Uint8Array = await readFile(modelReal);
   const open = (provider: Device) =>
     createSessionWithCacheRows(
@@ -180,7 +181,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const session = createOnnxDecoder(
     binding,
     manifest,
-    cacheRowsOutputs(manifest).length > 0 ? 'copy-rows' : 'write-present',
+    cacheRowsOutputs(manifest).length > 0 ? 'rows-in-place' : 'write-present',
   );
   return {
     manifest,

@@ -163,12 +163,10 @@ export async function loadModel(
   const ort = await importOrt(device);
   const threads = options.threads ?? defaultThreads();
   ort.env.wasm.numThreads = threads;
-  // On wasm the runtime keeps the cache in JS and fetches only each step's rows: the graph
-  // computes them (new_key_values.*) but does not declare them as outputs, so that
-  // transformers.js, which fetches every declared output, never pays for them. Declare them.
-  // On wasm the runtime keeps the cache in JS and fetches only each step's rows, which the
-  // published graph computes but does not declare (so transformers.js never pays for them).
-  const copyRows = device === 'wasm' && cacheRowsOutputs(manifest).length > 0;
+  // On wasm the runtime keeps the cache in JS, in place, and fetches only each step's rows,
+  // which the published graph computes but does not declare (so transformers.js never pays
+  // for them); present is dropped, and with it the Concats that copy the whole cache.
+  const rowsInPlace = device === 'wasm' && cacheRowsOutputs(manifest).length > 0;
   const sessionOptions: Ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
@@ -185,7 +183,7 @@ export async function loadModel(
   const create = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, sessionOptions);
   let session: Ort.InferenceSession;
   try {
-    session = copyRows
+    session = rowsInPlace
       ? await createSessionWithCacheRows(
           fetchedBytes,
           manifest,
@@ -213,7 +211,7 @@ export async function loadModel(
     float32: (data, dims) => new ort.Tensor('float32', data, dims),
     run: (feeds, fetches) => session.run(feeds, fetches as Ort.InferenceSession.FetchesType),
   };
-  const core = createOnnxDecoder(binding, manifest, copyRows ? 'copy-rows' : 'keep-present');
+  const core = createOnnxDecoder(binding, manifest, rowsInPlace ? 'rows-in-place' : 'keep-present');
   const maybeYield = createYielder();
   const decoder: DecoderSession<OnnxCacheState> = {
     blockSize: core.blockSize,

@@ -19,15 +19,17 @@ const manifest = parseManifest(
 /**
  * What onnxruntime reports for the exporter's graph of `layers` layers (dims named as
  * @minigpt/export-onnx names them); with `rows`, also the cache-rows outputs a runner adds
- * (appendGraphOutputs), which the published graph does not declare.
+ * (cacheRowsModel), which the published graph does not declare; without `present`, no
+ * present outputs (cacheRowsModel removes them).
  */
 function exportedGraph(
-  { layers = 2, heads = 2, headSize = 16, vocab = 30, rows = false } = {} as {
+  { layers = 2, heads = 2, headSize = 16, vocab = 30, rows = false, present = true } = {} as {
     layers?: number;
     heads?: number;
     headSize?: number;
     vocab?: number;
     rows?: boolean;
+    present?: boolean;
   },
 ): GraphSignature {
   const cache = (name: string, length: string): ValueInfo => ({
@@ -48,6 +50,7 @@ function exportedGraph(
   for (let i = 0; i < layers; i++) {
     inputs.push(cache(`past_key_values.${i}.key`, 'past_sequence_length'));
     inputs.push(cache(`past_key_values.${i}.value`, 'past_sequence_length'));
+    if (!present) continue;
     outputs.push(cache(`present.${i}.key`, total));
     outputs.push(cache(`present.${i}.value`, total));
   }
@@ -89,9 +92,27 @@ describe('checkGraphAgainstManifest', () => {
   it("accepts the exporter's graph, with or without the cache-rows outputs declared", () => {
     // As published: new_key_values are values inside the graph, not outputs.
     expect(() => checkGraphAgainstManifest(manifest, exportedGraph(), 'm.onnx')).not.toThrow();
-    // As runner-web loads it, with the rows appended as outputs.
+    // As the runners load it on the CPU: the rows in place of present; or beside it.
+    const rowsOnly = exportedGraph({ rows: true, present: false });
+    expect(() => checkGraphAgainstManifest(manifest, rowsOnly, 'm.onnx')).not.toThrow();
     const withRows = exportedGraph({ rows: true });
     expect(() => checkGraphAgainstManifest(manifest, withRows, 'm.onnx')).not.toThrow();
+    // Neither: the cache must come back somehow, and present is what a graph declares.
+    expect(problem(exportedGraph({ present: false }))).toMatch(
+      /the graph has no output "present\.0\.key" \(layer 0; minigpt\.json says model\.nLayer = 2\)/,
+    );
+    // Rows in place of present are checked all the same.
+    expect(
+      problem(
+        edited(
+          'new_key_values.1.key',
+          (value) => ({ ...value, shape: ['b', 3, 't', 16] }),
+          rowsOnly,
+        ),
+      ),
+    ).toMatch(
+      /dim 1 of output "new_key_values\.1\.key" .* is 3, but minigpt\.json says model\.nHead = 2/,
+    );
     // A manifest without newKey/newValue: outputs it does not name are allowed (the runner
     // fetches only what it names).
     const { logits, presentKey, presentValue } = manifest.outputs;

@@ -51,8 +51,10 @@ export function graphSignatureOf(session: {
  * nLayer layers, no more) and every output it names, with the manifest's dtypes and shapes:
  * ids and positions (B, T); mask (B, P+T); num_logits_to_keep a scalar; caches (B, nHead, P,
  * nEmbd/nHead); logits (B, K, vocabSize). Head count, head size and vocab must be fixed
- * numbers in the graph; batch and sequence dims must be dynamic. The cache-rows outputs
- * (outputs.newKey/newValue) are checked only where the graph declares them. `source` names the model file in the message,
+ * numbers in the graph; batch and sequence dims must be dynamic. The cache comes back as
+ * present, as the cache-rows outputs (outputs.newKey/newValue, which a runner declares in
+ * present's place: cacheRowsModel), or as both; each is checked where declared, present
+ * where neither is. `source` names the model file in the message,
  * `makeError` makes the runner's own error (default: a ManifestError, rule 'graph').
  */
 export function checkGraphAgainstManifest(
@@ -133,21 +135,29 @@ function graphProblem(manifest: ExportManifest, graph: GraphSignature): string |
     },
   ];
   const declared = { input: byName(graph.inputs), output: byName(graph.outputs) };
-  // The rows outputs are checked where declared (a runner adds them: appendGraphOutputs).
-  // Any layer's rows declared means all must be: a runner fetching them needs every layer.
+  const declares = (...patterns: Array<string | undefined>) =>
+    [...declared.output.keys()].some((name) =>
+      patterns.some(
+        (pattern) => pattern !== undefined && layerMatcher(pattern)(name) !== undefined,
+      ),
+    );
+  // The graph returns the cache as present, as the rows a runner declares in its place
+  // (cacheRowsModel), or both; whichever it declares is checked, present when neither. Any
+  // layer's declared means all must be: a runner fetching them needs every layer.
   const rowsDeclared =
     outputs.newKey !== undefined &&
     outputs.newValue !== undefined &&
-    [...declared.output.keys()].some(
-      (name) =>
-        layerMatcher(outputs.newKey!)(name) !== undefined ||
-        layerMatcher(outputs.newValue!)(name) !== undefined,
-    );
+    declares(outputs.newKey, outputs.newValue);
+  const presentChecked = !rowsDeclared || declares(outputs.presentKey, outputs.presentValue);
   const patterns: Array<{ side: Side; pattern: string; length: string }> = [
     { side: 'input', pattern: inputs.pastKey, length: 'past length' }, // (B, nh, P, hs)
     { side: 'input', pattern: inputs.pastValue, length: 'past length' },
-    { side: 'output', pattern: outputs.presentKey, length: 'total length' }, // (B, nh, P+T, hs)
-    { side: 'output', pattern: outputs.presentValue, length: 'total length' },
+    ...(presentChecked
+      ? [
+          { side: 'output' as const, pattern: outputs.presentKey, length: 'total length' }, // (B, nh, P+T, hs)
+          { side: 'output' as const, pattern: outputs.presentValue, length: 'total length' },
+        ]
+      : []),
     ...(rowsDeclared
       ? [
           { side: 'output' as const, pattern: outputs.newKey!, length: 'sequence length' }, // (B, nh, T, hs)
@@ -167,15 +177,6 @@ function graphProblem(manifest: ExportManifest, graph: GraphSignature): string |
     }
   }
 
-  for (const want of expected) {
-    if (!declared[want.side].has(want.name)) {
-      return `the graph has no ${want.side} "${want.name}"${
-        want.layer === undefined
-          ? ''
-          : ` (layer ${want.layer}; minigpt.json says model.nLayer = ${nLayer})`
-      }`;
-    }
-  }
   // A graph with more layers than the manifest says would run with a cache the runner never
   // fills: refused, as is any input the runner would not feed.
   for (const { side, pattern } of patterns) {
@@ -184,6 +185,15 @@ function graphProblem(manifest: ExportManifest, graph: GraphSignature): string |
       const layer = matcher(name);
       if (layer !== undefined && layer >= nLayer)
         return `the graph has ${side} ${preview(name)} for layer ${layer}, but minigpt.json says model.nLayer = ${nLayer}`;
+    }
+  }
+  for (const want of expected) {
+    if (!declared[want.side].has(want.name)) {
+      return `the graph has no ${want.side} "${want.name}"${
+        want.layer === undefined
+          ? ''
+          : ` (layer ${want.layer}; minigpt.json says model.nLayer = ${nLayer})`
+      }`;
     }
   }
   const wanted = new Set(expected.filter((want) => want.side === 'input').map((want) => want.name));

@@ -15,8 +15,10 @@ export {
 export { sampleToken, type SamplingOptions } from './sampling.js';
 export type { DecoderInput, DecoderSession } from './session.js';
 export {
+  cacheRowsModel,
   cacheRowsOutputs,
   createOnnxDecoder,
+  GROWTH_SLOTS,
   createSessionWithCacheRows,
   type CacheStrategy,
   type OnnxCacheState,
@@ -40,11 +42,12 @@ export {
   type SessionValueMetadata,
   type ValueInfo,
 } from './graph.js';
-export { ProtoWriter } from './protobuf.js';
+export { ProtoWriter, readFields, type ProtoField } from './protobuf.js';
 export {
   OnnxDataType,
-  appendGraphOutputs,
+  editGraphOutputs,
   encodeValueInfo,
+  type GraphOutputEdit,
   type OnnxDataTypeValue,
   type OnnxValueInfo,
 } from './onnx-proto.js';

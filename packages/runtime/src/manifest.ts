@@ -24,7 +24,8 @@ export const MANIFEST_LIMITS = {
   nEmbd: 65_536,
   /**
    * nLayer × blockSize × nEmbd: floats in one generation's keys (and again in its values).
-   * A runner holds the cache twice over (ping-pong buffers), 16 bytes per unit: ≤ 4 GiB.
+   * A runner holds the cache at most twice over (ping-pong buffers, or in place while it
+   * grows), 16 bytes per unit: ≤ 4 GiB.
    * blockSize is the one model number the graph's signature cannot confirm.
    */
   cacheUnits: 268_435_456,
@@ -84,8 +85,8 @@ export type ExportManifest = {
     /**
      * This step's cache rows only, (B, nh, T, hs): present = concat(past, new) on the
      * sequence axis. Values inside the graph, not declared outputs: a runner that keeps the
-     * cache itself adds them as outputs (appendGraphOutputs) and fetches them instead of
-     * present. Optional: a graph without them is run through present alone.
+     * cache itself declares them as outputs in present's place (cacheRowsModel) and
+     * fetches them instead. Optional: a graph without them is run through present alone.
      */
     readonly newKey?: string;
     readonly newValue?: string;

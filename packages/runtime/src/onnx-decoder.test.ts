@@ -1,13 +1,16 @@
 // createOnnxDecoder over a fake onnxruntime that runs the export's graph contract in plain JS:
 // a step's cache rows come from its ids and positions, present = concat(past, rows) on the
-// sequence axis, and each row's logits come from its present slots where the mask is 1. Every
-// strategy must give the logits a full recompute of the whole sequence gives, step by step.
+// sequence axis, and each row's logits come from its present slots where the mask is 1 — a
+// sum over slots, whatever their order, as attention is (positions come from position_ids).
+// Every strategy must give the logits a full recompute of the whole sequence gives, step by
+// step.
 import { CharTokenizer } from '@minigpt/tokenizer';
 import { describe, expect, it } from 'vitest';
 import {
   cacheNames,
   createOnnxDecoder,
   generateBatch,
+  GROWTH_SLOTS,
   parseManifest,
   type CacheStrategy,
   type DecoderInput,
@@ -18,7 +21,7 @@ import {
 } from './index.js';
 import { manifestJson } from './test-manifest.js';
 
-const STRATEGIES: CacheStrategy[] = ['write-present', 'copy-rows', 'keep-present'];
+const STRATEGIES: CacheStrategy[] = ['write-present', 'rows-in-place', 'keep-present'];
 const BATCH = 3;
 
 /** A minigpt manifest of a 2-layer model with 2 heads of size 2 and 7 tokens. */
@@ -67,9 +70,9 @@ const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 const rowValue = (cache: number, head: number, j: number, id: number, position: number) =>
   Math.sin(1.3 * id + 0.7 * position + 0.11 * head + 0.05 * j + 0.37 * cache);
 
-/** The logit weight of vocab entry v on cache slot s: distinct per slot, so order matters. */
-const weight = (v: number, s: number, j: number, head: number, cache: number) =>
-  1 + ((v * 7 + s * 13 + j * 3 + head * 5 + cache * 11) % 10) / 10;
+/** The logit weight of vocab entry v on cache value (cache input, head, j) of any slot. */
+const weight = (v: number, j: number, head: number, cache: number) =>
+  1 + ((v * 7 + j * 3 + head * 5 + cache * 11) % 10) / 10;
 
 function fakeOrt(
   manifest: ExportManifest,
@@ -82,15 +85,14 @@ function fakeOrt(
   const runs: RunRecord[] = [];
   // onnxruntime may hand back the same output array on the next run: so does this fake.
   const logitsArrays = new Map<number, Float32Array>();
-  // weight(v, s, j, head, cache) by (cache, head, s, j), a row of V each.
+  // weight(v, j, head, cache) by (cache, head, j), a row of V each.
   const weightTable: Float64Array[] = [];
   for (let cache = 0; cache < names.length; cache++)
     for (let head = 0; head < nHead; head++)
-      for (let s = 0; s < blockSize; s++)
-        for (let j = 0; j < headSize; j++)
-          weightTable.push(
-            Float64Array.from({ length: vocabSize }, (_, v) => weight(v, s, j, head, cache)),
-          );
+      for (let j = 0; j < headSize; j++)
+        weightTable.push(
+          Float64Array.from({ length: vocabSize }, (_, v) => weight(v, j, head, cache)),
+        );
   const known = new Set([
     outputs.logits,
     ...names.map((name) => name.output),
@@ -195,8 +197,7 @@ function fakeOrt(
               if (mask.data[b * total + s] !== 1) continue;
               for (let j = 0; j < headSize; j++) {
                 const value = present[((b * nHead + head) * total + s) * headSize + j]!;
-                const weights =
-                  weightTable[((cache * nHead + head) * blockSize + s) * headSize + j]!;
+                const weights = weightTable[(cache * nHead + head) * headSize + j]!;
                 for (let v = 0; v < vocabSize; v++) sums[v]! += value * weights[v]!;
               }
             }
@@ -352,23 +353,58 @@ describe('createOnnxDecoder', () => {
     // The reference itself tells the rows and the steps apart.
     expect(expected[1]!.subarray(0, 7)).not.toEqual(expected[1]!.subarray(7, 14));
     expect(expected[2]).not.toEqual(expected[1]);
-    const pastFeeds: Array<Array<RunRecord['feeds']>> = [];
+    const pastFeeds = new Map<CacheStrategy, Array<RunRecord['feeds']>>();
     for (const strategy of STRATEGIES) {
-      // Only 'copy-rows' needs the rows declared (appendGraphOutputs): the others run the
+      // Only 'rows-in-place' needs the rows declared (cacheRowsModel): the others run the
       // graph as published.
-      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'copy-rows' });
+      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'rows-in-place' });
       const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
       expect(logits).toEqual(expected);
-      pastFeeds.push(ort.runs.map((run) => run.feeds));
-      // Every step fed the cache of the one before, (B, nh, P, hs).
-      ort.runs.forEach((run, index) => {
-        const past = index === 0 ? 0 : 5 + index - 1;
-        expect(run.feeds['past_key_values.1.value']!.dims).toEqual([BATCH, 2, past, 2]);
-      });
+      pastFeeds.set(
+        strategy,
+        ort.runs.map((run) => run.feeds),
+      );
     }
-    // The same cache went into every step, whichever way it was kept.
-    expect(pastFeeds[1]).toEqual(pastFeeds[0]);
-    expect(pastFeeds[2]).toEqual(pastFeeds[0]);
+    // The same cache went into every step, whichever way it was kept: (B, nh, P, hs) fed as
+    // it is, or, in place, the first P of GROWTH_SLOTS slots, the rest zero and masked out.
+    const contiguous = pastFeeds.get('write-present')!;
+    expect(pastFeeds.get('keep-present')).toEqual(contiguous);
+    const inPlace = pastFeeds.get('rows-in-place')!;
+    contiguous.forEach((feeds, index) => {
+      const past = index === 0 ? 0 : 5 + index - 1;
+      const capacity = index === 0 ? 0 : GROWTH_SLOTS;
+      for (const name of ['past_key_values.0.key', 'past_key_values.1.value']) {
+        expect(feeds[name]!.dims).toEqual([BATCH, 2, past, 2]);
+        expect(inPlace[index]![name]!.dims).toEqual([BATCH, 2, capacity, 2]);
+        const slots = inPlace[index]![name]!.data as Float32Array;
+        for (let head = 0; head < BATCH * 2; head++) {
+          const filled = slots.subarray(head * capacity * 2, (head * capacity + past) * 2);
+          expect(filled).toEqual(
+            (feeds[name]!.data as Float32Array).subarray(head * past * 2, (head + 1) * past * 2),
+          );
+          expect(
+            slots
+              .subarray((head * capacity + past) * 2, (head + 1) * capacity * 2)
+              .every((x) => x === 0),
+          ).toBe(true);
+        }
+      }
+      // Each row's mask: its past, zeros for the empty slots, its new token.
+      const mask = feeds['attention_mask']!;
+      const inPlaceMask = inPlace[index]!['attention_mask']!;
+      const width = capacity + (index === 0 ? 5 : 1);
+      expect(inPlaceMask.dims).toEqual([BATCH, width]);
+      for (let row = 0; row < BATCH; row++) {
+        const own = (mask.data as number[]).slice(row * mask.dims[1]!, (row + 1) * mask.dims[1]!);
+        const added = own.length - past;
+        expect((inPlaceMask.data as number[]).slice(row * width, (row + 1) * width)).toEqual([
+          ...own.slice(0, past),
+          ...Array(capacity - past).fill(0),
+          ...own.slice(past),
+        ]);
+        expect(added).toBe(index === 0 ? 5 : 1);
+      }
+    });
   });
 
   it('takes each row’s last position from (B, T, V) logits of a graph without num_logits_to_keep', async () => {
@@ -376,7 +412,7 @@ describe('createOnnxDecoder', () => {
     const expected = await reference(manifestOf(), steps);
     const manifest = manifestOf({ keep: false }); // as exports are
     for (const strategy of STRATEGIES) {
-      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'copy-rows' });
+      const ort = fakeOrt(manifest, { rowsDeclared: strategy === 'rows-in-place' });
       const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
       expect(logits).toEqual(expected); // NaN anywhere but the last position would show
       expect(ort.runs[0]!.feeds).not.toHaveProperty('num_logits_to_keep');
@@ -399,7 +435,9 @@ describe('createOnnxDecoder', () => {
         data: [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
       });
       expect(prefill!.feeds['position_ids']!.dims).toEqual([3, 5]);
-      expect(decode!.feeds['attention_mask']!.dims).toEqual([3, 6]);
+      // (B, P+T), or in place (B, capacity + T).
+      const width = strategy === 'rows-in-place' ? GROWTH_SLOTS + 1 : 6;
+      expect(decode!.feeds['attention_mask']!.dims).toEqual([3, width]);
       expect(decode!.feeds['position_ids']).toEqual({ dims: [3, 1], data: [3, 5, 1] });
       for (const run of ort.runs) {
         expect(run.feeds['num_logits_to_keep']).toEqual({ dims: [], data: [1] });
@@ -424,10 +462,10 @@ describe('createOnnxDecoder', () => {
     });
   });
 
-  it("'copy-rows' fetches only logits and this step's rows; 'keep-present' logits and present", async () => {
+  it("'rows-in-place' fetches only logits and this step's rows; 'keep-present' logits and present", async () => {
     const manifest = manifestOf();
     const rows = fakeOrt(manifest);
-    await drive(createOnnxDecoder(rows.binding, manifest, 'copy-rows'), scenario(2));
+    await drive(createOnnxDecoder(rows.binding, manifest, 'rows-in-place'), scenario(2));
     for (const run of rows.runs) {
       expect(run.fetches).toEqual([
         'logits',
@@ -453,9 +491,9 @@ describe('createOnnxDecoder', () => {
       createOnnxDecoder(
         fakeOrt(manifestOf({ rows: false })).binding,
         manifestOf({ rows: false }),
-        'copy-rows',
+        'rows-in-place',
       ),
-    ).toThrow(/'copy-rows' needs the manifest's outputs\.newKey\/newValue/);
+    ).toThrow(/'rows-in-place' needs the manifest's outputs\.newKey\/newValue/);
   });
 
   it('grows its buffers past their first size, up to blockSize, keeping the cache', async () => {
@@ -464,7 +502,22 @@ describe('createOnnxDecoder', () => {
     const steps = scenario(blockSize - 5); // the prefill's 5 slots, then to exactly blockSize
     const expected = await reference(manifest, steps);
     const floatsPerSlot = BATCH * 2 * 2; // (B, nh, ·, hs)
-    for (const strategy of ['write-present', 'copy-rows'] as const) {
+    // In place: by GROWTH_SLOTS, one buffer per capacity (no step copies the cache).
+    const ort = fakeOrt(manifest);
+    const logits = await drive(createOnnxDecoder(ort.binding, manifest, 'rows-in-place'), steps);
+    expect(logits).toEqual(expected);
+    const buffers = [
+      ...new Set(ort.runs.flatMap((run) => run.memory).filter((memory) => memory.byteLength > 0)),
+    ];
+    // One buffer per cache input (4) and capacity, in order of first use.
+    const capacities = buffers.map((memory) => memory.byteLength / 4 / floatsPerSlot);
+    expect(capacities).toEqual(
+      [GROWTH_SLOTS, 2 * GROWTH_SLOTS, 3 * GROWTH_SLOTS, 4 * GROWTH_SLOTS, blockSize].flatMap(
+        (capacity) => Array(4).fill(capacity),
+      ),
+    );
+    // Ping-pong: geometric.
+    for (const strategy of ['write-present'] as const) {
       const ort = fakeOrt(manifest);
       const logits = await drive(createOnnxDecoder(ort.binding, manifest, strategy), steps);
       expect(logits).toEqual(expected);
@@ -489,7 +542,7 @@ describe('createOnnxDecoder', () => {
     }
   });
 
-  it.each(['write-present', 'copy-rows'] as const)(
+  it.each(['write-present', 'rows-in-place'] as const)(
     "%s: continues only a chain's newest state",
     async (strategy) => {
       const manifest = manifestOf();
@@ -503,7 +556,7 @@ describe('createOnnxDecoder', () => {
     },
   );
 
-  it.each(['write-present', 'copy-rows'] as const)(
+  it.each(['write-present', 'rows-in-place'] as const)(
     '%s: never lets two generations share buffers, whatever is released when',
     async (strategy) => {
       const manifest = manifestOf({ blockSize: 100 });

@@ -1,11 +1,11 @@
 // A DecoderSession over an onnxruntime session of a minigpt export: builds each step's feeds
 // (ids, attention mask, positions, the past cache; num_logits_to_keep = 1 where the graph
-// has it) and keeps the
-// cache between steps in one of three ways, so that a runner (onnxruntime-node, -web) only
-// adapts its onnxruntime package to OrtBinding and picks the way that suits it.
+// has it) and keeps the cache between steps in one of three ways, so that a runner
+// (onnxruntime-node, -web) only adapts its onnxruntime package to OrtBinding and picks the
+// way that suits it.
 import type { ExportManifest } from './manifest.js';
 import { cacheNames } from './manifest.js';
-import { OnnxDataType, appendGraphOutputs, type OnnxValueInfo } from './onnx-proto.js';
+import { OnnxDataType, editGraphOutputs, type OnnxValueInfo } from './onnx-proto.js';
 import type { DecoderInput, DecoderSession } from './session.js';
 
 /** The part of an onnxruntime Tensor the decoder touches (node and web have it alike). */
@@ -33,22 +33,36 @@ export interface OrtBinding<Tensor extends OrtTensorLike = OrtTensorLike> {
 
 /**
  * How the cache lives between steps:
- * - 'copy-rows': two growing buffers per cache input (ping-pong); a step reads the past from
- *   one, fetches only its own rows (the graph's new_key_values values, added as outputs) and
- *   lays past and rows into the other. For runtimes that copy every fetched output into a
- *   fresh array — onnxruntime-web on wasm, and onnxruntime-node too, even when handed a buffer
- *   to write into: copying the whole present out per token cost as much as the step itself,
- *   twice as much at batch 16 (runner-node's bench/decode-profile.mjs).
- * - 'write-present': the same buffers; onnxruntime writes present into the one not read. For a
- *   runtime that writes preallocated outputs in place and returns nothing more.
+ * - 'rows-in-place': one buffer per cache input, (B, nh, capacity, hs), that a step's rows
+ *   are written into at their slots; the graph is fed the whole capacity with the empty slots
+ *   masked out (attention does not depend on the order of the slots: positions come from
+ *   position_ids), and only its own rows come back (the graph's new_key_values values,
+ *   declared as outputs in place of present: createSessionWithCacheRows). No step copies the
+ *   cache; the capacity grows by GROWTH_SLOTS, copying it then. For runtimes that copy every
+ *   fetched output into a fresh array — onnxruntime-web on wasm, and onnxruntime-node too,
+ *   even when handed a buffer to write into (runner-node's bench/decode-profile.mjs).
+ * - 'write-present': two growing buffers per cache input (ping-pong); onnxruntime writes
+ *   present into the one not read. For a runtime that writes preallocated outputs in place
+ *   and returns nothing more.
  * - 'keep-present': present tensors are fed back as returned, and freed when replaced (WebGPU,
  *   where they stay on the GPU).
  */
-export type CacheStrategy = 'write-present' | 'copy-rows' | 'keep-present';
+export type CacheStrategy = 'rows-in-place' | 'write-present' | 'keep-present';
+
+/**
+ * Slots a 'rows-in-place' cache grows by. Each grow copies the cache once; each step attends
+ * over the empty slots too (masked), so 32 costs a step at most 31 masked slots and a window
+ * of 1,024 tokens 32 copies instead of one per token.
+ */
+export const GROWTH_SLOTS = 32;
 
 interface Buffers {
-  /** Per cache input, two sides of `floats` each, used as (B, nh, slots, hs) from the start. */
-  readonly sides: Array<[Float32Array, Float32Array]>;
+  /**
+   * 'rows-in-place': one array per cache input; 'write-present': two per cache input (the
+   * sides of cache input i are 2i and 2i + 1). `floats` each, used as (B, nh, slots, hs) from
+   * the start.
+   */
+  readonly arrays: Float32Array[];
   readonly floats: number;
   /** Serial of the newest state using them; older states cannot be continued or free them. */
   latest: number;
@@ -58,8 +72,10 @@ interface Buffers {
 export interface OnnxCacheState {
   readonly batch: number;
   readonly length: number;
-  /** 'write-present' and 'copy-rows': where the cache is. */
+  /** 'write-present': where the cache is. */
   readonly side?: 0 | 1;
+  /** 'rows-in-place': slots per (row, head) in the buffers, the first `length` filled. */
+  readonly capacity?: number;
   readonly serial?: number;
   readonly buffers?: Buffers;
   /** 'keep-present': the present tensors, by cache input. */
@@ -74,8 +90,10 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
   const { nHead, nEmbd, vocabSize, blockSize } = manifest.model;
   const headSize = nEmbd / nHead;
   const names = cacheNames(manifest);
-  if (strategy === 'copy-rows' && names.some((name) => name.added === undefined))
-    throw new Error("createOnnxDecoder: 'copy-rows' needs the manifest's outputs.newKey/newValue");
+  if (strategy === 'rows-in-place' && names.some((name) => name.added === undefined))
+    throw new Error(
+      "createOnnxDecoder: 'rows-in-place' needs the manifest's outputs.newKey/newValue",
+    );
   const keepName = manifest.inputs.numLogitsToKeep;
   const numLogitsToKeep = ort.int64(BigInt64Array.of(1n), []); // only the last position's logits
   const heads = (batch: number) => batch * nHead; // (B, nh) rows of a cache tensor
@@ -86,13 +104,19 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
     return ort.int64(data, dims);
   };
 
+  const arraysPerBuffers = strategy === 'write-present' ? 2 * names.length : names.length;
   const pool: Buffers[] = [];
-  /** Buffers of at least `floats` each: from the pool, else new. */
+  /** Buffers of at least `floats` each, the first `floats` zero: from the pool, else new. */
   const takeBuffers = (floats: number): Buffers => {
     const reused = pool.findIndex((buffers) => buffers.floats >= floats);
-    if (reused >= 0) return pool.splice(reused, 1)[0]!;
+    if (reused >= 0) {
+      const buffers = pool.splice(reused, 1)[0]!;
+      // Empty slots are masked, but a weight of 0 times a stale NaN would still be NaN.
+      for (const array of buffers.arrays) array.fill(0, 0, floats);
+      return buffers;
+    }
     return {
-      sides: names.map(() => [new Float32Array(floats), new Float32Array(floats)]),
+      arrays: Array.from({ length: arraysPerBuffers }, () => new Float32Array(floats)),
       floats,
       latest: 0,
     };
@@ -120,9 +144,10 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
     return { batch, past, added, total };
   }
 
-  const baseFeeds = (input: DecoderInput, added: number, total: number) => ({
+  /** The step's feeds but the cache; `mask` defaults to the input's, (B, P+T). */
+  const baseFeeds = (input: DecoderInput, added: number, total: number, mask?: Tensor) => ({
     [manifest.inputs.inputIds]: int64(input.ids, [input.batch, added]), // (B, T)
-    [manifest.inputs.attentionMask]: int64(input.mask, [input.batch, total]), // (B, P+T)
+    [manifest.inputs.attentionMask]: mask ?? int64(input.mask, [input.batch, total]), // (B, P+T)
     [manifest.inputs.positionIds]: int64(input.positions, [input.batch, added]), // (B, T)
     ...(keepName !== undefined ? { [keepName]: numLogitsToKeep } : {}), // ()
   });
@@ -150,6 +175,19 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
     return last;
   }
 
+  /** The buffers of `state`, refusing a state that is not its chain's newest. */
+  const buffersOf = (state: OnnxCacheState | null) => {
+    if (state && state.serial !== state.buffers!.latest)
+      throw new Error('DecoderSession: only the newest state of a generation can be continued');
+    return state?.buffers;
+  };
+  const release = (state: OnnxCacheState) => {
+    // Older states of a chain share its buffers: only the newest one gives them back.
+    if (state.serial === state.buffers!.latest) retire(state.buffers!);
+  };
+  const emptyPast = (batch: number) =>
+    ort.float32(new Float32Array(0), [batch, nHead, 0, headSize]); // (B, nh, 0, hs)
+
   if (strategy === 'keep-present') {
     return {
       blockSize,
@@ -159,8 +197,7 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         const feeds: Record<string, Tensor> = baseFeeds(input, added, total);
         for (const name of names) {
           feeds[name.input] =
-            (state?.tensors?.get(name.output) as Tensor | undefined) ??
-            ort.float32(new Float32Array(0), [batch, nHead, 0, headSize]); // (B, nh, 0, hs)
+            (state?.tensors?.get(name.output) as Tensor | undefined) ?? emptyPast(batch);
         }
         const results = await ort.run(feeds, [
           manifest.outputs.logits,
@@ -176,15 +213,86 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
     };
   }
 
-  const rowsFetches = [manifest.outputs.logits, ...names.map((name) => name.added!)];
+  if (strategy === 'rows-in-place') {
+    const rowsFetches = [manifest.outputs.logits, ...names.map((name) => name.added!)];
+    return {
+      blockSize,
+      vocabSize,
+      async forward(input, state) {
+        const { batch, past, added, total } = check(input, state);
+        let buffers = buffersOf(state);
+        const capacity = state?.capacity ?? 0;
+        // The graph sees `capacity` past slots: each row's P cached ones, then empty ones.
+        // mask (B, capacity + T): the input's mask with capacity − P zeros after the past.
+        const width = capacity + added;
+        const mask = new BigInt64Array(batch * width); // zeros
+        const maskValue = (value: number) => (value === 1 ? 1n : BigInt(value)); // 1n: no conversion
+        for (let row = 0; row < batch; row++) {
+          for (let slot = 0; slot < past; slot++) {
+            const value = input.mask[row * total + slot]!;
+            if (value !== 0) mask[row * width + slot] = maskValue(value);
+          }
+          for (let t = 0; t < added; t++) {
+            const value = input.mask[row * total + past + t]!;
+            if (value !== 0) mask[row * width + capacity + t] = maskValue(value);
+          }
+        }
+        const feeds: Record<string, Tensor> = baseFeeds(
+          input,
+          added,
+          total,
+          ort.int64(mask, [batch, width]),
+        );
+        names.forEach((name, index) => {
+          feeds[name.input] = buffers
+            ? view(buffers.arrays[index]!, batch, capacity) // (B, nh, capacity, hs)
+            : emptyPast(batch);
+        });
+        const results = await ort.run(feeds, rowsFetches);
+        let slots = capacity;
+        if (total > capacity) {
+          // Grow: the P filled slots of each (row, head) move to the larger stride.
+          slots = Math.min(blockSize, Math.ceil(total / GROWTH_SLOTS) * GROWTH_SLOTS);
+          const grown = takeBuffers(heads(batch) * slots * headSize);
+          if (buffers) {
+            grown.arrays.forEach((to, index) => {
+              const from = buffers!.arrays[index]!;
+              for (let head = 0; head < heads(batch); head++) {
+                const at = head * capacity * headSize;
+                to.set(from.subarray(at, at + past * headSize), head * slots * headSize);
+              }
+            });
+            retire(buffers);
+          }
+          buffers = grown;
+        }
+        const rowFloats = added * headSize; // one (row, head)'s new slots
+        names.forEach((name, index) => {
+          const to = buffers!.arrays[index]!;
+          const rows = results[name.added!]!.data as Float32Array; // (B, nh, T, hs)
+          for (let head = 0; head < heads(batch); head++) {
+            // A plain loop: at batch 16 a subarray per (row, head) cost more than the copy.
+            const from = head * rowFloats;
+            const at = (head * slots + past) * headSize;
+            for (let k = 0; k < rowFloats; k++) to[at + k] = rows[from + k]!;
+          }
+        });
+        buffers!.latest++;
+        return {
+          logits: await logitsOf(results),
+          state: { batch, length: total, capacity: slots, serial: buffers!.latest, buffers },
+        };
+      },
+      release,
+    };
+  }
+
   return {
     blockSize,
     vocabSize,
     async forward(input, state) {
       const { batch, past, added, total } = check(input, state);
-      let buffers = state?.buffers;
-      if (state && state.serial !== buffers!.latest)
-        throw new Error('DecoderSession: only the newest state of a generation can be continued');
+      let buffers = buffersOf(state);
       const readSide = state?.side ?? 0;
       const writeSide = readSide === 0 ? 1 : 0;
       const readFrom = buffers;
@@ -199,36 +307,14 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         buffers = takeBuffers(slotFloats * slots);
       }
       const feeds: Record<string, Tensor> = baseFeeds(input, added, total);
+      const fetches: Record<string, Tensor | null> = { [manifest.outputs.logits]: null };
       names.forEach((name, index) => {
         feeds[name.input] = readFrom
-          ? view(readFrom.sides[index]![readSide], batch, past)
-          : ort.float32(new Float32Array(0), [batch, nHead, 0, headSize]); // (B, nh, P, hs)
+          ? view(readFrom.arrays[2 * index + readSide]!, batch, past) // (B, nh, P, hs)
+          : emptyPast(batch);
+        fetches[name.output] = view(buffers.arrays[2 * index + writeSide]!, batch, total); // (B, nh, P+T, hs)
       });
-      let results: Record<string, Tensor>;
-      if (strategy === 'write-present') {
-        const fetches: Record<string, Tensor | null> = { [manifest.outputs.logits]: null };
-        names.forEach((name, index) => {
-          fetches[name.output] = view(buffers.sides[index]![writeSide], batch, total); // (B, nh, P+T, hs)
-        });
-        results = await ort.run(feeds, fetches);
-      } else {
-        results = await ort.run(feeds, rowsFetches);
-        names.forEach((name, index) => {
-          const from = readFrom?.sides[index]![readSide];
-          const to = buffers.sides[index]![writeSide];
-          const rows = results[name.added!]!.data as Float32Array; // (B, nh, T, hs)
-          for (let head = 0; head < heads(batch); head++) {
-            // (B, nh, P+T, hs): each (row, head)'s P past slots, then its T new ones.
-            const at = head * total * headSize;
-            if (from)
-              to.set(from.subarray(head * past * headSize, (head + 1) * past * headSize), at);
-            to.set(
-              rows.subarray(head * added * headSize, (head + 1) * added * headSize),
-              at + past * headSize,
-            );
-          }
-        });
-      }
+      const results = await ort.run(feeds, fetches);
       if (readFrom && readFrom !== buffers) retire(readFrom);
       buffers.latest++;
       return {
@@ -236,10 +322,7 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         state: { batch, length: total, side: writeSide, serial: buffers.latest, buffers },
       };
     },
-    release(state) {
-      // Older states of a chain share its buffers: only the newest one gives them back.
-      if (state.serial === state.buffers!.latest) retire(state.buffers!);
-    },
+    release,
   };
 }
 
@@ -260,13 +343,27 @@ export function cacheRowsOutputs(manifest: ExportManifest): OnnxValueInfo[] {
 }
 
 /**
- * A session of `model` with its cache rows declared as outputs (appendGraphOutputs), for the
- * 'copy-rows' strategy; or, when the manifest names no rows, of `model` as it is. The rows
- * are declared from the manifest's names and numbers, so a manifest the graph contradicts
- * makes onnxruntime fail: then the graph as published is loaded and `check` runs on it (it
- * throws the graph check's error), or, if that passes, `makeError` names the rows the graph
- * does not compute. When the published graph fails too, the first error is rethrown (the
- * file is damaged: the caller says so).
+ * `model` as the 'rows-in-place' strategy runs it: the cache rows declared as outputs in
+ * place of present, so the Concats that build present (a copy of the whole cache per step)
+ * are gone from the graph. The exporter's graph attends over the past and the new rows as
+ * two operands, so nothing else reads present; in a graph that does read it (exports made
+ * before that change), the Concats stay and only the outputs change.
+ */
+export function cacheRowsModel(model: Uint8Array, manifest: ExportManifest): Uint8Array {
+  return editGraphOutputs(model, {
+    add: cacheRowsOutputs(manifest),
+    remove: cacheNames(manifest).map((name) => name.output),
+  });
+}
+
+/**
+ * A session of cacheRowsModel(`model`), for the 'rows-in-place' strategy; or, when the
+ * manifest names no rows, of `model` as it is. The rows are declared from the manifest's
+ * names and numbers, so a manifest the graph contradicts makes onnxruntime fail: then the
+ * graph as published is loaded and `check` runs on it (it throws the graph check's error),
+ * or, if that passes, `makeError` names the rows the graph does not compute. When the
+ * published graph fails too, or its bytes are not an encoded model, the first error is
+ * rethrown (the file is damaged: the caller says so).
  */
 export async function createSessionWithCacheRows<Session extends { release(): Promise<void> }>(
   model: Uint8Array,
@@ -279,7 +376,7 @@ export async function createSessionWithCacheRows<Session extends { release(): Pr
   const rows = cacheRowsOutputs(manifest);
   if (rows.length === 0) return create(model);
   try {
-    return await create(appendGraphOutputs(model, rows));
+    return await create(cacheRowsModel(model, manifest));
   } catch (error) {
     let published: Session;
     try {

@@ -1,8 +1,8 @@
 // The few ONNX protobuf messages both sides of the export format write: a graph input or
-// output (ValueInfoProto) and an addition of outputs to an encoded model. The exporter builds
-// whole models with them; runner-web uses appendGraphOutputs to fetch cache rows that the
-// published graph keeps internal (see appendGraphOutputs).
-import { ProtoWriter } from './protobuf.js';
+// output (ValueInfoProto), and an edit of an encoded model's outputs. The exporter builds
+// whole models with them; the runners use editGraphOutputs to fetch the cache rows that the
+// published graph keeps internal instead of the whole present cache.
+import { ProtoWriter, readFields } from './protobuf.js';
 
 /** TensorProto.DataType values minigpt's graphs use. */
 export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
@@ -31,27 +31,107 @@ export function encodeValueInfo(info: OnnxValueInfo): ProtoWriter {
     .message(2, new ProtoWriter().message(1, tensorType));
 }
 
-/** ModelProto.graph and GraphProto.output field numbers (onnx.proto). */
+/** Field numbers of onnx.proto: ModelProto.graph; GraphProto.node, .output; NodeProto.input,
+ * .output; ValueInfoProto.name. */
 const MODEL_GRAPH_FIELD = 7;
+const GRAPH_NODE_FIELD = 1;
 const GRAPH_OUTPUT_FIELD = 12;
+const NODE_INPUT_FIELD = 1;
+const NODE_OUTPUT_FIELD = 2;
+const NODE_ATTRIBUTE_FIELD = 5;
+const ATTRIBUTE_GRAPH_FIELD = 6;
+const ATTRIBUTE_GRAPHS_FIELD = 11;
+const VALUE_INFO_NAME_FIELD = 1;
+
+export interface GraphOutputEdit {
+  /** Values the graph computes, declared as outputs (appended after the graph's own). */
+  readonly add?: readonly OnnxValueInfo[];
+  /**
+   * Outputs no longer declared. A node whose outputs are all removed and read by no other
+   * node goes too: onnxruntime runs every node of a graph, fetched or not, so an output
+   * nobody wants still costs its work until the node computing it is gone.
+   */
+  readonly remove?: readonly string[];
+}
 
 /**
- * `model` (an encoded ModelProto) with `outputs` added to its graph's outputs. Each must name
- * a value the graph already computes. The bytes are appended, not rewritten: protobuf parsers
- * merge a message field that occurs twice, concatenating repeated fields, so a trailing
- * `graph { output: … }` extends the graph's output list (protobuf encoding spec, "Last One
- * Wins" / merging of embedded messages). This lets one published file serve both
- * transformers.js, which fetches every declared output, and a runner that wants a few more.
+ * `model` (an encoded ModelProto) with its graph's outputs edited. This lets one published
+ * file serve both transformers.js, which fetches every declared output, and a runner that
+ * wants other ones. Only the graph's node and output fields are decoded; everything else
+ * (initializers included) is carried over byte for byte. A model whose graph field occurs
+ * more than once is read as protobuf merges it: the occurrences concatenated. Throws a
+ * RangeError on bytes that are not an encoded model with a graph.
  */
-export function appendGraphOutputs(
-  model: Uint8Array,
-  outputs: readonly OnnxValueInfo[],
-): Uint8Array {
-  const graph = new ProtoWriter();
-  for (const output of outputs) graph.message(GRAPH_OUTPUT_FIELD, encodeValueInfo(output));
-  const suffix = new ProtoWriter().message(MODEL_GRAPH_FIELD, graph).finish();
-  const out = new Uint8Array(model.length + suffix.length);
-  out.set(model, 0);
-  out.set(suffix, model.length);
-  return out;
+export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint8Array {
+  const modelFields = readFields(model);
+  const graphFields = modelFields.filter(
+    (field) => field.field === MODEL_GRAPH_FIELD && field.payload !== undefined,
+  );
+  if (graphFields.length === 0) throw new RangeError('the model has no graph');
+  // Each graph field with its encoded bytes (a view into the payload it came from).
+  const graph = graphFields.flatMap(({ payload }) =>
+    readFields(payload!).map((field) => ({
+      ...field,
+      bytes: payload!.subarray(field.start, field.end),
+    })),
+  );
+  // Names only decide what matches `remove`: a name that is not UTF-8 decodes to U+FFFD
+  // and matches nothing, rather than throwing.
+  const text = new TextDecoder();
+  const strings = (payload: Uint8Array, number: number) =>
+    readFields(payload)
+      .filter((field) => field.field === number && field.payload !== undefined)
+      .map((field) => text.decode(field.payload));
+  const removed = new Set(edit.remove ?? []);
+  /** Names a node reads: its inputs, and whatever the nodes of its subgraphs (If, Loop
+   * branches) read, since a subgraph sees the enclosing graph's values by name. */
+  const readBy = (node: Uint8Array): string[] => [
+    ...strings(node, NODE_INPUT_FIELD),
+    ...readFields(node)
+      .filter((field) => field.field === NODE_ATTRIBUTE_FIELD && field.payload !== undefined)
+      .flatMap((attribute) => readFields(attribute.payload!))
+      .filter(
+        (field) =>
+          (field.field === ATTRIBUTE_GRAPH_FIELD || field.field === ATTRIBUTE_GRAPHS_FIELD) &&
+          field.payload !== undefined,
+      )
+      .flatMap((subgraph) => readFields(subgraph.payload!))
+      .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
+      .flatMap((field) => readBy(field.payload!)),
+  ];
+  const nodes = graph
+    .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
+    .map((field) => ({ field, outputs: strings(field.payload!, NODE_OUTPUT_FIELD) }));
+  const read = new Set(
+    graph
+      .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
+      .flatMap((field) => readBy(field.payload!)),
+  );
+  const dropped = new Set(
+    nodes
+      .filter(
+        (node) =>
+          node.outputs.length > 0 &&
+          node.outputs.every((output) => removed.has(output) && !read.has(output)),
+      )
+      .map((node) => node.field),
+  );
+  const edited = new ProtoWriter();
+  for (const field of graph) {
+    if (dropped.has(field)) continue;
+    if (
+      field.field === GRAPH_OUTPUT_FIELD &&
+      field.payload !== undefined &&
+      removed.has(strings(field.payload, VALUE_INFO_NAME_FIELD)[0] ?? '')
+    )
+      continue;
+    edited.raw(field.bytes);
+  }
+  for (const output of edit.add ?? []) edited.message(GRAPH_OUTPUT_FIELD, encodeValueInfo(output));
+  const out = new ProtoWriter();
+  for (const field of modelFields) {
+    if (field === graphFields[0]) out.message(MODEL_GRAPH_FIELD, edited);
+    else if (!graphFields.includes(field)) out.raw(model.subarray(field.start, field.end));
+  }
+  return out.finish();
 }

@@ -1,8 +1,8 @@
 // ProtoWriter against the protobuf encoding spec's examples, and the ONNX messages built on it
 // against bytes worked out by hand from onnx.proto's field numbers.
 import { describe, expect, it } from 'vitest';
-import { OnnxDataType, appendGraphOutputs, encodeValueInfo } from './index.js';
-import { ProtoWriter } from './protobuf.js';
+import { OnnxDataType, editGraphOutputs, encodeValueInfo } from './index.js';
+import { ProtoWriter, readFields } from './protobuf.js';
 
 const bytes = (writer: ProtoWriter) => Array.from(writer.finish());
 
@@ -58,22 +58,112 @@ describe('encodeValueInfo', () => {
   });
 });
 
-describe('appendGraphOutputs', () => {
-  it('returns the model bytes unchanged, then one `graph(7) { output(12) … }` message', () => {
-    const model = Uint8Array.from([0x08, 0x08, 0x3a, 0x02, 0x0a, 0x00]); // ir_version 8, graph { node {} }
-    const outputs = [
-      { name: 'x', dataType: OnnxDataType.INT64, dims: ['b', 3] },
-      { name: 'k', dataType: OnnxDataType.FLOAT, dims: [] },
-    ] as const;
-    const first = bytes(encodeValueInfo(outputs[0])); // 20 bytes (known above)
-    const second = bytes(encodeValueInfo(outputs[1])); // 11 bytes
-    expect([first.length, second.length]).toEqual([20, 11]);
-    // GraphProto: tag (12 << 3) | 2 = 0x62 per output; ModelProto.graph: tag (7 << 3) | 2 = 0x3a.
-    const graph = [0x62, 20, ...first, 0x62, 11, ...second]; // 35 bytes
-    const appended = appendGraphOutputs(model, outputs);
-    expect(Array.from(appended)).toEqual([...model, 0x3a, 35, ...graph]);
-    // Nothing to add: a copy of the model, the input untouched.
-    expect(Array.from(appendGraphOutputs(model, []))).toEqual([...model, 0x3a, 0x00]);
-    expect(Array.from(model)).toEqual([0x08, 0x08, 0x3a, 0x02, 0x0a, 0x00]);
+describe('readFields', () => {
+  it('splits a message into its fields, payloads as views', () => {
+    // field 1 varint 150; field 2 "testing"; field 3 fixed32; field 4 fixed64
+    const message = Uint8Array.from([
+      0x08, 0x96, 0x01, 0x12, 0x07, 0x74, 0x65, 0x73, 0x74, 0x69, 0x6e, 0x67, 0x1d, 1, 2, 3, 4,
+      0x21, 1, 2, 3, 4, 5, 6, 7, 8,
+    ]);
+    const fields = readFields(message);
+    expect(fields.map(({ field, wire, start, end }) => [field, wire, start, end])).toEqual([
+      [1, 0, 0, 3],
+      [2, 2, 3, 12],
+      [3, 5, 12, 17],
+      [4, 1, 17, 26],
+    ]);
+    expect(new TextDecoder().decode(fields[1]!.payload)).toBe('testing');
+    expect(fields[1]!.payload!.buffer).toBe(message.buffer); // a view, not a copy
+  });
+
+  it('refuses bytes that are not a message, naming where', () => {
+    const refused = (bytes: number[]) => () => readFields(Uint8Array.from(bytes));
+    expect(refused([0x08])).toThrow(/a varint runs past the end/);
+    expect(refused([0x12, 0x05, 0x61])).toThrow(/field 2 at byte 0 runs past the end/);
+    expect(refused([0x08, 0x01, 0x1b])).toThrow(/wire type 3 at byte 2/);
+    expect(refused([0x00, 0x01])).toThrow(/field number 0 at byte 0/);
+    expect(refused([0x1d, 0x01])).toThrow(/field 3 at byte 0 runs past the end/);
+    expect(refused([0x08, ...Array(10).fill(0xff), 0x01])).toThrow(/longer than 10 bytes/);
+    // A length beyond what is left, however large, is refused before anything is read.
+    expect(refused([0x12, 0xff, 0xff, 0xff, 0xff, 0x0f])).toThrow(/runs past the end/);
+  });
+});
+
+describe('editGraphOutputs', () => {
+  // Encoded with ProtoWriter (checked above against the spec) from onnx.proto's numbers:
+  // NodeProto { input = 1, output = 2 }; GraphProto { node = 1, output = 12 }; ModelProto
+  // { ir_version = 1, graph = 7, opset_import = 8 }; ValueInfoProto { name = 1 }.
+  const node = (inputs: string[], outputs: string[]) => {
+    const writer = new ProtoWriter();
+    for (const input of inputs) writer.string(1, input);
+    for (const output of outputs) writer.string(2, output);
+    return writer;
+  };
+  const output = (name: string) =>
+    encodeValueInfo({ name, dataType: OnnxDataType.FLOAT, dims: ['b'] });
+  const graph = (...parts: Array<[number, ProtoWriter]>) => {
+    const writer = new ProtoWriter();
+    for (const [field, part] of parts) writer.message(field, part);
+    return writer;
+  };
+  const opset = new ProtoWriter().int64(2, 17);
+
+  it('removes outputs and the nodes that compute only them, adds outputs, keeps the rest byte for byte', () => {
+    // a → p (read by no node); a → q → r (q read by the node making r); a → s, t (t kept).
+    const nodes: Array<[number, ProtoWriter]> = [
+      [1, node(['a'], ['p'])],
+      [1, node(['a'], ['q'])],
+      [1, node(['q'], ['r'])],
+      [1, node(['a'], ['s', 't'])],
+    ];
+    const model = new ProtoWriter()
+      .int64(1, 8)
+      .message(
+        7,
+        graph(...nodes, [12, output('p')], [12, output('q')], [12, output('r')], [12, output('s')]),
+      )
+      .message(8, opset)
+      .finish();
+    const edited = editGraphOutputs(model, {
+      remove: ['p', 'q', 's'],
+      add: [{ name: 'x', dataType: OnnxDataType.INT64, dims: [] }],
+    });
+    const expected = new ProtoWriter()
+      .int64(1, 8)
+      .message(
+        7,
+        graph(
+          nodes[1]!, // q is read: its node stays
+          nodes[2]!,
+          nodes[3]!, // t is not removed: the node stays
+          [12, output('r')],
+          [12, encodeValueInfo({ name: 'x', dataType: OnnxDataType.INT64, dims: [] })],
+        ),
+      )
+      .message(8, opset)
+      .finish();
+    expect(Array.from(edited)).toEqual(Array.from(expected));
+    // Nothing to edit: the same bytes.
+    expect(Array.from(editGraphOutputs(model, {}))).toEqual(Array.from(model));
+  });
+
+  it('reads a graph given in two pieces as protobuf merges them', () => {
+    const model = new ProtoWriter()
+      .message(7, graph([1, node(['a'], ['p'])], [12, output('p')]))
+      .int64(1, 8)
+      .message(7, graph([12, output('q')]))
+      .finish();
+    const expected = new ProtoWriter()
+      .message(7, graph([12, output('q')]))
+      .int64(1, 8)
+      .finish();
+    expect(Array.from(editGraphOutputs(model, { remove: ['p'] }))).toEqual(Array.from(expected));
+  });
+
+  it('refuses bytes without a graph, or not a message', () => {
+    expect(() => editGraphOutputs(new ProtoWriter().int64(1, 8).finish(), {})).toThrow(
+      /the model has no graph/,
+    );
+    expect(() => editGraphOutputs(Uint8Array.from([0x3a, 0x09, 0x0a]), {})).toThrow(RangeError);
   });
 });

@@ -1,10 +1,12 @@
-// A minimal protocol-buffers encoder: varints, length-delimited fields and packed repeated
-// values — all that writing an ONNX ModelProto needs. Hand-written because the exporter needs
-// only encoding of a dozen message types (~100 lines), and a schema library would add a
-// runtime dependency and a generated-code step for no gain; tests decode the output with
-// onnxruntime and ONNX's own checker.
+// A minimal protocol-buffers encoder (varints, length-delimited fields and packed repeated
+// values — all that writing an ONNX ModelProto needs) and a reader that splits a message into
+// its fields without decoding them (all that editing a graph's outputs needs). Hand-written
+// because the exporter needs only a dozen message types (~150 lines), and a schema library
+// would add a runtime dependency and a generated-code step for no gain; tests decode the
+// output with onnxruntime and ONNX's own checker.
 
 const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
 const WIRE_FIXED32 = 5;
 const WIRE_LENGTH_DELIMITED = 2;
 
@@ -61,8 +63,19 @@ export class ProtoWriter {
     return this.bytes(field, ProtoWriter.encoder.encode(value));
   }
 
+  /** A nested message; a ProtoWriter's chunks are taken over as they are, not copied. */
   message(field: number, value: ProtoWriter | Uint8Array): this {
-    return this.bytes(field, value instanceof ProtoWriter ? value.finish() : value);
+    if (!(value instanceof ProtoWriter)) return this.bytes(field, value);
+    this.tag(field, WIRE_LENGTH_DELIMITED);
+    this.varint(BigInt(value.length));
+    for (const chunk of value.chunks) this.push(chunk);
+    return this;
+  }
+
+  /** Bytes that are already encoded fields (a span readFields found), as they are. */
+  raw(encoded: Uint8Array): this {
+    this.push(encoded);
+    return this;
   }
 
   /** Repeated int64 values, packed into one length-delimited field. */
@@ -81,4 +94,60 @@ export class ProtoWriter {
     }
     return out;
   }
+}
+
+/** One field of an encoded message, as readFields finds it. */
+export interface ProtoField {
+  readonly field: number;
+  readonly wire: number;
+  /** The whole field, tag included: `bytes.subarray(start, end)` re-encodes it as it was. */
+  readonly start: number;
+  readonly end: number;
+  /** A length-delimited field's payload (a string, bytes, a message or packed values). */
+  readonly payload?: Uint8Array;
+}
+
+/**
+ * The top-level fields of an encoded message, in order, payloads as views (no copy). Throws a
+ * RangeError on bytes that are not a message: a varint over 10 bytes, a length past the end,
+ * a wire type protobuf does not have (3 and 4, the deprecated groups, included). `bytes` may
+ * come from anywhere: every length is checked against what is left before it is used.
+ */
+export function readFields(bytes: Uint8Array): ProtoField[] {
+  const fields: ProtoField[] = [];
+  let offset = 0;
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let count = 0; count < 10; count++) {
+      if (offset >= bytes.length) throw new RangeError('protobuf: a varint runs past the end');
+      const byte = bytes[offset++]!;
+      value += (byte & 0x7f) * scale; // exact below 2^53, which bounds every length here
+      if (byte < 0x80) return value;
+      scale *= 128;
+    }
+    throw new RangeError(`protobuf: a varint longer than 10 bytes at byte ${offset}`);
+  };
+  while (offset < bytes.length) {
+    const start = offset;
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (field === 0) throw new RangeError(`protobuf: field number 0 at byte ${start}`);
+    let payload: Uint8Array | undefined;
+    if (wire === WIRE_VARINT) varint();
+    else if (wire === WIRE_FIXED64 || wire === WIRE_FIXED32)
+      offset += wire === WIRE_FIXED64 ? 8 : 4;
+    else if (wire === WIRE_LENGTH_DELIMITED) {
+      const length = varint();
+      if (length > bytes.length - offset)
+        throw new RangeError(`protobuf: field ${field} at byte ${start} runs past the end`);
+      payload = bytes.subarray(offset, offset + length);
+      offset += length;
+    } else throw new RangeError(`protobuf: wire type ${wire} at byte ${start}`);
+    if (offset > bytes.length)
+      throw new RangeError(`protobuf: field ${field} at byte ${start} runs past the end`);
+    fields.push({ field, wire, start, end: offset, ...(payload ? { payload } : {}) });
+  }
+  return fields;
 }

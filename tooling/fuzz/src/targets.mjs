@@ -153,7 +153,7 @@ const MANIFEST = {
 /**
  * What onnxruntime reports of the graph of an export of MODEL (1 layer, 2 heads of 2), dims
  * named as the exporter names them; GRAPH_WITH_ROWS adds the cache-rows outputs, as
- * runner-web declares them (appendGraphOutputs).
+ * the runners declare them (cacheRowsModel), present kept.
  */
 const TOTAL = 'past_sequence_length + sequence_length';
 const cache = (name, length) => ({ name, type: 'float32', shape: ['batch_size', 2, length, 2] });
