@@ -1,6 +1,7 @@
 // The demo page: loads the exported model (device from ?device=webgpu|wasm, default auto;
-// graph from ?dtype=fp32|q8), streams generated text — one row, or the prompt in several rows
-// of one batch, each sampled with its own seed — shows tokens/s and the device, stops on Stop.
+// graph from ?dtype=fp32|q8), says which model it is and how it was trained (the export's
+// about.json), streams generated text — one row, or the prompt in several rows of one batch,
+// each sampled with its own seed — shows tokens/s and the device, stops on Stop.
 import { loadModel, type Generation, type ModelDtype, type WebDevice } from '@minigpt/runner-web';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -21,6 +22,85 @@ const dtype: ModelDtype = query.get('dtype') === 'q8' ? 'q8' : 'fp32';
 // ?threads=N sets the wasm thread count (default: onnxruntime-web's choice).
 const threads = Number(query.get('threads') ?? NaN);
 
+/** public/model/about.json, written by scripts/build-model.mjs beside the export. */
+interface About {
+  prompt: string;
+  model: {
+    preset: string;
+    parameters: number;
+    nLayer: number;
+    nHead: number;
+    nEmbd: number;
+    blockSize: number;
+    vocabSize: number;
+    tokenizer: string;
+  };
+  corpus: {
+    name: string;
+    bytes: number;
+    trainTokens: number;
+    valTokens: number;
+    fallback?: string;
+  };
+  training: {
+    iterations: number;
+    batchSize: number;
+    tokens: number;
+    seconds: number;
+    backend: string;
+    nativeKernels: { threads: number } | { reason: string } | null;
+    machine: string;
+    finishedAt: string;
+  };
+  evaluation: { iteration: number; batches: number; trainLoss: number; valLoss: number };
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+const millions = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+function duration(seconds: number): string {
+  const whole = Math.round(seconds);
+  return whole >= 60 ? `${Math.floor(whole / 60)} min ${whole % 60} s` : `${whole} s`;
+}
+
+/** The export's about.json, or undefined when it has none (the benchmark's export). */
+async function fetchAbout(): Promise<About | undefined> {
+  try {
+    const response = await fetch(new URL(`${modelDir}/about.json`, location.href));
+    // A server may answer a missing file with the page itself: only JSON counts.
+    if (!response.ok || !response.headers.get('content-type')?.includes('json')) return undefined;
+    return (await response.json()) as About;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fills the "model, corpus, training, validation loss" panel, and the corpus's prompt. */
+function showAbout(about: About) {
+  const { model, corpus, training, evaluation } = about;
+  $('about-model').textContent =
+    `${model.preset} preset: ${millions(model.parameters)} parameters; ${model.nLayer} layers, ` +
+    `${model.nEmbd} wide, ${model.nHead} heads; context ${model.blockSize} tokens; ` +
+    `vocab ${count(model.vocabSize)} (${model.tokenizer} tokenizer)`;
+  $('about-corpus').textContent =
+    `${corpus.name}, ${(corpus.bytes / 1e6).toFixed(1)} MB: ${count(corpus.trainTokens)} ` +
+    `tokens to train on, ${count(corpus.valTokens)} held out for validation` +
+    (corpus.fallback ? ` (${corpus.fallback})` : '');
+  const kernels = training.nativeKernels;
+  const backend =
+    kernels && 'threads' in kernels
+      ? `${training.backend} with the native kernels (${kernels.threads} thread${kernels.threads === 1 ? '' : 's'})`
+      : `${training.backend} (no native kernels${kernels ? `: ${kernels.reason}` : ''})`;
+  $('about-training').textContent =
+    `${count(training.iterations)} iterations of ${training.batchSize} × ${model.blockSize} ` +
+    `tokens (${millions(training.tokens)} tokens) in ${duration(training.seconds)} on ${backend}; ` +
+    `${training.machine}, ${training.finishedAt.slice(0, 10)}`;
+  $('about-loss').textContent =
+    `${evaluation.valLoss.toFixed(3)} at iteration ${count(evaluation.iteration)} ` +
+    `(train ${evaluation.trainLoss.toFixed(3)}; each the mean over ${evaluation.batches} batches)`;
+  $<HTMLTextAreaElement>('prompt').value = about.prompt;
+  $('about').hidden = false;
+}
+
 /** Appends each row's text to its own element as it streams. */
 async function streamRows(rows: readonly Generation[], targets: readonly HTMLElement[]) {
   await Promise.all(
@@ -31,6 +111,7 @@ async function streamRows(rows: readonly Generation[], targets: readonly HTMLEle
 }
 
 try {
+  const about = fetchAbout();
   const model = await loadModel(new URL(`${modelDir}/`, location.href).href, {
     device,
     dtype,
@@ -41,6 +122,8 @@ try {
   document.body.dataset['device'] = model.device;
   document.body.dataset['dtype'] = model.dtype;
   document.body.dataset['threads'] = String(model.threads);
+  const facts = await about;
+  if (facts) showAbout(facts);
   generateButton.disabled = false;
   let controller: AbortController | undefined;
   stopButton.onclick = () => controller?.abort();
@@ -99,7 +182,11 @@ try {
     }
   };
 } catch (error) {
-  status.textContent = 'the model could not be loaded';
+  // The demo's own model is built by a script of its own, not by `vite build`: say which.
+  status.textContent =
+    modelDir === 'model'
+      ? 'the model could not be loaded: build it with `pnpm --filter @minigpt/example-web-demo model`, then build the page again'
+      : 'the model could not be loaded';
   errorBox.textContent = String((error as Error).message ?? error);
   document.body.dataset['state'] = 'error';
 }

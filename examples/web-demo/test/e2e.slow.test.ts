@@ -1,10 +1,12 @@
 // End to end in a real browser: Debian's Chromium, driven by playwright-core, loads the built
-// demo from `vite preview` on localhost and generates 100 tokens — on wasm, and on WebGPU
-// (Chromium's SwiftShader adapter, no GPU needed): one row, a batch of rows, and the int8
-// graph. The text must be what @minigpt/runner-node writes for the same model, prompt and
-// settings. Screenshots go to test-output/.
+// demo from `vite preview` on localhost, says which model it runs and how it was trained, and
+// generates 100 tokens — on wasm, and on WebGPU (Chromium's SwiftShader adapter, no GPU
+// needed): one row, a batch of rows, and the int8 graph. The text must be what
+// @minigpt/runner-node writes for the same model, prompt and settings, and the greedy text
+// must read like words, not a loop. Screenshots go to test-output/;
+// MINIGPT_UPDATE_SCREENSHOT=1 also writes the README's docs/screenshot.png.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '@minigpt/runner-node';
@@ -14,12 +16,34 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const demo = fileURLToPath(new URL('..', import.meta.url));
 const chromiumPath = process.env['MINIGPT_CHROMIUM'] ?? '/usr/bin/chromium';
-const prompt = 'Call me';
+/** The parts of public/model/about.json (see scripts/build-model.mjs) the test checks. */
+interface About {
+  prompt: string;
+  model: {
+    preset: string;
+    parameters: number;
+    nLayer: number;
+    nHead: number;
+    nEmbd: number;
+    blockSize: number;
+    vocabSize: number;
+  };
+  corpus: { name: string };
+  training: { iterations: number; tokens: number; backend: string };
+  evaluation: { valLoss: number; trainLoss: number };
+}
+let about: About;
+/** The corpus's own prompt, which the page starts with (about.json's `prompt`). */
+let prompt: string;
 let server: PreviewServer;
 let url: string;
 
 beforeAll(async () => {
+  // Trains the demo's model when .model-work/ holds no run of its recipe: about 2 minutes
+  // on 2 cores with the native kernels, longer on a busy machine.
   execFileSync(process.execPath, [join(demo, 'scripts', 'build-model.mjs')], { stdio: 'inherit' });
+  about = JSON.parse(readFileSync(join(demo, 'public', 'model', 'about.json'), 'utf8')) as About;
+  prompt = about.prompt;
   await build({ root: demo, logLevel: 'error' });
   server = await preview({
     root: demo,
@@ -27,7 +51,7 @@ beforeAll(async () => {
     logLevel: 'error',
   });
   url = server.resolvedUrls!.local[0]!;
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await server?.close();
@@ -84,10 +108,15 @@ async function openDemo(
   return page;
 }
 
-/** Generates 100 tokens per row in the page; returns each row's text. */
-async function generateInPage(page: Page, temperature: number, batch = 1): Promise<string[]> {
+/** Generates `tokens` tokens per row in the page; returns each row's text. */
+async function generateInPage(
+  page: Page,
+  temperature: number,
+  batch = 1,
+  tokens = 100,
+): Promise<string[]> {
   await page.fill('#prompt', prompt);
-  await page.fill('#max-tokens', '100');
+  await page.fill('#max-tokens', String(tokens));
   await page.fill('#temperature', String(temperature));
   await page.fill('#batch', String(batch));
   await page.click('#generate');
@@ -107,7 +136,75 @@ async function generateInPage(page: Page, temperature: number, batch = 1): Promi
   return texts;
 }
 
+/** The shortest period ≤ `longest` with which `text` repeats itself, if it has one. */
+function shortestPeriod(text: string, longest: number): number | undefined {
+  for (let period = 1; period <= longest && period < text.length; period++) {
+    if (text.slice(period) === text.slice(0, -period)) return period;
+  }
+  return undefined;
+}
+
 describe('web demo in Chromium', () => {
+  it('says which model it runs and how it was trained, and its greedy text is not a loop', async () => {
+    // The facts must be the export's: the manifest the runners read says the same shape.
+    const manifest = JSON.parse(
+      readFileSync(join(demo, 'public', 'model', 'minigpt.json'), 'utf8'),
+    ) as { model: Record<string, unknown> };
+    const { nLayer, nHead, nEmbd, blockSize, vocabSize } = about.model;
+    expect(manifest.model).toMatchObject({ nLayer, nHead, nEmbd, blockSize, vocabSize });
+    // Trained, not random: a uniform guess over the vocabulary scores ln(vocab).
+    expect(about.evaluation.valLoss).toBeLessThan(0.6 * Math.log(vocabSize));
+
+    const browser = await launch();
+    try {
+      const page = await openDemo(browser, 'wasm');
+      expect(await page.isVisible('#about')).toBe(true);
+      const count = (n: number) => n.toLocaleString('en-US');
+      expect(await page.textContent('#about-model')).toContain(
+        `${about.model.preset} preset: ${(about.model.parameters / 1e6).toFixed(2)} M parameters; ${about.model.nLayer} layers, ${about.model.nEmbd} wide`,
+      );
+      expect(await page.textContent('#about-model')).toContain(`vocab ${about.model.vocabSize}`);
+      expect(await page.textContent('#about-corpus')).toContain(about.corpus.name);
+      const training = await page.textContent('#about-training');
+      expect(training).toContain(`${count(about.training.iterations)} iterations`);
+      expect(training).toContain(`${(about.training.tokens / 1e6).toFixed(2)} M tokens`);
+      expect(training).toMatch(new RegExp(`in \\d+ (min|s).* on ${about.training.backend}`));
+      expect(await page.textContent('#about-loss')).toContain(about.evaluation.valLoss.toFixed(3));
+      // The page starts with the corpus's prompt.
+      expect(await page.inputValue('#prompt')).toBe(prompt);
+
+      // Greedy text from a model this small drifts into its likeliest words ("the son the
+      // son"), but it must not collapse into a loop as the demo's first model did (" the the
+      // the the …"): lines of several different words, not one short cycle.
+      const [greedy] = await generateInPage(page, 0, 1, 200);
+      const words = greedy!.toLowerCase().match(/[a-z']+/g) ?? [];
+      expect(words.length).toBeGreaterThanOrEqual(25);
+      expect(new Set(words).size).toBeGreaterThanOrEqual(8);
+      expect(shortestPeriod(greedy!.slice(-120), 30)).toBeUndefined();
+
+      // The README's picture: the page as it opens, after Generate with its own settings;
+      // twice, so that its tokens/s is not the first run's (warming up). Seeded, the text is
+      // the same both times.
+      const fresh = await openDemo(browser, 'wasm');
+      await fresh.setViewportSize({ width: 820, height: 600 });
+      for (let run = 0; run < 2; run++) {
+        await fresh.click('#generate');
+        await fresh.waitForFunction(() => document.body.dataset['state'] === 'done', null, {
+          timeout: 120_000,
+        });
+      }
+      expect(await fresh.textContent('#error')).toBe('');
+      const picture = join(demo, 'test-output', 'demo.png');
+      await fresh.screenshot({ path: picture, fullPage: true });
+      if (process.env['MINIGPT_UPDATE_SCREENSHOT'] === '1') {
+        mkdirSync(join(demo, 'docs'), { recursive: true });
+        copyFileSync(picture, join(demo, 'docs', 'screenshot.png'));
+      }
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   it('keeps onnxruntime-node and TensorFlow.js out of the bundle', () => {
     const assets = join(demo, 'dist', 'assets');
     for (const file of readdirSync(assets).filter((name) => name.endsWith('.js'))) {
@@ -158,15 +255,18 @@ describe('web demo in Chromium', () => {
       const browser = await launch();
       try {
         const page = await openDemo(browser, device);
+        // SwiftShader runs WebGPU on the CPU, several times slower than wasm: fewer tokens,
+        // still past the 64-token context, so the cache is rebuilt on the way there too.
+        const maxNewTokens = device === 'webgpu' ? 70 : 100;
         for (const temperature of [0, 0.8]) {
-          const expected = await node.generate(prompt, { maxNewTokens: 100, temperature }).text();
-          expect(await generateInPage(page, temperature)).toEqual([expected]);
+          const expected = await node.generate(prompt, { maxNewTokens, temperature }).text();
+          expect(await generateInPage(page, temperature, 1, maxNewTokens)).toEqual([expected]);
         }
         // Four rows of one batch: row i samples with seed 1337 + i, as runner-node's rows do.
-        const settings = { maxNewTokens: 100, temperature: 0.8 };
+        const settings = { maxNewTokens, temperature: 0.8 };
         const expected = await node.generateBatch(Array<string>(4).fill(prompt), settings).texts();
         expect(new Set(expected).size).toBe(4);
-        expect(await generateInPage(page, 0.8, 4)).toEqual(expected);
+        expect(await generateInPage(page, 0.8, 4, maxNewTokens)).toEqual(expected);
       } finally {
         await browser.close();
         await node.dispose();

@@ -39,52 +39,74 @@ export async function loadConfigFile(path: string): Promise<Record<string, unkno
   return value as Record<string, unknown>;
 }
 
+/** A config key as a command-line flag: `maxIters` → `max-iters`, `nLayer` → `n-layer`. */
+export function kebabCase(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** The spelling a typo most likely meant: case, `-` and `_` ignored. */
+function loosely(key: string): string {
+  return key.replace(/[-_]/g, '').toLowerCase();
+}
+
 /**
- * Parses `--key=value` / `--key value` overrides against the defaults' types. Unknown keys
- * and values of the wrong type are errors that list what is valid.
+ * Parses `--key=value` / `--key value` overrides against the defaults' types. Each key may
+ * be spelled as in config files (`--maxIters`) or in kebab-case like the commands' own flags
+ * (`--max-iters`); the result has the config files' camelCase keys. Unknown keys and values
+ * of the wrong type are errors that say what is valid, in kebab-case as `--help` lists them.
  */
 export function parseOverrides(
   args: readonly string[],
   defaults: Record<string, unknown>,
 ): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
-  const validKeys = Object.keys(defaults);
+  const keyOf = new Map<string, string>();
+  for (const key of Object.keys(defaults)) {
+    keyOf.set(key, key);
+    keyOf.set(kebabCase(key), key);
+  }
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('--'))
       throw new CliError(
-        `unexpected argument "${arg}"; config overrides look like --maxIters=2000`,
+        `unexpected argument "${arg}"; config overrides look like --max-iters=2000`,
       );
-    const [key, inlineValue] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const [flag, inlineValue] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     let value = inlineValue;
-    if (!(key in defaults)) {
+    const key = keyOf.get(flag);
+    if (key === undefined) {
+      const meant = Object.keys(defaults).find((valid) => loosely(valid) === loosely(flag));
       throw new CliError(
-        `unknown option or config key "--${key}"; config keys: ${validKeys.join(', ')}`,
+        `unknown option or config key "--${flag}"${meant ? ` (did you mean --${kebabCase(meant)}?)` : ''}; config keys: ${Object.keys(
+          defaults,
+        )
+          .map((valid) => `--${kebabCase(valid)}`)
+          .join(', ')}`,
       );
     }
     if (value === undefined) {
       const next = args[i + 1];
       if (typeof defaults[key] === 'boolean' && (next === undefined || next.startsWith('--')))
         value = 'true';
-      else if (next === undefined) throw new CliError(`--${key} needs a value`);
+      else if (next === undefined) throw new CliError(`--${flag} needs a value`);
       else value = args[++i]!;
     }
-    overrides[key] = coerce(key, value, defaults[key]);
+    overrides[key] = coerce(flag, value, defaults[key]);
   }
   return overrides;
 }
 
-function coerce(key: string, value: string, example: unknown): unknown {
+function coerce(flag: string, value: string, example: unknown): unknown {
   switch (typeof example) {
     case 'number': {
       const number = Number(value);
       if (value.trim() === '' || !Number.isFinite(number))
-        throw new CliError(`--${key} must be a number, got "${value}"`);
+        throw new CliError(`--${flag} must be a number, got "${value}"`);
       return number;
     }
     case 'boolean':
       if (value === 'true' || value === 'false') return value === 'true';
-      throw new CliError(`--${key} must be true or false, got "${value}"`);
+      throw new CliError(`--${flag} must be true or false, got "${value}"`);
     default:
       return value;
   }

@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { cacheDir, writeFileAtomic } from './cache.js';
-import { CliError } from './errors.js';
+import { CliError } from './cli-error.js';
 
 export interface BuiltInDataset {
   readonly name: string;
@@ -89,8 +89,10 @@ export async function downloadVerified(source: {
     const reason = cause?.code ?? cause?.message ?? (error as Error).message;
     throw new CliError(
       `could not download ${name} from ${url} (${reason}). ` +
-        'Are you offline? Copy the file from a machine that has it and run ' +
-        '`minigpt prepare --input path/to/input.txt`, or use the offline default corpus (--dataset moby-dick).',
+        // The same command then finds the copy (checked like a download), and writes the
+        // same data directory; --input would name the directory after the copy's file name.
+        `Are you offline? Copy the file from a machine that has it to ${target} and run this command again, ` +
+        `or use the offline default corpus (--dataset ${DEFAULT_DATASET}).`,
     );
   }
   const digest = sha256(body);
@@ -107,6 +109,65 @@ export const DEFAULT_DATASET = mobyDick.name;
 export const DATASETS: ReadonlyMap<string, BuiltInDataset> = new Map(
   [mobyDick, shakespeare].map((dataset) => [dataset.name, dataset]),
 );
+
+/** Where `prepare` writes by default, and `train --data` reads by default (the char data). */
+const DATA_ROOT = 'data';
+
+/**
+ * The default data directory: named after the input and the tokenizer, so that char and BPE
+ * data of one text never collide. `data/<name>` for char (the directory `train` reads by
+ * default, for the default corpus), `data/<name>-bpe<vocab size>` for BPE; `<name>` is the
+ * built-in dataset's name or the input file's name without its extension.
+ */
+export function defaultDataDir(
+  name: string,
+  tokenizer: 'char' | 'bpe',
+  vocabSize?: number,
+): string {
+  return join(DATA_ROOT, tokenizer === 'bpe' ? `${name}-bpe${vocabSize}` : name);
+}
+
+/** The range of the default BPE vocabulary size: 256 bytes plus at least 256 merges. */
+export const DEFAULT_BPE_VOCAB = { min: 512, max: 4096 } as const;
+/** Text bytes per vocabulary entry the default aims at, so each token is seen often. */
+const TEXT_BYTES_PER_BPE_ENTRY = 1024;
+
+/**
+ * The default BPE vocabulary size for a text of `bytes`: a power of two near one entry per
+ * KiB, from 512 up to 4096 (4 MiB of text and more). A bigger vocabulary shortens the text in
+ * tokens but widens the model's output layer, which every training step pays for; on a
+ * small corpus its rare tokens are also seen too seldom to learn.
+ */
+export function defaultBpeVocabSize(bytes: number): number {
+  const perKb = Math.max(1, bytes / TEXT_BYTES_PER_BPE_ENTRY);
+  const size = 2 ** Math.floor(Math.log2(perKb));
+  return Math.min(DEFAULT_BPE_VOCAB.max, Math.max(DEFAULT_BPE_VOCAB.min, size));
+}
+
+/**
+ * The `prepare` arguments that write `dataDir`, read back from the naming scheme: the source
+ * (nothing for the default corpus, --dataset for another built-in one, else `--input FILE`
+ * for the user to fill in), the tokenizer, and --out unless it is the default.
+ */
+export function prepareArgsFor(dataDir: string, cwd: string = process.cwd()): string[] {
+  const shown = relative(cwd, dataDir) || '.';
+  const match = /^(.*?)(?:-bpe(\d+))?$/.exec(basename(resolve(cwd, dataDir)))!;
+  const name = match[1]!;
+  const bpeVocab = match[2] === undefined ? undefined : Number(match[2]);
+  const builtIn = DATASETS.has(name);
+  const args: string[] = [];
+  if (!builtIn) args.push('--input', 'FILE');
+  else if (name !== DEFAULT_DATASET) args.push('--dataset', name);
+  if (bpeVocab !== undefined) args.push('--tokenizer', 'bpe', '--vocab-size', String(bpeVocab));
+  const isDefault =
+    builtIn &&
+    shown.split(sep).join('/') ===
+      defaultDataDir(name, bpeVocab === undefined ? 'char' : 'bpe', bpeVocab)
+        .split(sep)
+        .join('/');
+  if (!isDefault) args.push('--out', shown);
+  return args;
+}
 
 export function findDataset(name: string): BuiltInDataset {
   const dataset = DATASETS.get(name);

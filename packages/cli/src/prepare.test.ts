@@ -1,13 +1,24 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { downloadVerified } from './datasets.js';
+import { defaultBpeVocabSize, downloadVerified } from './datasets.js';
 import { runCli, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
+
+/** Runs a command line the CLI printed, through a shell, as a user pasting it would. */
+function runPrinted(command: string, cwd: string) {
+  return spawnSync('sh', ['-c', command], {
+    cwd,
+    env: { ...process.env, MINIGPT_CACHE_DIR: join(cwd, '.cache') },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
 
 describe('minigpt prepare (spawned CLI)', () => {
   it('prepares a text file and prints what it wrote', () => {
@@ -20,6 +31,8 @@ describe('minigpt prepare (spawned CLI)', () => {
       /prepared poem \(1,680 bytes, sha256 [0-9a-f]{12}…\) → data\/poem\//,
     );
     expect(result.stdout).toMatch(/train\.bin\s+1,440 tokens \(uint16\)/);
+    // Outside a clone of the repository, npx would not find the CLI: the hint names its path.
+    expect(result.stdout).toMatch(/\ntrain: node \S+\/bin\/minigpt\.js train --data data\/poem\n$/);
     expect(readdirSync(join(cwd, 'data', 'poem')).sort()).toEqual([
       'meta.json',
       'train.bin',
@@ -70,6 +83,80 @@ describe('minigpt prepare (spawned CLI)', () => {
     expect(meta).toMatchObject({ tokenizer: 'bpe', vocabSize: 265, dtype: 'uint16' });
   });
 
+  it('names data after the input and the tokenizer, so char and BPE data never collide', () => {
+    const cwd = tempDir();
+    writeFileSync(
+      join(cwd, 'notes.txt'),
+      'the cat sat on the mat; the dog sat on the log.\n'.repeat(400),
+    );
+    const char = runCli(['prepare', '--input', 'notes.txt'], { cwd });
+    expect(char.status, char.stderr).toBe(0);
+    expect(char.stdout).toMatch(/→ data\/notes\//);
+    const bpe = runCli(['prepare', '--input', 'notes.txt', '--tokenizer', 'bpe'], { cwd });
+    expect(bpe.status, bpe.stderr).toBe(0);
+    expect(bpe.stdout).toMatch(/→ data\/notes-bpe512\//);
+    expect(bpe.stdout).toMatch(/\ntrain: .* train --data data\/notes-bpe512\n$/);
+    // The default is said, with what it costs and how to change it.
+    expect(bpe.stderr).toBe(
+      'BPE vocab size 512: the default for a 19 kB text (512 to 4096, growing with the text). ' +
+        'A bigger vocabulary makes the text fewer tokens but each training step slower; --vocab-size to change.\n',
+    );
+    const asked = runCli(
+      ['prepare', '--input', 'notes.txt', '--tokenizer', 'bpe', '--vocab-size', '270'],
+      {
+        cwd,
+      },
+    );
+    expect(asked.status, asked.stderr).toBe(0);
+    expect(asked.stderr).toBe('');
+    expect(readdirSync(join(cwd, 'data')).sort()).toEqual([
+      'notes',
+      'notes-bpe270',
+      'notes-bpe512',
+    ]);
+    const meta = (dir: string) =>
+      JSON.parse(readFileSync(join(cwd, 'data', dir, 'meta.json'), 'utf8'));
+    expect(meta('notes').tokenizer).toBe('char');
+    expect(meta('notes-bpe270')).toMatchObject({ tokenizer: 'bpe', vocabSize: 270 });
+  });
+
+  it('picks the default BPE vocabulary from the text size, 512 to 4096', () => {
+    expect(defaultBpeVocabSize(0)).toBe(512);
+    expect(defaultBpeVocabSize(20_000)).toBe(512);
+    expect(defaultBpeVocabSize(1_115_394)).toBe(1024); // tinyshakespeare
+    expect(defaultBpeVocabSize(1_220_848)).toBe(1024); // Moby-Dick
+    expect(defaultBpeVocabSize(3_000_000)).toBe(2048);
+    expect(defaultBpeVocabSize(4 * 1024 * 1024)).toBe(4096);
+    expect(defaultBpeVocabSize(1e9)).toBe(4096);
+  });
+
+  it('tells train how to make missing or damaged data, in commands that run as printed', () => {
+    const cwd = tempDir();
+    const train = () =>
+      runCli(['train', '--maxIters=1', '--backend=cpu', '--no-progress'], { cwd }).stderr;
+    const missing = train();
+    expect(missing).toMatch(
+      /^minigpt: error: \S+\/data\/moby-dick\/meta\.json: not found: .*\. Create it with `(node \S+ prepare)`\n$/,
+    );
+    const create = runPrinted(/`(.*)`/.exec(missing)![1]!, cwd);
+    expect(create.status, create.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'data', 'moby-dick', 'meta.json'))).toBe(true);
+
+    writeFileSync(join(cwd, 'data', 'moby-dick', 'meta.json'), '{"format": "minigpt-data",');
+    const damaged = train();
+    expect(damaged).toMatch(
+      /meta\.json: is not valid JSON \(.*\)\. Prepare it again with `(node \S+ prepare --force)`\n$/,
+    );
+    expect(damaged).not.toMatch(/binarize|force: true/); // the API's words stay in the API
+    const again = runPrinted(/`(.*)`/.exec(damaged)![1]!, cwd);
+    expect(again.status, again.stderr).toBe(0);
+    expect(
+      JSON.parse(readFileSync(join(cwd, 'data', 'moby-dick', 'meta.json'), 'utf8')),
+    ).toMatchObject({
+      format: 'minigpt-data',
+    });
+  });
+
   it('refuses to overwrite prepared data unless --force', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'a.txt'), 'abc\n'.repeat(50));
@@ -77,7 +164,7 @@ describe('minigpt prepare (spawned CLI)', () => {
     const again = runCli(['prepare', '--input', 'a.txt', '--out', 'd'], { cwd });
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(
-      /^minigpt: error: .*\/d: already holds prepared data .*Pass --force/,
+      /^minigpt: error: .*\/d: already holds prepared data \(train\.bin, val\.bin, vocab\.json, meta\.json\)\. Pass --force to replace it, or choose another --out directory\n$/,
     );
     expect(again.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace for a user error
     expect(runCli(['prepare', '--input', 'a.txt', '--out', 'd', '--force'], { cwd }).status).toBe(
@@ -89,7 +176,13 @@ describe('minigpt prepare (spawned CLI)', () => {
     const cwd = tempDir();
     const missing = runCli(['prepare', '--input', 'missing.txt'], { cwd });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/missing\.txt: not found/);
+    expect(missing.stderr).toMatch(
+      /missing\.txt: not found\. Check the path \(or use --dataset for a built-in corpus\)\n$/,
+    );
+    writeFileSync(join(cwd, 'file'), 'a file');
+    expect(runCli(['prepare', '--input', 'file', '--out', 'file'], { cwd }).stderr).toMatch(
+      /file: exists and is not a directory\. Choose another --out directory\n$/,
+    );
     writeFileSync(join(cwd, 'bad.txt'), Buffer.from([0x68, 0x69, 0xff, 0x0a]));
     const invalid = runCli(['prepare', '--input', 'bad.txt'], { cwd });
     expect(invalid.stderr).toMatch(/bad\.txt: invalid UTF-8 at byte offset 2/);
@@ -130,6 +223,10 @@ describe('minigpt prepare (spawned CLI)', () => {
       new RegExp(
         `could not download the shakespeare dataset from ${mirror}/shakespeare/input\\.txt \\(ECONNREFUSED\\)\\. Are you offline\\?`,
       ),
+    );
+    // A copy put where the download would go is used (checked the same way) by the same command.
+    expect(result.stderr).toContain(
+      `Copy the file from a machine that has it to ${join(cwd, '.cache', 'datasets', 'shakespeare', 'input.txt')} and run this command again`,
     );
   });
 });

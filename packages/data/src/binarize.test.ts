@@ -211,9 +211,14 @@ describe('binarize: bad input', () => {
     await binarize({ input, outDir: out });
     const before = readFileSync(join(out, 'train.bin'));
     writeFileSync(input, 'second, other text\n'.repeat(20));
-    await expectDataError(
+    const refused = await expectDataError(
       binarize({ input, outDir: out }),
-      /already holds prepared data \(train\.bin, val\.bin, vocab\.json, meta\.json\)\. Pass --force/,
+      /already holds prepared data \(train\.bin, val\.bin, vocab\.json, meta\.json\)\. Pass force: true to replace it, or choose another outDir$/,
+    );
+    // The API's words, and the remedy a tool maps to its own (the CLI says --force).
+    expect(refused.remedy).toBe('replace-output');
+    expect(refused.problem).toBe(
+      'already holds prepared data (train.bin, val.bin, vocab.json, meta.json)',
     );
     expect(readFileSync(join(out, 'train.bin')).equals(before)).toBe(true);
     await binarize({ input, outDir: out, force: true });

@@ -243,12 +243,7 @@ async function statInput(input: string) {
   } catch (error) {
     if (error instanceof DataError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new DataError(
-        input,
-        'not found',
-        'Check the path (or use --dataset for a built-in corpus)',
-      );
+    if (code === 'ENOENT') throw new DataError(input, 'not found', { remedy: 'check-input' });
     if (code === 'EACCES' || code === 'EPERM') {
       throw new DataError(input, 'cannot be read: permission denied', 'Check the file permissions');
     }
@@ -264,16 +259,14 @@ async function refuseExistingData(outDir: string, force: boolean): Promise<void>
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
     if (code === 'ENOTDIR')
-      throw new DataError(outDir, 'exists and is not a directory', 'Choose another --out');
+      throw new DataError(outDir, 'exists and is not a directory', { remedy: 'choose-output' });
     throw error;
   }
   const existing = OUTPUT_FILES.filter((name) => entries.includes(name));
   if (existing.length > 0 && !force) {
-    throw new DataError(
-      outDir,
-      `already holds prepared data (${existing.join(', ')})`,
-      'Pass --force (force: true from code) to replace it, or choose another --out directory',
-    );
+    throw new DataError(outDir, `already holds prepared data (${existing.join(', ')})`, {
+      remedy: 'replace-output',
+    });
   }
 }
 

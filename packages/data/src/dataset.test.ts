@@ -106,7 +106,8 @@ describe('TokenDataset', () => {
     );
     const error = await TokenDataset.open(tempDir(), 'train').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DataError);
-    expect((error as Error).message).toMatch(/meta\.json: not found.*minigpt prepare/);
+    expect((error as Error).message).toMatch(/meta\.json: not found.*Prepare it first/);
+    expect((error as DataError).remedy).toBe('prepare');
   });
 });
 
@@ -138,7 +139,8 @@ describe('TokenDataset.open checks every id against meta.json', () => {
       expect(error.message).toContain(
         `${path}: token 37 (byte offset 74) has id ${vocabSize}, but meta.json's vocabSize is ${vocabSize}`,
       );
-      expect(error.message).toMatch(/Re-run `minigpt prepare --force`$/);
+      expect(error.message).toMatch(/Prepare it again \(binarize with force: true\)$/);
+      expect(error.remedy).toBe('prepare-again');
 
       writeTokenAt(path, 37, original[37]!);
       error = await dataError(TokenDataset.open(dir, 'train', { mode }));
@@ -186,7 +188,7 @@ describe('TokenDataset.tokenizer checks vocab.json against meta.json', () => {
 
     writeFileSync(vocabPath, '{"type": "char", ');
     error = await dataError(dataset.tokenizer());
-    expect(error.message).toMatch(/vocab\.json: is not valid JSON \(.*\)\. Re-run/);
+    expect(error.message).toMatch(/vocab\.json: is not valid JSON \(.*\)\. Prepare it again/);
 
     const metaPath = join(dir, 'meta.json');
     const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>;

@@ -72,17 +72,15 @@ export class TokenDataset {
     try {
       actualBytes = (await stat(path)).size;
     } catch {
-      throw new DataError(
-        path,
-        'not found, though meta.json lists it',
-        'Re-run `minigpt prepare --force`',
-      );
+      throw new DataError(path, 'not found, though meta.json lists it', {
+        remedy: 'prepare-again',
+      });
     }
     if (actualBytes !== expectedBytes) {
       throw new DataError(
         path,
         `has ${actualBytes} bytes but meta.json says ${length} ${meta.dtype} tokens (${expectedBytes} bytes): the file is truncated or from another run`,
-        'Re-run `minigpt prepare --force`',
+        { remedy: 'prepare-again' },
       );
     }
     const mode = options.mode ?? (expectedBytes <= MEMORY_LIMIT_BYTES ? 'memory' : 'file');
@@ -110,7 +108,7 @@ export class TokenDataset {
    */
   async tokenizer(): Promise<Tokenizer> {
     const path = join(this.dir, FILE_NAMES.vocab);
-    const rerun = 'Re-run `minigpt prepare --force`';
+    const rerun = { remedy: 'prepare-again' } as const;
     let text: string;
     try {
       text = await readFile(path, 'utf8');

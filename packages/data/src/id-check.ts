@@ -161,8 +161,8 @@ async function readFully(
     if (bytesRead === 0) {
       throw new DataError(
         path,
-        `ended at byte ${position + done} while its ids were being checked: it changed after its size was read`,
-        'Wait for whatever writes it to finish, or re-run `minigpt prepare --force`',
+        `ended at byte ${position + done} while its ids were being checked: it changed after its size was read (if something is still writing it, wait for it to finish)`,
+        { remedy: 'prepare-again' },
       );
     }
     done += bytesRead;
@@ -182,6 +182,6 @@ export function badTokenIdError(
     `token ${bad.index} (byte offset ${bad.index * bytesPerToken(dtype)}) has id ${bad.id}, ` +
       `but meta.json's vocabSize is ${vocabSize} (ids 0…${vocabSize - 1}): the file is damaged ` +
       'or was made with another tokenizer',
-    'Re-run `minigpt prepare --force`',
+    { remedy: 'prepare-again' },
   );
 }

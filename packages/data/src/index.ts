@@ -7,7 +7,7 @@ export {
   type TokenizerChoice,
 } from './binarize.js';
 export { TokenDataset, type Batch, type OpenDatasetOptions } from './dataset.js';
-export { DataError } from './errors.js';
+export { DataError, type DataRemedy } from './errors.js';
 export {
   DATA_FORMAT_VERSION,
   FILE_NAMES,

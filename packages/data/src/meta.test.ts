@@ -28,14 +28,14 @@ const without = (field: string) => {
 
 /** [rule, meta.json text, what the message must say after "meta.json: "]. */
 const hostile: Array<[string, string, string | RegExp]> = [
-  ['not JSON', '{"format": "minigpt-data",', /^is not valid JSON \(.*\)\. Re-run/],
+  ['not JSON', '{"format": "minigpt-data",', /^is not valid JSON \(.*\)\. Prepare it again/],
   ['an array', '[]', /^"?the file"?: .*expected object/],
   ['null', 'null', /^"?the file"?: .*expected object/],
   ['another format', withField('format', 'nanogpt'), 'is not a minigpt data meta file'],
   ['no format', without('format'), 'is not a minigpt data meta file'],
   ['a newer version', withField('formatVersion', 2), /format version 2;.*Upgrade @minigpt\/data/],
-  ['an older version', withField('formatVersion', 0), /format version 0;.*Re-run/],
-  ['a version as text', withField('formatVersion', '1'), /format version "1";.*Re-run/],
+  ['an older version', withField('formatVersion', 0), /format version 0;.*Prepare it again/],
+  ['a version as text', withField('formatVersion', '1'), /format version "1";.*Prepare it again/],
   ['an unknown dtype', withField('dtype', 'int8'), '"dtype": '],
   ['no dtype', without('dtype'), /"dtype": .*\(missing\)/],
   ['vocabSize 0', withField('vocabSize', 0), '"vocabSize": must be at least 1, got 0'],
@@ -58,7 +58,7 @@ const hostile: Array<[string, string, string | RegExp]> = [
   [
     'a huge tokenizer name',
     withField('tokenizer', 'x'.repeat(10_000)),
-    /"tokenizer": must be ≤ 100 characters, got "x+…\. Re-run/,
+    /"tokenizer": must be ≤ 100 characters, got "x+…\. Prepare it again/,
   ],
   [
     'trainTokens negative',

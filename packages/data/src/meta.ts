@@ -104,7 +104,7 @@ export async function readMeta(dir: string): Promise<DataMeta> {
       throw new DataError(
         path,
         `is ${size} bytes, far more than a meta.json holds (at most ${MAX_META_BYTES})`,
-        'Re-run `minigpt prepare --force`',
+        { remedy: 'prepare-again' },
       );
     }
     text = await readFile(path, 'utf8');
@@ -114,7 +114,7 @@ export async function readMeta(dir: string): Promise<DataMeta> {
       throw new DataError(
         path,
         'not found: the directory holds no prepared data (or a prepare run did not finish)',
-        'Run `minigpt prepare --out <dir>` to create it',
+        { remedy: 'prepare' },
       );
     }
     throw new DataError(path, `cannot be read (${(error as Error).message})`);
@@ -123,14 +123,11 @@ export async function readMeta(dir: string): Promise<DataMeta> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new DataError(
-      path,
-      `is not valid JSON (${(error as Error).message})`,
-      'Re-run `minigpt prepare --force`',
-    );
+    throw new DataError(path, `is not valid JSON (${(error as Error).message})`, {
+      remedy: 'prepare-again',
+    });
   }
-  const fail = (problem: string) =>
-    new DataError(path, problem, 'Re-run `minigpt prepare --force`');
+  const fail = (problem: string) => new DataError(path, problem, { remedy: 'prepare-again' });
   // Format and version first, with their own messages: another file type, or a newer writer,
   // needs a different fix than a damaged field.
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
@@ -144,7 +141,7 @@ export async function readMeta(dir: string): Promise<DataMeta> {
         `has format version ${preview(formatVersion)}; this @minigpt/data reads version ${DATA_FORMAT_VERSION}`,
         typeof formatVersion === 'number' && formatVersion > DATA_FORMAT_VERSION
           ? 'Upgrade @minigpt/data'
-          : 'Re-run `minigpt prepare --force` to rewrite the data',
+          : { remedy: 'prepare-again' },
       );
     }
   }

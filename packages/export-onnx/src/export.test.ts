@@ -203,8 +203,13 @@ describe('writeExport', () => {
     const out = join(work, 'replace');
     await writeExport(source, { outDir: out, quantize: 'int8' });
     await expect(writeExport(source, { outDir: out })).rejects.toThrow(
-      /already holds an export .* Pass --force/,
+      /already holds an export .* Pass force: true to replace it, or choose another outDir$/,
     );
+    // The rule a tool maps to its own flag (the CLI says --force).
+    await expect(writeExport(source, { outDir: out })).rejects.toMatchObject({
+      rule: 'output-exists',
+      file: out,
+    });
     expect(filesUnder(out)).toEqual(FORMAT_2_QUANTIZED_FILES); // untouched
 
     await writeExport(source, { outDir: out, force: true });
@@ -229,7 +234,7 @@ describe('writeExport', () => {
     };
     for (const [file, content] of Object.entries(format1)) writeFileSync(join(out, file), content);
     await expect(writeExport(source, { outDir: out })).rejects.toThrow(
-      /already holds an export \(minigpt\.json, config\.json, model\.onnx, vocab\.json\)\. Pass --force/,
+      /already holds an export \(minigpt\.json, config\.json, model\.onnx, vocab\.json\)\. Pass force: true/,
     );
     expect(filesUnder(out)).toEqual(Object.keys(format1).sort());
     // Only the graph file of format 1, without its manifest: still an export.
@@ -288,7 +293,7 @@ describe('exportCheckpoint', () => {
       model_max_length: 16,
     });
     await expect(exportCheckpoint({ checkpoint: run, outDir: out })).rejects.toThrow(
-      /already holds an export .* Pass --force/,
+      /already holds an export .* Pass force: true to replace it, or choose another outDir$/,
     );
     await exportCheckpoint({ checkpoint: run, outDir: out, force: true });
     expect(filesUnder(out)).toEqual(FORMAT_2_FILES);

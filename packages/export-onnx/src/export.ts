@@ -253,8 +253,10 @@ async function refuseExisting(outDir: string, force: boolean): Promise<void> {
   ].filter((file) => entries.includes(file));
   if (entries.includes(dirname(EXPORT_FILES.model))) existing.push(dirname(EXPORT_FILES.model));
   if (existing.length > 0 && !force) {
+    // The rule lets a tool word the fix with its own flags (the CLI says --force).
     throw new ExportError(
-      `${outDir}: already holds an export (${existing.join(', ')}). Pass --force to replace it, or choose another --out`,
+      `${outDir}: already holds an export (${existing.join(', ')}). Pass force: true to replace it, or choose another outDir`,
+      { file: outDir, rule: 'output-exists' },
     );
   }
 }

@@ -6,6 +6,7 @@ export {
   type ModelDtype,
   type LoadModelOptions,
   type LoadedModel,
+  type OrtLogLevel,
 } from './load.js';
 export type {
   BatchGeneration,

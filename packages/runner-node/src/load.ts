@@ -29,6 +29,8 @@ import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
 
 export type Device = 'cpu' | 'cuda';
+/** onnxruntime's log levels, most to least verbose. */
+export type OrtLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 /** Which graph of the export: float32 (default), or the int8 one (`minigpt export --quantize int8`). */
 export type ModelDtype = 'fp32' | 'q8';
 
@@ -38,6 +40,15 @@ export interface LoadModelOptions {
   readonly onWarning?: (message: string) => void;
   /** Default 'fp32'. 'q8' loads onnx/model_quantized.onnx (names as transformers.js's dtype). */
   readonly dtype?: ModelDtype;
+  /**
+   * What onnxruntime itself prints to stderr. Default 'fatal', which in practice is nothing:
+   * what it logs as an error reaches the caller anyway, as a thrown error or as `onWarning`
+   * (a CUDA library it cannot load). 'warning' is onnxruntime's own default. Its process-wide
+   * level (`ort.env.logLevel`) is read once, when the process's first session is created; a
+   * level an app set there itself (anything but the default 'warning') is kept unless this
+   * option is given.
+   */
+  readonly logLevel?: OrtLogLevel;
   /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
   /**
@@ -49,6 +60,9 @@ export interface LoadModelOptions {
     options: ort.InferenceSession.SessionOptions,
   ) => Promise<ort.InferenceSession>;
 }
+
+/** Session log severities: 0 verbose … 4 fatal. */
+const ORT_LOG_SEVERITY = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
 
 /** A manifest is ~1 kB; a bigger file is not read into memory to find that out. */
 const MANIFEST_MAX_BYTES = 1 << 20;
@@ -119,8 +133,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const requested = options.device ?? 'cpu';
   let device: Device = requested;
   let ortSession: ort.InferenceSession;
+  // Two loggers: the process's (provider libraries that fail to load, such as CUDA's) and
+  // each session's (graph warnings).
+  const logLevel = options.logLevel ?? 'fatal';
+  if (options.logLevel !== undefined || ort.env.logLevel === 'warning') ort.env.logLevel = logLevel;
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
+    logSeverityLevel: ORT_LOG_SEVERITY[logLevel],
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
   const create =

@@ -6,6 +6,7 @@ import {
   selectBackend,
   type BackendCandidate,
 } from './index.js';
+import { loadWebGpu, type WebGpuAdapterSummary, type WebGpuLoaderParts } from './webgpu.js';
 
 const missing = (name: string) => async () => {
   throw new Error(`Cannot find package '${name}'`);
@@ -74,5 +75,68 @@ describe('backend selection', () => {
     for (const skip of choice.skipped) expect(skip.reason.length).toBeGreaterThan(10);
     expect(tf.getBackend()).toBe(choice.name);
     await tf.setBackend('cpu');
+  });
+});
+
+describe('the WebGPU candidate', () => {
+  const gpu: WebGpuAdapterSummary = {
+    vendor: 'nvidia',
+    architecture: 'hopper',
+    description: 'NVIDIA H200',
+    software: false,
+  };
+  const swiftShader = { ...gpu, vendor: 'google', description: 'SwiftShader', software: true };
+  /** Loader parts that record which ran: the quiet probe, Dawn in this process, tfjs's backend. */
+  function parts(quiet: () => Promise<WebGpuAdapterSummary>) {
+    const calls: string[] = [];
+    const recorded: WebGpuLoaderParts = {
+      probeQuietly: () => (calls.push('quiet probe'), quiet()),
+      probeHere: async () => (calls.push('Dawn here'), gpu),
+      register: async () => void calls.push('register'),
+    };
+    const real = DEFAULT_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
+    const candidates: BackendCandidate[] = [
+      // A tfjs name nothing registers, so it never activates whatever this machine has: the
+      // tests are about which steps ran, and what 'auto' says when it skips.
+      {
+        name: 'webgpu',
+        tfjsName: 'not-registered',
+        load: (context) => loadWebGpu(context, recorded),
+      },
+      ...real,
+    ];
+    return { calls, candidates };
+  }
+  const noAdapter = async (): Promise<WebGpuAdapterSummary> => {
+    throw new Error("no WebGPU adapter (Dawn: Couldn't load Vulkan: libvulkan.so.1)");
+  };
+
+  it("'auto' without an adapter: skipped on the quiet probe's word, Dawn never loaded here", async () => {
+    const { calls, candidates } = parts(noAdapter);
+    const choice = await selectBackend('auto', candidates);
+    expect(choice.name).toBe('wasm');
+    expect(choice.skipped).toEqual([
+      { name: 'webgpu', reason: "no WebGPU adapter (Dawn: Couldn't load Vulkan: libvulkan.so.1)" },
+    ]);
+    expect(calls).toEqual(['quiet probe']);
+  });
+
+  it("'auto' with only a software adapter: skipped, saying so, Dawn never loaded here", async () => {
+    const { calls, candidates } = parts(async () => swiftShader);
+    const choice = await selectBackend('auto', candidates);
+    expect(choice.skipped[0]!.reason).toMatch(/^only a software adapter \(SwiftShader\)/);
+    expect(calls).toEqual(['quiet probe']);
+  });
+
+  it("'auto' with a GPU: loads Dawn here after the quiet probe found it", async () => {
+    const { calls, candidates } = parts(async () => gpu);
+    await selectBackend('auto', candidates);
+    expect(calls).toEqual(['quiet probe', 'Dawn here', 'register']);
+  });
+
+  it('asked for by name: Dawn loads here directly, so its messages are seen', async () => {
+    const { calls, candidates } = parts(noAdapter);
+    await expect(selectBackend('webgpu', candidates)).rejects.toThrow(/backend "webgpu"/);
+    expect(calls).toEqual(['Dawn here', 'register']);
   });
 });

@@ -1,7 +1,8 @@
 // Picks the fastest TensorFlow.js backend that works here: tfjs-node-gpu (CUDA) →
 // tfjs-node (libtensorflow on CPU) → WebGPU (Dawn, a hardware adapter) → wasm → cpu. The
 // tfjs-node and WebGPU packages are optional peers; loaders are injectable so the selection
-// logic is testable without them.
+// logic is testable without them. 'auto' probes WebGPU quietly (see webgpu.ts): Dawn's
+// diagnostics reach the terminal only when WebGPU is asked for by name or a GPU was found.
 import { MinigptError } from '@minigpt/errors';
 import * as tf from '@tensorflow/tfjs';
 import { loadWebGpu } from './webgpu.js';
@@ -49,7 +50,7 @@ export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
     tfjsName: 'tensorflow',
     load: () => importOptional('@tensorflow/tfjs-node'),
   },
-  { name: 'webgpu', tfjsName: 'webgpu', load: loadWebGpu },
+  { name: 'webgpu', tfjsName: 'webgpu', load: (context) => loadWebGpu(context) },
   { name: 'wasm', tfjsName: 'wasm', load: () => importOptional('@tensorflow/tfjs-backend-wasm') },
   { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
 ];

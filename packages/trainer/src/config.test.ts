@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_TRAIN_CONFIG,
+  RESUME_OVERRIDABLE_KEYS,
+  ResumeConfigError,
+  TrainConfigError,
   learningRateAt,
   modelConfigOf,
   resolveTrainConfig,
+  resumeTrainConfig,
   rowsThatFit,
 } from './index.js';
 
@@ -42,6 +46,74 @@ describe('train config', () => {
     expect(() => resolveTrainConfig({ preset: 'large' })).toThrow(
       /unknown preset "large"; presets: baby, seed, nano/,
     );
+  });
+});
+
+describe('the config of a resumed run', () => {
+  // What a checkpoint's config.json holds under "train": the full config of its run.
+  const saved = { ...resolveTrainConfig({ preset: 'nano', nLayer: 1, learningRate: 2e-3 }) };
+  const source = 'out/checkpoints/ckpt-000000050/config.json';
+
+  it("is the checkpoint's, with only the keys that may change changed", () => {
+    expect(resumeTrainConfig(saved, {}, source)).toEqual(saved);
+    const longer = resumeTrainConfig(saved, { maxIters: 500, lrDecayIters: 50 }, source);
+    expect(longer).toEqual({ ...saved, maxIters: 500, lrDecayIters: 50 });
+    // The original settings given again are no change.
+    expect(resumeTrainConfig(saved, { preset: 'nano', nLayer: 1, batchSize: 4 }, source)).toEqual(
+      saved,
+    );
+    expect(RESUME_OVERRIDABLE_KEYS).toEqual([
+      'maxIters',
+      'lrDecayIters',
+      'evalInterval',
+      'evalIters',
+      'logInterval',
+      'checkpointInterval',
+      'keepCheckpoints',
+    ]);
+  });
+
+  it('refuses other changes, listing each with both values', () => {
+    const error = (() => {
+      try {
+        resumeTrainConfig(saved, { preset: 'baby', dropout: 0.2, seed: 7 }, source);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(ResumeConfigError);
+    expect((error as ResumeConfigError).file).toBe(source);
+    expect((error as ResumeConfigError).conflicts).toEqual([
+      { key: 'preset', checkpoint: 'nano', given: 'baby' },
+      { key: 'dropout', checkpoint: 0, given: 0.2 },
+      { key: 'seed', checkpoint: 1337, given: 7 },
+    ]);
+    expect((error as Error).message).toBe(
+      `${source}: cannot resume — the checkpoint's model differs from this run's in preset (checkpoint "nano", now "baby"), dropout (checkpoint 0, now 0.2); ` +
+        "its training settings differ in seed (checkpoint 1337, now 7). A resumed run keeps the checkpoint's model and training settings; " +
+        'only maxIters, lrDecayIters, evalInterval, evalIters, logInterval, checkpointInterval, keepCheckpoints may change. Start a new run (another outDir) to change the others.',
+    );
+  });
+
+  it('checks the overrides as a fresh run would, and names the checkpoint when its config is bad', () => {
+    expect(() => resumeTrainConfig(saved, { max_iters: 5 }, source)).toThrow(
+      /unknown config key "max_iters"/,
+    );
+    expect(() => resumeTrainConfig(saved, { maxIters: 0 }, source)).toThrow(
+      /"maxIters" must be a positive integer/,
+    );
+    const bad = (() => {
+      try {
+        resumeTrainConfig({ ...saved, maxIters: 'many' }, {}, source);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(bad).toBeInstanceOf(TrainConfigError);
+    expect(bad).toMatchObject({
+      file: source,
+      message: `${source}: "train": config key "maxIters" must be a number, got "many"`,
+    });
   });
 });
 

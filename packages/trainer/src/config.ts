@@ -172,6 +172,98 @@ export function resolveTrainConfig(overrides: Record<string, unknown> = {}): Tra
   return config;
 }
 
+/**
+ * Keys a resumed run may change: how long it runs and how often it evaluates, logs and
+ * saves. Everything else — the model's shape and the optimizer's settings — continues as
+ * the checkpoint's run was (as nanoGPT's resume does for the model). `lrDecayIters` is here
+ * so a longer run can keep its schedule's end: with 0 (= maxIters) the cosine stretches to
+ * the new maxIters.
+ */
+export const RESUME_OVERRIDABLE_KEYS = [
+  'maxIters',
+  'lrDecayIters',
+  'evalInterval',
+  'evalIters',
+  'logInterval',
+  'checkpointInterval',
+  'keepCheckpoints',
+] as const satisfies ReadonlyArray<keyof TrainConfig>;
+
+/** A key given for a resumed run that differs from the checkpoint's and may not change. */
+export interface ResumeConflict {
+  readonly key: keyof TrainConfig;
+  readonly checkpoint: unknown;
+  readonly given: unknown;
+}
+
+/** A resume asked to change what the checkpoint's run fixes (its model or optimizer settings). */
+export class ResumeConfigError extends TrainConfigError {
+  override name = 'ResumeConfigError';
+  constructor(
+    message: string,
+    /** The checkpoint's config.json. */
+    file: string,
+    readonly conflicts: readonly ResumeConflict[],
+  ) {
+    super(message, { file, rule: 'resume-override' });
+  }
+}
+
+/**
+ * The config a resumed run uses: the checkpoint's saved settings, then those of `overrides`
+ * that may change (RESUME_OVERRIDABLE_KEYS). Other keys are accepted when they equal the
+ * checkpoint's (so the original command line plus `resume` works) and refused otherwise.
+ * `source` names the checkpoint's config.json in errors.
+ */
+export function resumeTrainConfig(
+  saved: Readonly<Record<string, unknown>>,
+  overrides: Readonly<Record<string, unknown>>,
+  source: string,
+): TrainConfig {
+  let base: TrainConfig;
+  try {
+    base = resolveTrainConfig({ ...saved });
+  } catch (error) {
+    throw new TrainConfigError(`${source}: "train": ${(error as Error).message}`, {
+      file: source,
+      cause: error,
+    });
+  }
+  resolveTrainConfig({ ...overrides }); // unknown keys and wrong types, as for a fresh run
+  const overridable = new Set<string>(RESUME_OVERRIDABLE_KEYS);
+  const conflicts: ResumeConflict[] = Object.entries(overrides)
+    .filter(([key, value]) => !overridable.has(key) && base[key as keyof TrainConfig] !== value)
+    .map(([key, given]) => ({
+      key: key as keyof TrainConfig,
+      checkpoint: base[key as keyof TrainConfig],
+      given,
+    }));
+  if (conflicts.length > 0) {
+    const model = new Set<string>(['preset', ...MODEL_KEYS]);
+    const listed = (list: ResumeConflict[]) =>
+      list
+        .map(
+          (c) =>
+            `${c.key} (checkpoint ${JSON.stringify(c.checkpoint)}, now ${JSON.stringify(c.given)})`,
+        )
+        .join(', ');
+    const shape = conflicts.filter((c) => model.has(c.key));
+    const training = conflicts.filter((c) => !model.has(c.key));
+    const parts = [
+      ...(shape.length > 0
+        ? [`the checkpoint's model differs from this run's in ${listed(shape)}`]
+        : []),
+      ...(training.length > 0 ? [`its training settings differ in ${listed(training)}`] : []),
+    ];
+    throw new ResumeConfigError(
+      `${source}: cannot resume — ${parts.join('; ')}. A resumed run keeps the checkpoint's model and training settings; only ${RESUME_OVERRIDABLE_KEYS.join(', ')} may change. Start a new run (another outDir) to change the others.`,
+      source,
+      conflicts,
+    );
+  }
+  return resolveTrainConfig({ ...base, ...overrides });
+}
+
 /** The model config a train config describes, for a given vocabulary size. */
 export function modelConfigOf(config: TrainConfig, vocabSize: number): GPTConfig {
   const model: Record<string, unknown> = { vocabSize };

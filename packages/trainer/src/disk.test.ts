@@ -100,8 +100,9 @@ describe('a disk that fails mid-run', () => {
     trainer.dispose();
     expect(error).toBeInstanceOf(TrainingError);
     expect(((error as Error).cause as Error).message).toMatch(/EROFS: injected/);
+    // The first write is step 1's record: the evaluation of iteration 0 follows the timed steps.
     expect((error as Error).message).toBe(
-      `${join(outDir, 'metrics.jsonl')}: the file system is read-only (EROFS, writing metrics.jsonl: write failed). To fix: choose a writable location. Training stopped at iteration 0; no checkpoint had been saved yet.`,
+      `${join(outDir, 'metrics.jsonl')}: the file system is read-only (EROFS, writing metrics.jsonl: write failed). To fix: choose a writable location. Training stopped at iteration 1; no checkpoint had been saved yet.`,
     );
     expect(readFileSync(join(outDir, 'metrics.jsonl'), 'utf8')).toBe('');
     expect(FileSystemError).toBeDefined();

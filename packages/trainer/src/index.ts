@@ -1,5 +1,5 @@
 // Public entry of @minigpt/trainer: the Trainer, its config and presets, AdamW, the LR
-// schedule, backend selection, and loading a checkpoint for sampling (the format itself is
+// schedule, run-time estimates, backend selection, and loading a checkpoint for sampling (the format itself is
 // @minigpt/checkpoint's).
 export {
   Trainer,
@@ -11,12 +11,25 @@ export {
 } from './trainer.js';
 export {
   DEFAULT_TRAIN_CONFIG,
+  RESUME_OVERRIDABLE_KEYS,
+  ResumeConfigError,
   TRAIN_PRESETS,
   TrainConfigError,
   modelConfigOf,
   resolveTrainConfig,
+  resumeTrainConfig,
+  type ResumeConflict,
   type TrainConfig,
 } from './config.js';
+export {
+  ALWAYS_AFFORDED_EVAL_SECONDS,
+  MIN_CAPPED_EVAL_ITERS,
+  affordableEvalIters,
+  countEvaluations,
+  estimateRunTime,
+  type RunTimeEstimate,
+  type RunTimingInput,
+} from './estimate.js';
 export {
   AdamW,
   decaysWeight,

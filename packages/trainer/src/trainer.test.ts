@@ -2,7 +2,14 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Trainer, TrainingError, loadCheckpoint, type TrainerEvent } from './index.js';
+import {
+  MIN_CAPPED_EVAL_ITERS,
+  ResumeConfigError,
+  Trainer,
+  TrainingError,
+  loadCheckpoint,
+  type TrainerEvent,
+} from './index.js';
 import { prepareData, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
@@ -202,5 +209,197 @@ describe('Trainer', () => {
       Trainer.create({ dataDir, outDir: join(dir, 'empty'), backend: 'cpu', resume: true }),
     ).rejects.toThrow(TrainingError);
     expect(existsSync(join(dir, 'empty', 'metrics.jsonl'))).toBe(false);
+  });
+
+  it('times its first steps before any evaluation, then evaluates the starting weights as if first', async () => {
+    const dir = tempDir();
+    const dataDir = await prepareData(dir);
+    const config = {
+      preset: 'nano',
+      maxIters: 8,
+      evalInterval: 4,
+      evalIters: 3,
+      checkpointInterval: 4,
+      dropout: 0.1,
+    };
+    const run = async (name: string, estimate: boolean) => {
+      const trainer = await Trainer.create({
+        dataDir,
+        outDir: join(dir, name),
+        backend: 'cpu',
+        estimate,
+        config,
+      });
+      const events = await collect(trainer);
+      trainer.dispose();
+      return events;
+    };
+    const timed = await run('timed', true);
+    const plain = await run('plain', false);
+    // Timed: three steps, the estimate, then the evaluation of iteration 0.
+    const order = timed
+      .filter((e) => e.type !== 'eval-progress')
+      .map((e) => `${e.type}${'iter' in e ? ` ${e.iter}` : ''}`);
+    expect(order.slice(0, 7)).toEqual([
+      'start',
+      'step 1',
+      'step 2',
+      'step 3',
+      'estimate',
+      'eval 0',
+      'step 4',
+    ]);
+    expect(plain.filter((e) => e.type === 'estimate')).toEqual([]);
+    // The same run either way: the timed steps are the run's own, and iteration 0 is
+    // evaluated on the starting weights although two steps came first.
+    const losses = (events: TrainerEvent[]) =>
+      events.flatMap((e) =>
+        e.type === 'step'
+          ? [`step ${e.iter} ${e.loss}`]
+          : e.type === 'eval'
+            ? [`eval ${e.iter} ${e.trainLoss} ${e.valLoss}`]
+            : [],
+      );
+    expect(losses(timed).sort()).toEqual(losses(plain).sort());
+    expect(losses(timed).filter((l) => l.startsWith('eval'))).toHaveLength(3);
+
+    const estimate = timed.find((e) => e.type === 'estimate')!;
+    if (estimate.type !== 'estimate') throw new Error('unreachable');
+    expect(estimate.timedSteps).toBe(3);
+    // The first step warms up; the faster of the next two is the pace.
+    const ms = (iter: number) =>
+      timed.flatMap((e) => (e.type === 'step' && e.iter === iter ? [e.msPerIter] : []))[0]!;
+    expect(estimate.msPerStep).toBe(Math.min(ms(2), ms(3)));
+    expect(estimate.msPerEvalBatch).toBeGreaterThan(0);
+    expect(estimate.evalIters).toMatchObject({ requested: 3, used: 3 });
+    // 8 steps; evaluations at 0, 4 and 8 over 2 splits × 3 batches.
+    expect(estimate.run).toMatchObject({ steps: 8, evaluations: 3, evalBatches: 18 });
+  });
+
+  it('reports each evaluation batch by batch, per split, with the time so far', async () => {
+    const dir = tempDir();
+    const trainer = await Trainer.create({
+      dataDir: await prepareData(dir),
+      outDir: join(dir, 'out'),
+      backend: 'cpu',
+      config: { preset: 'nano', maxIters: 2, evalInterval: 100, evalIters: 3 },
+    });
+    const events = await collect(trainer);
+    trainer.dispose();
+    const progress = events.filter((e) => e.type === 'eval-progress');
+    // Evaluations at iterations 0 and 2, each: 0 done, then 6 batches (3 train, 3 val).
+    const shown = progress.map(
+      (e) => `${e.iter} ${e.split} ${e.batch}/${e.batches} ${e.done}/${e.total}`,
+    );
+    const one = (iter: number) => [
+      `${iter} train 0/3 0/6`,
+      `${iter} train 1/3 1/6`,
+      `${iter} train 2/3 2/6`,
+      `${iter} train 3/3 3/6`,
+      `${iter} val 1/3 4/6`,
+      `${iter} val 2/3 5/6`,
+      `${iter} val 3/3 6/6`,
+    ];
+    expect(shown).toEqual([...one(0), ...one(2)]);
+    const elapsed = progress.slice(0, 7).map((e) => e.elapsedMs);
+    expect(elapsed).toEqual([...elapsed].sort((a, b) => a - b));
+    // Each evaluation's progress comes before its result.
+    const evalAt = events.findIndex((e) => e.type === 'eval' && e.iter === 0);
+    expect(events.findLastIndex((e) => e.type === 'eval-progress' && e.iter === 0)).toBe(
+      evalAt - 1,
+    );
+  });
+
+  it('caps evalIters, when asked, to what a tiny run can afford', async () => {
+    const dir = tempDir();
+    const trainer = await Trainer.create({
+      dataDir: await prepareData(dir),
+      outDir: join(dir, 'out'),
+      backend: 'cpu',
+      // Nothing always afforded: a nano evaluation is over in well under the 10 s default.
+      capEvalIters: { alwaysAffordedSeconds: 0 },
+      // As the issue's run: a config's evalIters 200 with a tiny maxIters.
+      config: { preset: 'nano', maxIters: 2, evalIters: 200 },
+    });
+    const events = await collect(trainer);
+    trainer.dispose();
+    const estimate = events.find((e) => e.type === 'estimate');
+    if (estimate?.type !== 'estimate') throw new Error('no estimate event');
+    const { used, affordable, requested } = estimate.evalIters;
+    expect(requested).toBe(200);
+    expect(used).toBe(affordable);
+    expect(used).toBeGreaterThanOrEqual(MIN_CAPPED_EVAL_ITERS);
+    expect(used).toBeLessThan(200);
+    const totals = new Set(events.flatMap((e) => (e.type === 'eval-progress' ? [e.total] : [])));
+    expect([...totals]).toEqual([2 * used]);
+    expect(events.filter((e) => e.type === 'eval').map((e) => e.iter)).toEqual([0, 2]);
+    // The checkpoint keeps the configured value: a longer resumed run may afford it.
+    const saved = JSON.parse(
+      readFileSync(join(dir, 'out', 'checkpoints', 'ckpt-000000002', 'config.json'), 'utf8'),
+    );
+    expect(saved.train.evalIters).toBe(200);
+  });
+
+  it("resumes with the checkpoint's model and settings; only maxIters and the intervals may change", async () => {
+    const dir = tempDir();
+    const dataDir = await prepareData(dir);
+    const outDir = join(dir, 'out');
+    const first = await Trainer.create({
+      dataDir,
+      outDir,
+      backend: 'cpu',
+      config: { preset: 'nano', nLayer: 1, learningRate: 2e-3, maxIters: 4, evalIters: 1 },
+    });
+    await collect(first);
+    first.dispose();
+    // No preset, no model keys: the checkpoint's run continues as it was.
+    const resumed = await Trainer.create({
+      dataDir,
+      outDir,
+      backend: 'cpu',
+      resume: true,
+      config: { maxIters: 6, evalInterval: 3 },
+    });
+    expect(resumed.modelConfig).toMatchObject({ nLayer: 1, nEmbd: 32 });
+    expect(resumed.config).toMatchObject({
+      preset: 'nano',
+      nLayer: 1,
+      learningRate: 2e-3,
+      evalIters: 1,
+      maxIters: 6,
+      evalInterval: 3,
+    });
+    const events = await collect(resumed);
+    resumed.dispose();
+    expect(events.filter((e) => e.type === 'step').map((e) => e.iter)).toEqual([5, 6]);
+    expect(events.filter((e) => e.type === 'eval').map((e) => e.iter)).toEqual([6]);
+    expect(readFileSync(join(outDir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(
+      'ckpt-000000006',
+    );
+    // The original settings repeated are fine; changing a fixed one is refused, naming it.
+    const again = await Trainer.create({
+      dataDir,
+      outDir,
+      backend: 'cpu',
+      resume: true,
+      config: { preset: 'nano', nLayer: 1, learningRate: 2e-3, maxIters: 7 },
+    });
+    again.dispose();
+    const error = await Trainer.create({
+      dataDir,
+      outDir,
+      backend: 'cpu',
+      resume: true,
+      config: { maxIters: 8, learningRate: 1e-2, nHead: 4 },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ResumeConfigError);
+    expect((error as Error).message).toMatch(
+      /ckpt-000000006\/config\.json: cannot resume — the checkpoint's model differs from this run's in nHead \(checkpoint 2, now 4\); its training settings differ in learningRate \(checkpoint 0\.002, now 0\.01\)\. .*only maxIters, lrDecayIters, evalInterval, evalIters, logInterval, checkpointInterval, keepCheckpoints may change/,
+    );
+    expect((error as ResumeConfigError).conflicts.map((c) => c.key)).toEqual([
+      'learningRate',
+      'nHead',
+    ]);
+    expect(readdirSync(outDir)).not.toContain('minigpt.lock');
   });
 });

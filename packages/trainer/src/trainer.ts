@@ -30,7 +30,13 @@ import type { TokenizerJSON } from '@minigpt/tokenizer';
 import { AdamW, decaysWeight } from './adamw.js';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
-import { modelConfigOf, resolveTrainConfig, type TrainConfig } from './config.js';
+import {
+  modelConfigOf,
+  resolveTrainConfig,
+  resumeTrainConfig,
+  type TrainConfig,
+} from './config.js';
+import { affordableEvalIters, estimateRunTime, type RunTimeEstimate } from './estimate.js';
 import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics } from './metrics.js';
 import { learningRateAt } from './schedule.js';
 
@@ -42,8 +48,26 @@ export interface TrainerOptions {
   /** Overrides of the defaults / preset (see TrainConfig). */
   readonly config?: Record<string, unknown>;
   readonly backend?: BackendName | 'auto';
-  /** Continue from `outDir/checkpoints/latest`. */
+  /**
+   * Continue from `outDir/checkpoints/latest`, with the checkpoint's model and training
+   * settings; `config` may then change only RESUME_OVERRIDABLE_KEYS (maxIters and the
+   * intervals). Other keys must equal the checkpoint's, or create refuses.
+   */
   readonly resume?: boolean;
+  /**
+   * Time the run's first steps (up to 3) and two evaluation batches, and send an `estimate`
+   * event before any evaluation (default true). A fresh run then evaluates its starting
+   * weights (iteration 0) right after those steps, on a copy of them, so the timed steps
+   * are the run's own and nothing is repeated. false: evaluate first, no estimate.
+   */
+  readonly estimate?: boolean;
+  /**
+   * Lower `evalIters` for this run when its evaluations would take longer than its training
+   * steps and over ALWAYS_AFFORDED_EVAL_SECONDS (a tiny maxIters with a config's evalIters
+   * 200), to no fewer than MIN_CAPPED_EVAL_ITERS (see affordableEvalIters; default false:
+   * evaluate as configured). Needs `estimate`. An object sets the seconds always afforded.
+   */
+  readonly capEvalIters?: boolean | { readonly alwaysAffordedSeconds: number };
   /** For tests: the backend candidates to try. */
   readonly backendCandidates?: readonly BackendCandidate[];
   /**
@@ -90,6 +114,42 @@ export type TrainerEvent =
       readonly tokensPerSec: number;
     }
   | {
+      /** Before an evaluation's first batch and after each one. */
+      readonly type: 'eval-progress';
+      /** The iteration being evaluated. */
+      readonly iter: number;
+      readonly split: 'train' | 'val';
+      /** Batches done in this split, of `batches` (evalIters). */
+      readonly batch: number;
+      readonly batches: number;
+      /** Batches done in both splits together, of `total` (2 × evalIters). */
+      readonly done: number;
+      readonly total: number;
+      /** Since this evaluation began. */
+      readonly elapsedMs: number;
+    }
+  | {
+      /** Once, after the run's first steps were timed (see TrainerOptions.estimate). */
+      readonly type: 'estimate';
+      /** How many of the run's first steps were timed (up to 3). */
+      readonly timedSteps: number;
+      /** The fastest timed step after the first (the first warms up), or the first alone. */
+      readonly msPerStep: number;
+      /** One evaluation batch (a forward pass of batchSize rows). */
+      readonly msPerEvalBatch: number;
+      /**
+       * Batches per split per evaluation: as configured, as this run uses them (lower when
+       * capped), and what its training time affords (see affordableEvalIters).
+       */
+      readonly evalIters: {
+        readonly requested: number;
+        readonly used: number;
+        readonly affordable: number;
+      };
+      /** This run, from its start iteration to maxIters, at evalIters.used. */
+      readonly run: RunTimeEstimate;
+    }
+  | {
       readonly type: 'eval';
       readonly iter: number;
       readonly trainLoss: number;
@@ -133,6 +193,7 @@ interface Setup {
 
 /** What a Trainer is made of, whether it starts fresh or resumes: its setup and its state. */
 interface TrainerParts extends Omit<Setup, 'dataDir'> {
+  readonly options: TrainerOptions;
   readonly lock: RunLock;
   readonly model: GPT;
   readonly optimizer: AdamW;
@@ -157,6 +218,10 @@ export class Trainer {
   private readonly lock: RunLock;
   private readonly backend: Setup['backend'];
   private readonly resumedFrom: string | undefined;
+  private readonly measure: boolean;
+  private readonly capEvalIters: TrainerOptions['capEvalIters'];
+  /** Batches per split per evaluation in this run: config.evalIters, or fewer when capped. */
+  private evalIters: number;
   private random: Random;
   private iteration: number;
   private bestValLoss: number | null;
@@ -180,6 +245,9 @@ export class Trainer {
     this.iteration = parts.iteration;
     this.bestValLoss = parts.bestValLoss;
     this.resumedFrom = parts.resumedFrom;
+    this.measure = parts.options.estimate ?? true;
+    this.capEvalIters = parts.options.capEvalIters;
+    this.evalIters = parts.config.evalIters;
     this.microBatchRows =
       parts.backend.name === 'wasm'
         ? rowsThatFit(parts.config, WASM_ACTIVATION_BUDGET)
@@ -196,29 +264,76 @@ export class Trainer {
    * run into the same outDir is refused while this one holds it (until `dispose`).
    */
   static async create(options: TrainerOptions): Promise<Trainer> {
-    const setup = await Trainer.setUp(options);
+    return options.resume ? Trainer.createResumed(options) : Trainer.createFresh(options);
+  }
+
+  private static async createFresh(options: TrainerOptions): Promise<Trainer> {
+    const setup = await Trainer.setUp(options, resolveTrainConfig(options.config ?? {}));
     let lock: RunLock | undefined;
     try {
-      lock = await acquireRunLock(
-        setup.outDir,
-        { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
-        [join(setup.outDir, CHECKPOINTS_DIR)],
-      );
-      return options.resume ? await Trainer.resume(setup, lock) : await Trainer.start(setup, lock);
+      lock = await Trainer.lock(options, setup.outDir);
+      return await Trainer.start(setup, lock, options);
     } catch (error) {
       setup.trainSplit.close();
       setup.valSplit.close();
-      if (lock) {
-        lock.release();
-        // A failed command leaves no empty output folder behind.
-        await removeCreatedDirectories(lock.createdDir, setup.outDir);
-      }
+      if (lock) await Trainer.unlock(lock, setup.outDir);
       throw error;
     }
   }
 
-  private static async setUp(options: TrainerOptions): Promise<Setup> {
-    const config = resolveTrainConfig(options.config ?? {});
+  /**
+   * A resume reads the checkpoint first (under the lock: no other run may be writing it),
+   * since its saved config decides the model, the data checks and the backend's fit.
+   */
+  private static async createResumed(options: TrainerOptions): Promise<Trainer> {
+    const outDir = resolve(options.outDir);
+    const lock = await Trainer.lock(options, outDir);
+    try {
+      const checkpoints = join(outDir, CHECKPOINTS_DIR);
+      const latest = await readPointer(checkpoints, 'latest');
+      if (!latest) {
+        throw new TrainingError(
+          `${join(checkpoints, 'latest')}: no checkpoint to resume from. Run without --resume to start training.`,
+        );
+      }
+      const dir = join(checkpoints, latest);
+      // Every file is checked (schemas, weights and moments against the config, the state)
+      // before anything in the output directory changes.
+      const saved = await readCheckpointDir(dir, { optimizer: true });
+      const config = resumeTrainConfig(
+        saved.config.train,
+        options.config ?? {},
+        join(dir, CHECKPOINT_FILES.config),
+      );
+      const setup = await Trainer.setUp(options, config);
+      try {
+        return await Trainer.resume(setup, lock, options, saved, dir);
+      } catch (error) {
+        setup.trainSplit.close();
+        setup.valSplit.close();
+        throw error;
+      }
+    } catch (error) {
+      await Trainer.unlock(lock, outDir);
+      throw error;
+    }
+  }
+
+  private static lock(options: TrainerOptions, outDir: string): Promise<RunLock> {
+    return acquireRunLock(
+      outDir,
+      { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
+      [join(outDir, CHECKPOINTS_DIR)],
+    );
+  }
+
+  private static async unlock(lock: RunLock, outDir: string): Promise<void> {
+    lock.release();
+    // A failed command leaves no empty output folder behind.
+    await removeCreatedDirectories(lock.createdDir, outDir);
+  }
+
+  private static async setUp(options: TrainerOptions, config: TrainConfig): Promise<Setup> {
     const dataDir = resolve(options.dataDir);
     const outDir = resolve(options.outDir);
     const dataMeta = await readMeta(dataDir);
@@ -265,7 +380,11 @@ export class Trainer {
     }
   }
 
-  private static async start(setup: Setup, lock: RunLock): Promise<Trainer> {
+  private static async start(
+    setup: Setup,
+    lock: RunLock,
+    options: TrainerOptions,
+  ): Promise<Trainer> {
     const checkpoints = join(setup.outDir, CHECKPOINTS_DIR);
     if (await readPointer(checkpoints, 'latest')) {
       throw new TrainingError(
@@ -280,6 +399,7 @@ export class Trainer {
     });
     return new Trainer({
       ...setup,
+      options,
       lock,
       model,
       optimizer: new AdamW(model.weights, optimizerOptions(setup.config)),
@@ -289,18 +409,13 @@ export class Trainer {
     });
   }
 
-  private static async resume(setup: Setup, lock: RunLock): Promise<Trainer> {
-    const checkpoints = join(setup.outDir, CHECKPOINTS_DIR);
-    const latest = await readPointer(checkpoints, 'latest');
-    if (!latest) {
-      throw new TrainingError(
-        `${join(checkpoints, 'latest')}: no checkpoint to resume from. Run without --resume to start training.`,
-      );
-    }
-    const dir = join(checkpoints, latest);
-    // Every file is checked (schemas, weights and moments against the config, the state)
-    // before anything in the output directory changes.
-    const saved = await readCheckpointDir(dir, { optimizer: true });
+  private static async resume(
+    setup: Setup,
+    lock: RunLock,
+    options: TrainerOptions,
+    saved: DecodedCheckpoint,
+    dir: string,
+  ): Promise<Trainer> {
     checkResumable(saved, setup, dir);
     const model = GPT.fromWeights(
       setup.modelConfig,
@@ -312,6 +427,7 @@ export class Trainer {
     await truncateMetrics(join(setup.outDir, METRICS_FILE), saved.state.iteration, lock.runId);
     return new Trainer({
       ...setup,
+      options,
       lock,
       model,
       optimizer,
@@ -326,6 +442,7 @@ export class Trainer {
   async *run(): AsyncGenerator<TrainerEvent> {
     const { config } = this;
     const started = performance.now();
+    const startIteration = this.iteration;
     yield {
       type: 'start',
       backend: this.backend.name,
@@ -335,11 +452,19 @@ export class Trainer {
       model: this.modelConfig,
       parameters: countParameters(this.modelConfig),
       microBatchRows: this.microBatchRows,
-      startIteration: this.iteration,
+      startIteration,
       ...(this.resumedFrom ? { resumedFrom: this.resumedFrom } : {}),
     };
-    if (this.iteration === 0) yield* this.evaluateAndKeepBest();
+    const fresh = startIteration === 0;
+    const timedSteps = this.measure ? stepsToTime(startIteration, config) : 0;
+    // A fresh run evaluates its starting weights. When the first steps are timed, that
+    // evaluation comes after them, on a copy of the weights taken now: the estimate (and a
+    // warning about a long run) then comes before the first evaluation, however long.
+    let startWeights = fresh && timedSteps > 0 ? await this.model.weightData() : undefined;
+    if (fresh && !startWeights) yield* this.evaluateAndKeepBest(0);
     const tokensPerIter = config.batchSize * config.blockSize * config.gradientAccumulationSteps;
+    const stepTimes: number[] = [];
+    let estimated = false;
     while (this.iteration < config.maxIters) {
       const lr = learningRateAt(this.iteration, config);
       const stepStart = performance.now();
@@ -358,6 +483,7 @@ export class Trainer {
         );
       }
       this.iteration++;
+      if (stepTimes.length < timedSteps) stepTimes.push(msPerIter);
       const tokensPerSec = (tokensPerIter / msPerIter) * 1000;
       yield { type: 'step', iter: this.iteration, loss, lr, gradNorm, msPerIter, tokensPerSec };
       if (this.iteration % config.logInterval === 0) {
@@ -370,6 +496,18 @@ export class Trainer {
             tokensPerSec,
           }),
         );
+      }
+      if (stepTimes.length === timedSteps && timedSteps > 0 && !estimated) {
+        estimated = true;
+        // The first step warms up (allocations, threads, shader compiles): the fastest of
+        // the others is the steady pace, when there are others.
+        const warm = stepTimes.length > 1 ? stepTimes.slice(1) : stepTimes;
+        yield await this.estimate(startIteration, timedSteps, Math.min(...warm));
+        if (startWeights) {
+          const weights = startWeights;
+          startWeights = undefined;
+          yield* this.evaluateAndKeepBest(0, weights);
+        }
       }
       const last = this.iteration === config.maxIters;
       if (this.iteration % config.evalInterval === 0 || last) yield* this.evaluateAndKeepBest();
@@ -391,6 +529,48 @@ export class Trainer {
       iter: this.iteration,
       bestValLoss: this.bestValLoss,
       seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /**
+   * The estimate event, after the timed steps: times evaluation batches (two, the second
+   * warm), then caps this run's evalIters when asked to and its training cannot afford them.
+   */
+  private async estimate(
+    startIteration: number,
+    timedSteps: number,
+    msPerStep: number,
+  ): Promise<TrainerEvent> {
+    const { config } = this;
+    const random = new Random(config.seed + 2);
+    let msPerEvalBatch = 0;
+    for (let i = 0; i < 2; i++) {
+      const begun = performance.now();
+      await this.evalBatchLoss(this.trainSplit, random);
+      msPerEvalBatch = performance.now() - begun;
+    }
+    const timing = {
+      startIteration,
+      maxIters: config.maxIters,
+      evalInterval: config.evalInterval,
+      evalIters: config.evalIters,
+      evaluatesAtStart: startIteration === 0,
+      msPerStep,
+      msPerEvalBatch,
+    };
+    const cap = this.capEvalIters;
+    const affordable = affordableEvalIters(
+      timing,
+      typeof cap === 'object' ? cap.alwaysAffordedSeconds : undefined,
+    );
+    this.evalIters = cap ? affordable : config.evalIters;
+    return {
+      type: 'estimate',
+      timedSteps,
+      msPerStep,
+      msPerEvalBatch,
+      evalIters: { requested: config.evalIters, used: this.evalIters, affordable },
+      run: estimateRunTime({ ...timing, evalIters: this.evalIters }),
     };
   }
 
@@ -452,43 +632,109 @@ export class Trainer {
 
   /** Mean loss over `evalIters` batches of each split, from a fixed generator (same batches each time). */
   async evaluate(): Promise<{ trainLoss: number; valLoss: number }> {
-    const { batchSize, blockSize, evalIters, seed } = this.config;
+    const batches = this.evaluateBatches(this.iteration);
+    for (;;) {
+      const next = await batches.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  /** evaluate(), with an eval-progress event before the first batch and after each one. */
+  private async *evaluateBatches(
+    iter: number,
+  ): AsyncGenerator<TrainerEvent, { trainLoss: number; valLoss: number }> {
+    const batches = this.evalIters;
+    const begun = performance.now();
     const result = { trainLoss: 0, valLoss: 0 };
-    for (const [key, split] of [
-      ['trainLoss', this.trainSplit],
-      ['valLoss', this.valSplit],
-    ] as const) {
-      const random = new Random(seed + 2);
+    const splits = [
+      ['train', 'trainLoss', this.trainSplit],
+      ['val', 'valLoss', this.valSplit],
+    ] as const;
+    for (const [index, [split, key, data]] of splits.entries()) {
+      const random = new Random(this.config.seed + 2);
       let total = 0;
-      for (let i = 0; i < evalIters; i++) {
-        const batch = split.sampleBatch(random, batchSize, blockSize);
-        const loss = tf.tidy(() =>
-          this.model.loss(
-            tf.tensor2d(batch.x, [batchSize, blockSize], 'int32'),
-            tf.tensor2d(batch.y, [batchSize, blockSize], 'int32'),
-          ),
-        );
-        total += (await loss.data())[0]!;
-        loss.dispose();
+      for (let batch = 0; batch <= batches; batch++) {
+        if (batch > 0) total += await this.evalBatchLoss(data, random);
+        // The first split's start is the evaluation's start; the second's is the first's end.
+        if (batch === 0 && index > 0) continue;
+        yield {
+          type: 'eval-progress',
+          iter,
+          split,
+          batch,
+          batches,
+          done: index * batches + batch,
+          total: splits.length * batches,
+          elapsedMs: performance.now() - begun,
+        };
       }
-      result[key] = total / evalIters;
+      result[key] = total / batches;
     }
     return result;
   }
 
-  private async *evaluateAndKeepBest(): AsyncGenerator<TrainerEvent> {
-    const { trainLoss, valLoss } = await this.evaluate();
-    const best = this.iteration > 0 && (this.bestValLoss === null || valLoss < this.bestValLoss);
+  /** The loss of one evaluation batch (batchSize rows, no dropout) drawn with `random`. */
+  private async evalBatchLoss(split: TokenDataset, random: Random): Promise<number> {
+    const { batchSize, blockSize } = this.config;
+    const batch = split.sampleBatch(random, batchSize, blockSize);
+    const loss = tf.tidy(() =>
+      this.model.loss(
+        tf.tensor2d(batch.x, [batchSize, blockSize], 'int32'),
+        tf.tensor2d(batch.y, [batchSize, blockSize], 'int32'),
+      ),
+    );
+    const value = (await loss.data())[0]!;
+    loss.dispose();
+    return value;
+  }
+
+  /**
+   * Evaluates iteration `iter` (the current one unless given), logs it and keeps the best.
+   * `weights`: evaluate these instead of the model's current ones (a fresh run's starting
+   * weights, evaluated after its timed steps); the current ones are back before the event.
+   */
+  private async *evaluateAndKeepBest(
+    iter = this.iteration,
+    weights?: ReadonlyMap<string, { readonly data: Float32Array }>,
+  ): AsyncGenerator<TrainerEvent> {
+    const restore = weights ? this.swapWeights(weights) : undefined;
+    let losses: { trainLoss: number; valLoss: number };
+    try {
+      losses = yield* this.evaluateBatches(iter);
+    } finally {
+      restore?.();
+    }
+    const { trainLoss, valLoss } = losses;
+    const best = iter > 0 && (this.bestValLoss === null || valLoss < this.bestValLoss);
     if (best) this.bestValLoss = valLoss;
     await this.onDisk('writing metrics.jsonl', () =>
-      appendMetrics(join(this.outDir, METRICS_FILE), { iter: this.iteration, trainLoss, valLoss }),
+      appendMetrics(join(this.outDir, METRICS_FILE), { iter, trainLoss, valLoss }),
     );
     await this.writeLossCurve();
-    yield { type: 'eval', iter: this.iteration, trainLoss, valLoss, best };
+    yield { type: 'eval', iter, trainLoss, valLoss, best };
     if (best) {
       const dir = await this.saveCheckpoint({ best: true });
       yield { type: 'checkpoint', iter: this.iteration, dir, reason: 'best' };
     }
+  }
+
+  /** Puts `weights` into the model; the function returned puts the current ones back. */
+  private swapWeights(weights: ReadonlyMap<string, { readonly data: Float32Array }>): () => void {
+    // tfjs tensors are immutable and assign() rebinds a variable, so a clone keeps the
+    // current values without copying them.
+    const current = new Map<string, tf.Tensor>();
+    for (const [name, variable] of this.model.weights) {
+      current.set(name, tf.clone(variable));
+      const replacement = tf.tensor(weights.get(name)!.data, variable.shape);
+      variable.assign(replacement);
+      replacement.dispose();
+    }
+    return () => {
+      for (const [name, variable] of this.model.weights) {
+        variable.assign(current.get(name)!);
+        current.get(name)!.dispose();
+      }
+    };
   }
 
   /** Writes checkpoint `ckpt-<iteration>` whole, then points `latest` at it. */
@@ -628,6 +874,19 @@ export function rowsThatFit(config: TrainConfig, budget: number): number {
   for (let rows = Math.min(fit, batchSize); rows > 1; rows--)
     if (batchSize % rows === 0) return rows;
   return 1;
+}
+
+/**
+ * Steps timed for the estimate: three (the first warms up), fewer when an evaluation or a
+ * checkpoint comes sooner (the estimate comes before it) or the run ends.
+ */
+function stepsToTime(startIteration: number, config: TrainConfig): number {
+  let steps = 0;
+  for (let iter = startIteration + 1; iter <= config.maxIters && steps < 3; iter++) {
+    steps++;
+    if (iter % config.evalInterval === 0 || iter % config.checkpointInterval === 0) break;
+  }
+  return steps;
 }
 
 function optimizerOptions(config: TrainConfig) {

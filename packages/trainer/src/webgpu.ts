@@ -3,6 +3,15 @@
 // underneath). Both packages are optional peers. A software adapter (SwiftShader,
 // llvmpipe…) works — tests use SwiftShader — but is far slower than wasm, so 'auto' passes
 // it over; ask for `webgpu` by name to use it anyway.
+//
+// Dawn writes its own diagnostics straight to the process's stderr from native code (on a
+// machine without Vulkan: "Warning: Couldn't load Vulkan: libvulkan.so.1 …"). So 'auto'
+// first asks for an adapter in a child process whose output is captured, and loads Dawn
+// into this process only when that child found a hardware adapter. A run that did not ask
+// for WebGPU and has no GPU for it hears nothing from Dawn.
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 /** What the adapter says it is. */
 export interface WebGpuAdapterSummary {
@@ -50,14 +59,11 @@ async function dawnGpu(): Promise<GpuLike> {
   return gpu;
 }
 
-/** The adapter Dawn offers here, or why there is none. */
-export async function probeWebGpu(): Promise<WebGpuAdapterSummary> {
-  const adapter = await (await dawnGpu()).requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw new Error(
-      'no WebGPU adapter (Dawn found no Vulkan, Metal or D3D12 device; on Linux install libvulkan1 and a GPU driver)',
-    );
-  }
+const NO_ADAPTER =
+  'no WebGPU adapter (Dawn found no Vulkan, Metal or D3D12 device; on Linux install libvulkan1 and a GPU driver)';
+
+/** What an adapter's info says it is. */
+function summarize(adapter: AdapterLike): WebGpuAdapterSummary {
   const info = adapter.info ?? {};
   const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
   return {
@@ -71,14 +77,136 @@ export async function probeWebGpu(): Promise<WebGpuAdapterSummary> {
   };
 }
 
-/** Registers the tfjs webgpu backend on Dawn; in 'auto', refuses a software adapter. */
-export async function loadWebGpu(context: { readonly requested: boolean }): Promise<void> {
-  const adapter = await probeWebGpu();
-  if (adapter.software && !context.requested) {
-    throw new Error(
-      `only a software adapter (${adapter.description || adapter.architecture}), slower than wasm; --backend=webgpu uses it anyway`,
-    );
+/** The adapter Dawn offers here (Dawn loaded into this process), or why there is none. */
+export async function probeWebGpu(): Promise<WebGpuAdapterSummary> {
+  const adapter = await (await dawnGpu()).requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(NO_ADAPTER);
+  return summarize(adapter);
+}
+
+/**
+ * The child's program: load the `webgpu` module at argv[1], ask for an adapter, print its
+ * info as one JSON line, exit (Dawn's threads would keep the process alive).
+ */
+const PROBE_PROGRAM = `
+const loaded = await import(process.argv[1]);
+const dawn = typeof loaded.create === 'function' ? loaded : loaded.default;
+const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' });
+const info = adapter ? adapter.info ?? {} : undefined;
+process.stdout.write(JSON.stringify(adapter ? {
+  isFallbackAdapter: adapter.isFallbackAdapter,
+  info: { vendor: info.vendor, architecture: info.architecture, device: info.device,
+    description: info.description, isFallbackAdapter: info.isFallbackAdapter },
+} : null) + '\\n');
+process.exit(0);
+`;
+
+export interface QuietProbeOptions {
+  /** The `webgpu` module to load (a file URL); default: the one this package resolves. */
+  readonly moduleUrl?: string;
+  /** Give up after this long (Dawn enumerating a broken driver can hang); default 20 s. */
+  readonly timeoutMs?: number;
+}
+
+/** The `webgpu` package's entry as this package would import it, or a not-installed error. */
+function resolveWebGpuModule(): string {
+  try {
+    return pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch (error) {
+    throw Object.assign(new Error("Cannot find package 'webgpu'", { cause: error }), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
   }
-  const name = '@tensorflow/tfjs-backend-webgpu';
-  await import(name);
+}
+
+/**
+ * probeWebGpu in a child process, so that whatever Dawn prints stays off this process's
+ * stderr; when there is no adapter, the error's message carries Dawn's first line instead.
+ */
+export async function probeWebGpuQuietly(
+  options: QuietProbeOptions = {},
+): Promise<WebGpuAdapterSummary> {
+  const moduleUrl = options.moduleUrl ?? resolveWebGpuModule();
+  const { stdout, stderr, failure } = await new Promise<{
+    stdout: string;
+    stderr: string;
+    failure?: Error;
+  }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '--eval', PROBE_PROGRAM, moduleUrl],
+      { timeout: options.timeoutMs ?? 20_000, encoding: 'utf8', windowsHide: true },
+      (error, stdout, stderr) => resolve({ stdout, stderr, ...(error ? { failure: error } : {}) }),
+    );
+  });
+  const said = stderr
+    .split('\n')
+    .map((line) => line.replace(/^Warning:\s*/, '').trim())
+    .find((line) => line.length > 0 && !line.startsWith('at '));
+  // The common case said in a few words: Dawn's own line names a .so and a C++ source line.
+  const vulkanMissing = said && /^Couldn't load Vulkan: (\S+?):/.exec(said);
+  const dawnSaid = vulkanMissing
+    ? ` (no Vulkan loader: ${vulkanMissing[1]} not found)`
+    : said
+      ? ` (Dawn: ${said})`
+      : '';
+  if (failure) {
+    const how = (failure as { killed?: boolean }).killed ? 'timed out' : 'failed';
+    throw new Error(`the WebGPU probe ${how}${dawnSaid}`);
+  }
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  let adapter: AdapterLike | null;
+  try {
+    adapter = JSON.parse(line) as AdapterLike | null;
+  } catch {
+    throw new Error(`the WebGPU probe printed no adapter${dawnSaid}`);
+  }
+  if (!adapter) throw new Error(said ? `no WebGPU adapter${dawnSaid}` : NO_ADAPTER);
+  return summarize(adapter);
+}
+
+/** The steps of loadWebGpu, replaceable in tests. */
+export interface WebGpuLoaderParts {
+  /** Probes without letting Dawn print (used by 'auto'). */
+  readonly probeQuietly: () => Promise<WebGpuAdapterSummary>;
+  /** Loads Dawn into this process and probes there. */
+  readonly probeHere: () => Promise<WebGpuAdapterSummary>;
+  /** Registers tfjs's webgpu backend. */
+  readonly register: () => Promise<void>;
+}
+
+const defaultParts: WebGpuLoaderParts = {
+  probeQuietly: () => probeWebGpuQuietly(),
+  probeHere: probeWebGpu,
+  register: async () => {
+    const name = '@tensorflow/tfjs-backend-webgpu';
+    await import(name);
+  },
+};
+
+/**
+ * Registers the tfjs webgpu backend on Dawn. Asked for by name, it loads Dawn here directly
+ * (its diagnostics are then worth seeing). In 'auto' it probes quietly first and goes on
+ * only for a hardware adapter: no adapter or a software one is a skip, with Dawn silent.
+ */
+export async function loadWebGpu(
+  context: { readonly requested: boolean },
+  parts: WebGpuLoaderParts = defaultParts,
+): Promise<void> {
+  // A navigator.gpu already here (a browser-like runtime, or Dawn loaded before) prints
+  // nothing new when asked again, so there is nothing to keep quiet.
+  const present = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined;
+  if (!context.requested && !present) {
+    const adapter = await parts.probeQuietly();
+    if (adapter.software) throw softwareOnly(adapter);
+  }
+  const adapter = await parts.probeHere();
+  if (adapter.software && !context.requested) throw softwareOnly(adapter);
+  await parts.register();
+}
+
+function softwareOnly(adapter: WebGpuAdapterSummary): Error {
+  return new Error(
+    `only a software adapter (${adapter.description || adapter.architecture}), slower than wasm; --backend=webgpu uses it anyway`,
+  );
 }

@@ -1,7 +1,8 @@
 // `minigpt export`: a training checkpoint → an ONNX export directory for the runners.
-import { relative } from 'node:path';
-import { exportCheckpoint } from '@minigpt/export-onnx';
+import { ExportError, exportCheckpoint } from '@minigpt/export-onnx';
 import { Command, Option } from 'commander';
+import { CliError } from '../errors.js';
+import { commandLine, shownPath } from '../invocation.js';
 
 export function exportCommand(): Command {
   return new Command('export')
@@ -28,20 +29,28 @@ export function exportCommand(): Command {
           outDir: flags.out,
           force: flags.force,
           ...(flags.quantize ? { quantize: flags.quantize } : {}),
+        }).catch((error: unknown) => {
+          // The library words this fix for its API (force: true); here it is a flag.
+          if (error instanceof ExportError && error.rule === 'output-exists') {
+            throw new CliError(
+              `${shownPath(error.file ?? flags.out)}: already holds an export. Pass --force to replace it, or choose another --out`,
+              { file: error.file ?? flags.out, rule: error.rule, cause: error },
+            );
+          }
+          throw error;
         });
-        const shown = (path: string) => relative(process.cwd(), path) || '.';
         const model = result.manifest['model'] as {
           nLayer: number;
           nEmbd: number;
           vocabSize: number;
         };
         process.stdout.write(
-          `exported ${shown(result.checkpointDir)} → ${shown(result.outDir)}/ (onnx/model.onnx ${(result.modelBytes / 1e6).toFixed(1)} MB, ` +
+          `exported ${shownPath(result.checkpointDir)} → ${shownPath(result.outDir)}/ (onnx/model.onnx ${(result.modelBytes / 1e6).toFixed(1)} MB, ` +
             (result.quantizedBytes !== undefined
               ? `int8 onnx/model_quantized.onnx ${(result.quantizedBytes / 1e6).toFixed(1)} MB, `
               : '') +
             `${model.nLayer} layers, ${model.nEmbd} wide, vocab ${model.vocabSize}, opset 17) in ${((performance.now() - started) / 1000).toFixed(2)} s\n` +
-            `generate: minigpt generate --model ${shown(result.outDir)} --prompt "…"\n`,
+            `generate: ${commandLine(['generate', '--model', shownPath(result.outDir)])}\n`,
         );
       },
     );

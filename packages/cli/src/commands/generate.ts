@@ -14,6 +14,7 @@ interface GenerateFlags extends SamplingFlags {
   dtype: ModelDtype;
   stop?: string[];
   stats: boolean;
+  verbose: boolean;
   promptFile?: string;
   batchSize: number;
 }
@@ -48,6 +49,11 @@ export function generateCommand(): Command {
       'print {"prompts","newTokens","tokensPerSec","firstTokenMs","device","dtype"} as JSON to stderr at the end',
       false,
     )
+    .option(
+      '--verbose',
+      "also print onnxruntime's own log (warnings, and provider libraries it cannot load)",
+      false,
+    )
     .action(async (flags: GenerateFlags, command: Command) => {
       if (flags.promptFile !== undefined && command.getOptionValueSource('prompt') === 'cli')
         throw new CliError('give --prompt or --prompt-file, not both');
@@ -56,6 +62,7 @@ export function generateCommand(): Command {
       const model = await loadModel(flags.model, {
         device: flags.device,
         dtype: flags.dtype,
+        ...(flags.verbose ? { logLevel: 'warning' as const } : {}),
         onWarning: (message) => process.stderr.write(`minigpt: warning: ${message}\n`),
       });
       const started = performance.now();

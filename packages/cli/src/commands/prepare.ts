@@ -1,12 +1,20 @@
 // `minigpt prepare`: a text file or built-in corpus → train.bin, val.bin, vocab.json,
 // meta.json in an output directory (see @minigpt/data for the formats).
 import { stat } from 'node:fs/promises';
-import { basename, extname, join, relative } from 'node:path';
+import { basename, extname } from 'node:path';
 import { binarize, type TokenizerChoice } from '@minigpt/data';
 import { Command, Option } from 'commander';
 import { fraction, positiveInteger } from '../parsers.js';
-import { DEFAULT_DATASET, DATASETS, findDataset } from '../datasets.js';
+import {
+  DEFAULT_BPE_VOCAB,
+  DEFAULT_DATASET,
+  DATASETS,
+  defaultBpeVocabSize,
+  defaultDataDir,
+  findDataset,
+} from '../datasets.js';
 import { CliError } from '../errors.js';
+import { commandLine, shownPath } from '../invocation.js';
 import { createByteProgress } from '../progress.js';
 
 /** Inputs at least this large get a progress bar (on a terminal). */
@@ -40,9 +48,10 @@ export function prepareCommand(): Command {
         .default('char'),
     )
     .addOption(
-      new Option('--vocab-size <n>', 'BPE vocabulary size (default 4096)').argParser(
-        positiveInteger,
-      ),
+      new Option(
+        '--vocab-size <n>',
+        `BPE vocabulary size (default: from the text's size, ${DEFAULT_BPE_VOCAB.min} to ${DEFAULT_BPE_VOCAB.max})`,
+      ).argParser(positiveInteger),
     )
     .addOption(
       new Option('--val-fraction <x>', 'share of the text, from its end, kept for validation')
@@ -57,12 +66,15 @@ export function prepareCommand(): Command {
         .choices(['universal', 'keep'])
         .default('universal'),
     )
-    .option('--out <dir>', 'output directory (default: data/<dataset or input name>)')
+    .option(
+      '--out <dir>',
+      'output directory (default: data/<name> for char, data/<name>-bpe<vocab size> for bpe; <name>: the dataset, or the input file without extension)',
+    )
     .option('--force', 'replace prepared data already in the output directory', false)
     .option('--no-progress', 'never show a progress bar')
     .addHelpText(
       'after',
-      `\nBuilt-in datasets:\n${datasetList}\n\nExamples:\n  minigpt prepare\n  minigpt prepare --input notes.txt --tokenizer bpe --vocab-size 2048 --out data/notes`,
+      `\nBuilt-in datasets:\n${datasetList}\n\nExamples:\n  minigpt prepare                        → data/moby-dick\n  minigpt prepare --tokenizer bpe        → data/moby-dick-bpe1024\n  minigpt prepare --input notes.txt      → data/notes`,
     )
     .action(async (flags: PrepareFlags) => {
       await runPrepare(flags);
@@ -76,20 +88,24 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
     );
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  let input: string;
-  let name: string;
-  if (flags.input !== undefined) {
-    input = flags.input;
-    name = basename(input, extname(input)) || 'data';
-  } else {
-    const dataset = findDataset(flags.dataset ?? DEFAULT_DATASET);
-    input = await dataset.resolve({ env: process.env, log });
-    name = dataset.name;
-  }
-  const outDir = flags.out ?? join('data', name);
+  const dataset =
+    flags.input === undefined ? findDataset(flags.dataset ?? DEFAULT_DATASET) : undefined;
+  const name = dataset?.name ?? (basename(flags.input!, extname(flags.input!)) || 'data');
+  // A built-in dataset resolves to a local file first: the BPE default depends on its size.
+  const input = dataset ? await dataset.resolve({ env: process.env, log }) : flags.input!;
   const inputBytes = await stat(input)
     .then((info) => info.size)
     .catch(() => 0);
+  let vocabSize = flags.vocabSize;
+  if (flags.tokenizer === 'bpe' && vocabSize === undefined) {
+    vocabSize = defaultBpeVocabSize(inputBytes);
+    log(
+      `BPE vocab size ${vocabSize}: the default for a ${size(inputBytes)} text ` +
+        `(${DEFAULT_BPE_VOCAB.min} to ${DEFAULT_BPE_VOCAB.max}, growing with the text). A bigger vocabulary ` +
+        'makes the text fewer tokens but each training step slower; --vocab-size to change.',
+    );
+  }
+  const outDir = flags.out ?? defaultDataDir(name, flags.tokenizer, vocabSize);
   const progress = createByteProgress(flags.progress && inputBytes >= PROGRESS_MIN_BYTES);
   const started = performance.now();
   let result;
@@ -98,7 +114,7 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
       input,
       outDir,
       tokenizer: flags.tokenizer,
-      vocabSize: flags.vocabSize,
+      vocabSize,
       valFraction: flags.valFraction,
       newlines: flags.newlines,
       force: flags.force,
@@ -110,7 +126,7 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
   }
   const seconds = (performance.now() - started) / 1000;
   const { meta } = result;
-  const shown = relative(process.cwd(), result.outDir) || '.';
+  const shown = shownPath(result.outDir);
   const count = (n: number) => n.toLocaleString('en-US');
   process.stdout.write(
     [
@@ -119,7 +135,15 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
       `  train.bin   ${count(meta.trainTokens)} tokens (${meta.dtype})`,
       `  val.bin     ${count(meta.valTokens)} tokens (${meta.dtype})`,
       `  done in ${seconds.toFixed(2)} s (${(meta.source.bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)} MB/s)`,
+      `train: ${commandLine(['train', '--data', shown])}`,
       '',
     ].join('\n'),
   );
+}
+
+/** A file size as people say it: 1.2 MB, 40 kB, 300 bytes. */
+function size(bytes: number): string {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} kB`;
+  return `${bytes} bytes`;
 }
