@@ -3,6 +3,7 @@
 // about.json), streams generated text — one row, or the prompt in several rows of one batch,
 // each sampled with its own seed — shows tokens/s and the device, stops on Stop.
 import { loadModel, type Generation, type ModelDtype, type WebDevice } from '@minigpt/runner-web';
+import type { About } from './about.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -21,39 +22,6 @@ const device = requested === 'webgpu' || requested === 'wasm' ? (requested as We
 const dtype: ModelDtype = query.get('dtype') === 'q8' ? 'q8' : 'fp32';
 // ?threads=N sets the wasm thread count (default: onnxruntime-web's choice).
 const threads = Number(query.get('threads') ?? NaN);
-
-/** public/model/about.json, written by scripts/build-model.mjs beside the export. */
-interface About {
-  prompt: string;
-  model: {
-    preset: string;
-    parameters: number;
-    nLayer: number;
-    nHead: number;
-    nEmbd: number;
-    blockSize: number;
-    vocabSize: number;
-    tokenizer: string;
-  };
-  corpus: {
-    name: string;
-    bytes: number;
-    trainTokens: number;
-    valTokens: number;
-    fallback?: string;
-  };
-  training: {
-    iterations: number;
-    batchSize: number;
-    tokens: number;
-    seconds: number;
-    backend: string;
-    nativeKernels: { threads: number } | { reason: string } | null;
-    machine: string;
-    finishedAt: string;
-  };
-  evaluation: { iteration: number; batches: number; trainLoss: number; valLoss: number };
-}
 
 const count = (n: number) => n.toLocaleString('en-US');
 const millions = (n: number) => `${(n / 1e6).toFixed(2)} M`;

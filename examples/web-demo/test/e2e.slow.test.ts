@@ -13,25 +13,10 @@ import { loadModel } from '@minigpt/runner-node';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { About } from '../src/about.js';
 
 const demo = fileURLToPath(new URL('..', import.meta.url));
 const chromiumPath = process.env['MINIGPT_CHROMIUM'] ?? '/usr/bin/chromium';
-/** The parts of public/model/about.json (see scripts/build-model.mjs) the test checks. */
-interface About {
-  prompt: string;
-  model: {
-    preset: string;
-    parameters: number;
-    nLayer: number;
-    nHead: number;
-    nEmbd: number;
-    blockSize: number;
-    vocabSize: number;
-  };
-  corpus: { name: string };
-  training: { iterations: number; tokens: number; backend: string };
-  evaluation: { valLoss: number; trainLoss: number };
-}
 let about: About;
 /** The corpus's own prompt, which the page starts with (about.json's `prompt`). */
 let prompt: string;
