@@ -8,6 +8,8 @@ import { MinigptError } from '@minigpt/errors';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import {
+  modelFileFor,
+  type ModelDtype,
   cacheRowsOutputs,
   checkGraphAgainstManifest,
   createOnnxDecoder,
@@ -28,11 +30,11 @@ import {
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
 
+export type { ModelDtype };
+
 export type Device = 'cpu' | 'cuda';
 /** onnxruntime's log levels, most to least verbose. */
 export type OrtLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
-/** Which graph of the export: float32 (default), or the int8 one (`minigpt export --quantize int8`). */
-export type ModelDtype = 'fp32' | 'q8';
 
 export interface LoadModelOptions {
   /** Default 'cpu'. 'cuda' falls back to CPU (with `onWarning`) when CUDA cannot start. */
@@ -115,12 +117,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     );
   }
   const dtype = options.dtype ?? 'fp32';
-  const modelName = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
-  if (modelName === undefined)
-    throw new RunnerError(
-      `${manifestPath}: this export has no int8 model (no files.modelQuantized). Export it with \`minigpt export --quantize int8\`, or load dtype 'fp32'`,
-      { file: manifestPath, rule: 'missing' },
-    );
+  const model = modelFileFor(manifest, dtype);
+  if ('missing' in model)
+    throw new RunnerError(`${manifestPath}: ${model.missing}`, {
+      file: manifestPath,
+      rule: 'missing',
+    });
+  const modelName = model.file;
   const modelFile = await fileInside(realRoot, root, modelName);
   const modelPath = modelFile.path;
   if (modelFile.real === undefined)

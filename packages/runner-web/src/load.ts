@@ -13,6 +13,8 @@
 // with the manifest before any cache buffer is sized from it.
 import { MinigptError } from '@minigpt/errors';
 import {
+  modelFileFor,
+  type ModelDtype,
   cacheNames,
   cacheRowsOutputs,
   createSessionWithCacheRows,
@@ -35,9 +37,9 @@ import {
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import type * as Ort from 'onnxruntime-web';
 
+export type { ModelDtype };
+
 export type WebDevice = 'webgpu' | 'wasm';
-/** Which graph of the export: float32 (default), or the int8 one (`minigpt export --quantize int8`). */
-export type ModelDtype = 'fp32' | 'q8';
 
 /** Where the export is: a base URL holding minigpt.json, or the three files themselves. */
 export type ModelSource =
@@ -134,12 +136,13 @@ export async function loadModel(
     );
   }
   const dtype = options.dtype ?? 'fp32';
-  const modelName = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
-  if (modelName === undefined)
-    throw new WebRunnerError(
-      `${manifestUrl}: this export has no int8 model (no files.modelQuantized). Export it with \`minigpt export --quantize int8\`, or load dtype 'fp32'`,
-      { file: manifestUrl, rule: 'missing' },
-    );
+  const model = modelFileFor(manifest, dtype);
+  if ('missing' in model)
+    throw new WebRunnerError(`${manifestUrl}: ${model.missing}`, {
+      file: manifestUrl,
+      rule: 'missing',
+    });
+  const modelName = model.file;
   const modelUrl =
     typeof source === 'string'
       ? base + modelName

@@ -31,6 +31,8 @@ export {
   MANIFEST_LIMITS,
   cacheNames,
   layerName,
+  modelFileFor,
+  type ModelDtype,
   type CacheNames,
   parseManifest,
   type ExportManifest,

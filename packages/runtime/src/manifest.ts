@@ -165,6 +165,26 @@ export interface CacheNames {
   readonly added?: string;
 }
 
+/** Which graph of an export: float32 (default), or the int8 one (`minigpt export --quantize int8`); named as transformers.js's dtype. */
+export type ModelDtype = 'fp32' | 'q8';
+
+/**
+ * The export's model file for `dtype`, or, when it has none, what to tell the user (the
+ * runner prefixes the manifest's path and throws its own error type).
+ */
+export function modelFileFor(
+  manifest: ExportManifest,
+  dtype: ModelDtype,
+): { readonly file: string } | { readonly missing: string } {
+  const file = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
+  return file !== undefined
+    ? { file }
+    : {
+        missing:
+          "this export has no int8 model (no files.modelQuantized). Export it with `minigpt export --quantize int8`, or load dtype 'fp32'",
+      };
+}
+
 /** Each cache input and the outputs that feed it next step, layer by layer (key, then value). */
 export function cacheNames(manifest: ExportManifest): CacheNames[] {
   const { pastKey, pastValue } = manifest.inputs;
