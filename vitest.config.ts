@@ -1,6 +1,7 @@
 // One vitest run for the whole monorepo: a project per package, each reading the other
 // packages' TypeScript sources through the `@minigpt/source` export condition (no build).
 import { readdirSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultServerConditions } from 'vite';
@@ -27,6 +28,9 @@ export default defineConfig({
     // Slow tests (`*.slow.test.ts`: packing, large files) get room; fast ones stay fast.
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    // Much of the suite waits on child processes (the CLI, training children, Chromium, vite
+    // builds): vitest's default of cores − 1 workers ran it one file at a time on 2 cores.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: packageDirs.map((dir) => ({
       extends: true,
       test: {

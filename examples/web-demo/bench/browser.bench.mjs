@@ -15,8 +15,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
-import { build, preview } from 'vite';
+import { launchChromium, servePage } from '@minigpt/chromium';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -36,7 +35,7 @@ const modelDir = join(demo, 'public', 'bench-model');
 if (args['write-export']) {
   // Child process: build and export the model (TensorFlow.js stays out of the parent).
   const tf = await import('@tensorflow/tfjs');
-  const { writeExport } = await import('@minigpt/export-onnx');
+  const { writeExport } = await import('@minigpt/export-onnx/node');
   const { GPT, resolveGPTConfig } = await import('@minigpt/model');
   const { CharTokenizer } = await import('@minigpt/tokenizer');
   tf.enableProdMode();
@@ -84,25 +83,8 @@ execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--write-export=
 });
 const exportSeconds = (Date.now() - started) / 1000;
 try {
-  await build({ root: demo, logLevel: 'error' });
-  const server = await preview({
-    root: demo,
-    preview: { port: 0, host: '127.0.0.1' },
-    logLevel: 'error',
-  });
-  const browser = await chromium.launch({
-    executablePath: process.env.MINIGPT_CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--enable-unsafe-webgpu',
-    ],
-  });
+  const server = await servePage(demo);
+  const browser = await launchChromium();
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const results = [];
   let isolated;
@@ -111,7 +93,7 @@ try {
     for (const dtype of dtypes) {
       const page = await browser.newPage();
       await page.goto(
-        `${server.resolvedUrls.local[0]}?device=${device}&dtype=${dtype}&model=bench-model${args.threads ? `&threads=${args.threads}` : ''}`,
+        `${server.url}?device=${device}&dtype=${dtype}&model=bench-model${args.threads ? `&threads=${args.threads}` : ''}`,
       );
       await page.waitForFunction(
         () =>

@@ -6,21 +6,20 @@
 // must read like words, not a loop. Screenshots go to test-output/;
 // MINIGPT_UPDATE_SCREENSHOT=1 also writes the README's docs/screenshot.png.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '@minigpt/runner-node';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
+import { launchChromium, servePage, type ServedPage } from '@minigpt/chromium';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { About } from '../src/about.js';
 
 const demo = fileURLToPath(new URL('..', import.meta.url));
-const chromiumPath = process.env['MINIGPT_CHROMIUM'] ?? '/usr/bin/chromium';
 let about: About;
 /** The corpus's own prompt, which the page starts with (about.json's `prompt`). */
 let prompt: string;
-let server: PreviewServer;
+let server: ServedPage;
 let url: string;
 
 beforeAll(async () => {
@@ -29,38 +28,16 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(demo, 'scripts', 'build-model.mjs')], { stdio: 'inherit' });
   about = JSON.parse(readFileSync(join(demo, 'public', 'model', 'about.json'), 'utf8')) as About;
   prompt = about.prompt;
-  await build({ root: demo, logLevel: 'error' });
-  server = await preview({
-    root: demo,
-    preview: { port: 0, host: '127.0.0.1' },
-    logLevel: 'error',
-  });
-  url = server.resolvedUrls!.local[0]!;
+  server = await servePage(demo);
+  url = server.url;
 }, 600_000);
 
 afterAll(async () => {
   await server?.close();
 });
 
-async function launch(): Promise<Browser> {
-  if (!existsSync(chromiumPath))
-    throw new Error(
-      `${chromiumPath} not found: install Debian's chromium (apt-get install chromium)`,
-    );
-  return chromium.launch({
-    executablePath: chromiumPath,
-    // A fresh profile each launch (playwright's default); no network beyond localhost.
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--enable-unsafe-webgpu',
-    ],
-  });
+function launch(): Promise<Browser> {
+  return launchChromium();
 }
 
 /** Opens the demo on `device` with the `dtype` graph, once the model is ready. */
@@ -243,7 +220,9 @@ describe('web demo in Chromium', () => {
         // SwiftShader runs WebGPU on the CPU, several times slower than wasm: fewer tokens,
         // still past the 64-token context, so the cache is rebuilt on the way there too.
         const maxNewTokens = device === 'webgpu' ? 70 : 100;
-        for (const temperature of [0, 0.8]) {
+        // On SwiftShader the lone sampled row is left to the batch: its row 0 samples with
+        // the same default seed (1337) from the same prompt, so it is that case already.
+        for (const temperature of device === 'webgpu' ? [0] : [0, 0.8]) {
           const expected = await node.generate(prompt, { maxNewTokens, temperature }).text();
           expect(await generateInPage(page, temperature, 1, maxNewTokens)).toEqual([expected]);
         }

@@ -1,8 +1,9 @@
 // Public entry of @minigpt/checkpoint: the checkpoint format — names, pointer files, the
 // schemas of config.json and state.json, and encoding/reading a checkpoint's five files
-// from any storage. No TensorFlow.js and no Node APIs: it runs in browsers too. Directories
-// on disk are in '@minigpt/checkpoint/node'.
-export { CheckpointError } from './errors.js';
+// from any storage — and a run's storage (RunStorage) in memory or the browser's OPFS, with
+// the run-level checkpoint helpers over any of them. No TensorFlow.js and no Node APIs: it
+// runs in browsers too. Directories on disk are in '@minigpt/checkpoint/node'.
+export { CheckpointError, RunLockedError } from './errors.js';
 export {
   CHECKPOINTS_DIR,
   CHECKPOINT_FILES,
@@ -34,3 +35,29 @@ export {
   type OptimizerMoments,
   type ReadCheckpointOptions,
 } from './codec.js';
+export {
+  LOCK_FILE,
+  TEMP_PREFIX,
+  checkStorageName,
+  type RunLock,
+  type RunStorage,
+} from './storage.js';
+export { memoryStorage } from './memory-storage.js';
+export {
+  opfsStorage,
+  type OpfsDirectoryHandle,
+  type OpfsFileHandle,
+  type OpfsHandle,
+  type OpfsStorageOptions,
+  type OpfsWritable,
+  type WebLocks,
+} from './opfs-storage.js';
+export {
+  pruneRunCheckpoints,
+  readRunCheckpoint,
+  readRunPointer,
+  removeRunTemps,
+  runCheckpointSource,
+  setRunPointer,
+  writeRunCheckpoint,
+} from './run.js';

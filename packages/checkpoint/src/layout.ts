@@ -1,6 +1,7 @@
 // What a training output directory holds and what its names may be: `checkpoints/ckpt-…/`
 // directories of five files, and the `latest` / `best` pointer files naming one of them.
-// It knows the names only; reading and writing them is codec.ts (bytes) and node/ (disks).
+// It knows the names only; reading and writing them is codec.ts (bytes), run.ts (any
+// RunStorage) and node/ (directories on disk).
 import { CheckpointError } from './errors.js';
 
 /** Version of the checkpoint layout and its JSON files; a change of either bumps it. */

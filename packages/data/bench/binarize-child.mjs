@@ -1,6 +1,6 @@
 // Child process of the binarize benchmark: prepares one file and reports time and peak RSS,
 // so the figure is this run's memory alone, not the parent's.
-import { binarize } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 
 const [input, outDir, tokenizer] = process.argv.slice(2);
 const started = performance.now();

@@ -1,7 +1,7 @@
 // Child process of the id-scan benchmark: opens one split in 'file' mode (which scans every id)
 // and reports the time and peak RSS, so the figure shows the scan does not hold the file.
 import { readFileSync } from 'node:fs';
-import { TokenDataset } from '@minigpt/data';
+import { openTokenDataset } from '@minigpt/data/node';
 
 /**
  * Peak RSS in MB. Linux's VmHWM belongs to this process image; getrusage's maxRSS survives
@@ -19,7 +19,7 @@ function peakRssMB() {
 
 const [dir] = process.argv.slice(2);
 const started = performance.now();
-const dataset = await TokenDataset.open(dir, 'train', { mode: 'file' });
+const dataset = await openTokenDataset(dir, 'train', { mode: 'file' });
 const seconds = (performance.now() - started) / 1000;
 dataset.close();
 process.stdout.write(JSON.stringify({ seconds, peakRssMB: peakRssMB() }) + '\n');

@@ -1,4 +1,4 @@
-// Benchmark: what checking every token id against vocabSize adds to `TokenDataset.open`, on a
+// Benchmark: what checking every token id against vocabSize adds to `openTokenDataset`, on a
 // generated 1 GB split (uint16, 500M tokens; then uint32, 250M tokens), against references
 // measured in the same run: readFile of the file, and a plain `for` loop sum over its ids.
 // Wall and CPU time both: CPU time stays meaningful when other work shares the cores. The file
@@ -19,9 +19,10 @@ import { open, readFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TokenDataset } from '@minigpt/data';
+import { openTokenDataset } from '@minigpt/data/node';
 // The scan alone, from this package's own build (not a public export).
-import { FILE_SCAN_CHUNK_BYTES, findBadTokenId } from '../dist/id-check.js';
+import { findBadTokenId } from '../dist/id-check.js';
+import { FILE_SCAN_CHUNK_BYTES } from '../dist/node/file-id-check.js';
 
 const targetBytes = Number(process.env.MINIGPT_BENCH_SCAN_BYTES ?? 1e9);
 const runs = Number(process.env.MINIGPT_BENCH_RUNS ?? 3);
@@ -169,15 +170,15 @@ async function bench(dtype, vocabSize, { openMemory }) {
     bytes = undefined; // let the next gigabyte reuse this one's memory
     if (openMemory) {
       samples.openUnchecked.push(
-        await measure(() => TokenDataset.open(dir, 'train', { mode: 'memory', checkIds: false })),
+        await measure(() => openTokenDataset(dir, 'train', { mode: 'memory', checkIds: false })),
       );
       samples.openMemory.push(
-        await measure(() => TokenDataset.open(dir, 'train', { mode: 'memory' })),
+        await measure(() => openTokenDataset(dir, 'train', { mode: 'memory' })),
       );
     }
     samples.chunkedRead.push(await measure(() => chunkedRead(path)));
     samples.openFile.push(
-      await measure(async () => (await TokenDataset.open(dir, 'train', { mode: 'file' })).close()),
+      await measure(async () => (await openTokenDataset(dir, 'train', { mode: 'file' })).close()),
     );
   }
   const cpuPerToken = (median(samples.scan.map((s) => s.cpu)) / tokens) * 1e9;

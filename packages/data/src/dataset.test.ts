@@ -1,119 +1,16 @@
-import { rmSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// TokenDataset over arrays and Blobs: batches equal to the ones the file-based dataset of the
+// previous release gave (known answers), equal across sources, and bad input refused by name.
 import { Random } from '@minigpt/random';
-import { CharTokenizer } from '@minigpt/tokenizer';
 import { describe, expect, it } from 'vitest';
-import { DataError, TokenDataset, binarize } from './index.js';
-import { readTokens, useTempDir, writeSplits, writeTokenAt } from './test-helpers.js';
+import { DataError, TokenDataset } from './index.js';
 
-const tempDir = useTempDir();
+/** The split the known answers below were taken from (ids (i·7919) mod 97). */
+const tokens = () => Uint16Array.from({ length: 1000 }, (_, i) => (i * 7919) % 97);
+const options = { split: 'train', vocabSize: 97, source: 'ids' } as const;
 
-async function prepared(
-  text = 'The quick brown fox jumps over the lazy dog.\n'.repeat(50),
-): Promise<string> {
-  const dir = tempDir();
-  writeFileSync(join(dir, 'input.txt'), text);
-  await binarize({ input: join(dir, 'input.txt'), outDir: join(dir, 'data') });
-  return join(dir, 'data');
-}
-
-describe('TokenDataset', () => {
-  it('samples (B, T) batches where y is x shifted by one, from the split file', async () => {
-    const dir = await prepared();
-    const dataset = await TokenDataset.open(dir, 'train');
-    const tokens = readTokens(join(dir, 'train.bin'));
-    expect(dataset.length).toBe(tokens.length);
-    const batch = dataset.sampleBatch(new Random(1), 4, 8);
-    expect(batch.x.length).toBe(32);
-    expect(batch.y.length).toBe(32);
-    batch.offsets.forEach((start, row) => {
-      expect(Array.from(batch.x.subarray(row * 8, row * 8 + 8))).toEqual(
-        tokens.slice(start, start + 8),
-      );
-      expect(Array.from(batch.y.subarray(row * 8, row * 8 + 8))).toEqual(
-        tokens.slice(start + 1, start + 9),
-      );
-    });
-  });
-
-  it('gives the same batches for the same seed, other batches for another', async () => {
-    const dataset = await TokenDataset.open(await prepared(), 'train');
-    const run = (seed: number) => {
-      const random = new Random(seed);
-      return [0, 1, 2].map(() => Array.from(dataset.sampleBatch(random, 3, 16).x));
-    };
-    expect(run(5)).toEqual(run(5));
-    expect(run(5)).not.toEqual(run(6));
-  });
-
-  it('reads the same batches from disk as from memory', async () => {
-    const dir = await prepared();
-    const inMemory = await TokenDataset.open(dir, 'val', { mode: 'memory' });
-    const fromFile = await TokenDataset.open(dir, 'val', { mode: 'file' });
-    try {
-      const a = inMemory.sampleBatch(new Random(9), 5, 10);
-      const b = fromFile.sampleBatch(new Random(9), 5, 10);
-      expect(Array.from(b.x)).toEqual(Array.from(a.x));
-      expect(Array.from(b.y)).toEqual(Array.from(a.y));
-    } finally {
-      fromFile.close();
-    }
-  });
-
-  it('can reach every valid offset, including the last block', async () => {
-    const dataset = await TokenDataset.open(
-      await prepared('abcdefghijklmnopqrstuvwxyz'.repeat(2)),
-      'train',
-    );
-    const offsets = new Set<number>();
-    const random = new Random(2);
-    for (let i = 0; i < 400; i++) offsets.add(dataset.sampleBatch(random, 1, 4).offsets[0]!);
-    expect(Math.max(...offsets)).toBe(dataset.length - 5);
-    expect(Math.min(...offsets)).toBe(0);
-  });
-
-  it('loads the saved tokenizer', async () => {
-    const dataset = await TokenDataset.open(await prepared('hello there\n'.repeat(10)), 'train');
-    const tokenizer = await dataset.tokenizer();
-    expect(tokenizer.decode(tokenizer.encode('hello'))).toBe('hello');
-  });
-
-  it('reads meta.json fields as numbers and strings it checked', async () => {
-    const dataset = await TokenDataset.open(await prepared(), 'train');
-    expect(dataset.meta.dtype).toBe('uint16');
-    expect(dataset.meta.source.sha256).toMatch(/^[0-9a-f]{64}$/);
-  });
-
-  it('explains a split too small for the block, a truncated file, and missing or newer data', async () => {
-    const dir = await prepared();
-    const dataset = await TokenDataset.open(dir, 'val');
-    expect(() => dataset.sampleBatch(new Random(1), 1, dataset.length)).toThrow(
-      new RegExp(
-        `val\\.bin: holds ${dataset.length} tokens, too few for one block of ${dataset.length}`,
-      ),
-    );
-    truncateSync(join(dir, 'train.bin'), 101);
-    await expect(TokenDataset.open(dir, 'train')).rejects.toThrow(
-      /train\.bin: has 101 bytes but meta\.json says .*truncated/,
-    );
-    const metaPath = join(dir, 'meta.json');
-    writeFileSync(
-      metaPath,
-      JSON.stringify({ ...JSON.parse(readFileSync(metaPath, 'utf8')), formatVersion: 2 }),
-    );
-    await expect(TokenDataset.open(dir, 'val')).rejects.toThrow(
-      /format version 2.*Upgrade @minigpt\/data/,
-    );
-    const error = await TokenDataset.open(tempDir(), 'train').catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(DataError);
-    expect((error as Error).message).toMatch(/meta\.json: not found.*Prepare it first/);
-    expect((error as DataError).remedy).toBe('prepare');
-  });
-});
-
-/** The rejection of `promise`, which must be a DataError. */
-async function dataError(promise: Promise<unknown>): Promise<DataError> {
-  const error = await promise.then(
+/** The rejection (or throw) of `attempt`, which must be a DataError. */
+async function dataError(attempt: () => unknown): Promise<DataError> {
+  const error = await (async () => attempt())().then(
     () => undefined,
     (caught: unknown) => caught,
   );
@@ -121,87 +18,137 @@ async function dataError(promise: Promise<unknown>): Promise<DataError> {
   return error as DataError;
 }
 
-describe('TokenDataset.open checks every id against meta.json', () => {
-  for (const mode of ['memory', 'file'] as const) {
-    it(`refuses an out-of-range input id and a last token that is only a target (${mode})`, async () => {
-      const dir = await prepared();
-      const path = join(dir, 'train.bin');
-      const { vocabSize } = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as {
-        vocabSize: number;
-      };
-      const last = readTokens(path).length - 1;
-      const original = readTokens(path);
+describe('TokenDataset.fromTokens', () => {
+  it("samples the batches 0.x's TokenDataset.open sampled for the same generator state", () => {
+    // Taken with TokenDataset.open on a directory holding these ids, before the split into
+    // '@minigpt/data' and '@minigpt/data/node'.
+    const dataset = TokenDataset.fromTokens(tokens(), options);
+    const random = new Random(42);
+    const offsets = [0, 1, 2].map(() => dataset.sampleBatch(random, 4, 8).offsets);
+    expect(offsets).toEqual([
+      [556, 617, 282, 62],
+      [148, 970, 978, 544],
+      [422, 758, 549, 578],
+    ]);
+    const batch = dataset.sampleBatch(random, 2, 5);
+    expect(Array.from(batch.x)).toEqual([16, 78, 43, 8, 70, 19, 81, 46, 11, 73]);
+    expect(Array.from(batch.y)).toEqual([78, 43, 8, 70, 35, 81, 46, 11, 73, 38]);
+  });
 
-      writeTokenAt(path, 37, vocabSize);
-      writeTokenAt(path, last, 65535); // also wrong, but after the first
-      let error = await dataError(TokenDataset.open(dir, 'train', { mode }));
-      expect(error.file).toBe(path);
-      expect(error.message).toContain(
-        `${path}: token 37 (byte offset 74) has id ${vocabSize}, but meta.json's vocabSize is ${vocabSize}`,
+  it('gives x as the windows at the offsets and y shifted by one, from a Uint32Array too', () => {
+    const ids = Uint32Array.from(tokens());
+    const dataset = TokenDataset.fromTokens(ids, options);
+    expect(dataset.length).toBe(1000);
+    expect(dataset).toMatchObject({ split: 'train', vocabSize: 97, source: 'ids' });
+    const batch = dataset.sampleBatch(new Random(7), 3, 16);
+    batch.offsets.forEach((start, row) => {
+      expect(Array.from(batch.x.subarray(row * 16, row * 16 + 16))).toEqual(
+        Array.from(ids.subarray(start, start + 16)),
       );
-      expect(error.message).toMatch(/Prepare it again \(binarize with force: true\)$/);
-      expect(error.remedy).toBe('prepare-again');
-
-      writeTokenAt(path, 37, original[37]!);
-      error = await dataError(TokenDataset.open(dir, 'train', { mode }));
-      expect(error.message).toContain(
-        `${path}: token ${last} (byte offset ${last * 2}) has id 65535`,
+      expect(Array.from(batch.y.subarray(row * 16, row * 16 + 16))).toEqual(
+        Array.from(ids.subarray(start + 1, start + 17)),
       );
-
-      // A caller that checked the file itself may skip the scan.
-      const unchecked = await TokenDataset.open(dir, 'train', { mode, checkIds: false });
-      unchecked.close();
-      writeTokenAt(path, last, original[last]!);
-      const fine = await TokenDataset.open(dir, 'train', { mode });
-      fine.close();
     });
+  });
 
-    it(`checks uint32 splits, and skips a vocabulary that fills the dtype (${mode})`, async () => {
-      const dir = tempDir();
-      const train = Array.from({ length: 50 }, (_, i) => i % 100);
-      train[49] = 100;
-      writeSplits(dir, 'uint32', 100, train, [1, 2, 3]);
-      const error = await dataError(TokenDataset.open(dir, 'train', { mode }));
-      expect(error.message).toContain(
-        `${join(dir, 'train.bin')}: token 49 (byte offset 196) has id 100`,
-      );
-      (await TokenDataset.open(dir, 'val', { mode })).close();
+  it('refuses an id at or above vocabSize, naming the source, the token and the rule', async () => {
+    const ids = tokens();
+    ids[500] = 97;
+    const error = await dataError(() => TokenDataset.fromTokens(ids, options));
+    expect(error.file).toBe('ids');
+    expect(error.message).toBe(
+      'ids: token 500 (byte offset 1000) has id 97, but the vocabSize given is 97 (ids 0…96): ' +
+        'the tokens were made with another tokenizer. Encode the text with the tokenizer the model uses, or pass its vocabSize',
+    );
+    // A caller that checked the ids itself may skip the scan.
+    expect(TokenDataset.fromTokens(ids, { ...options, checkIds: false }).length).toBe(1000);
+    // A vocabulary that fills the dtype cannot be exceeded.
+    expect(
+      TokenDataset.fromTokens(Uint16Array.of(65535, 0), { ...options, vocabSize: 65536 }).length,
+    ).toBe(2);
+  });
 
-      writeSplits(dir, 'uint16', 65536, [0, 65535, 7], [65535, 1]);
-      (await TokenDataset.open(dir, 'train', { mode })).close();
-    });
-  }
+  it('refuses a split too small for one block, and an unknown split', async () => {
+    const dataset = TokenDataset.fromTokens(Uint16Array.of(1, 2, 3), options);
+    let error = await dataError(() => dataset.sampleBatch(new Random(1), 1, 3));
+    expect(error.message).toBe(
+      'ids: holds 3 tokens, too few for one block of 3 (needs 4). Use a smaller blockSize or prepare more text',
+    );
+    error = await dataError(() =>
+      TokenDataset.fromTokens(Uint16Array.of(1), { ...options, split: 'test' as 'train' }),
+    );
+    expect(error.message).toBe(`ids: unknown split "test"; use 'train' or 'val'`);
+  });
+
+  it('refuses arguments only a bug passes: not a typed array, a bad vocabSize or batch size', () => {
+    expect(() => TokenDataset.fromTokens([1, 2] as unknown as Uint16Array, options)).toThrow(
+      TypeError,
+    );
+    expect(() => TokenDataset.fromTokens(tokens(), { ...options, vocabSize: 0 })).toThrow(
+      RangeError,
+    );
+    expect(() => TokenDataset.fromTokens(tokens(), { ...options, source: '' })).toThrow(TypeError);
+    const dataset = TokenDataset.fromTokens(tokens(), options);
+    expect(() => dataset.sampleBatch(new Random(1), 0, 4)).toThrow(RangeError);
+    expect(() => dataset.readWindow(999, new Int32Array(2))).toThrow(RangeError);
+  });
+
+  it('keeps working after close: the array is the caller’s', () => {
+    const dataset = TokenDataset.fromTokens(tokens(), options);
+    dataset.close();
+    expect(dataset.sampleBatch(new Random(42), 4, 8).offsets).toEqual([556, 617, 282, 62]);
+  });
 });
 
-describe('TokenDataset.tokenizer checks vocab.json against meta.json', () => {
-  it('refuses a tokenizer of another size or type, bad JSON, and a missing file', async () => {
-    const dir = await prepared();
-    const vocabPath = join(dir, 'vocab.json');
-    const dataset = await TokenDataset.open(dir, 'val');
-    const other = CharTokenizer.fromText('abc');
-    writeFileSync(vocabPath, JSON.stringify(other.toJSON()));
-    let error = await dataError(dataset.tokenizer());
-    expect(error.file).toBe(vocabPath);
-    expect(error.message).toContain(
-      `${vocabPath}: holds a tokenizer with vocabSize ${other.vocabSize} but meta.json says ${dataset.meta.vocabSize}`,
+describe('TokenDataset.fromBlob', () => {
+  /** A .bin file's bytes: little-endian ids, as nanoGPT writes them. */
+  function littleEndian(ids: readonly number[], width: 2 | 4): Uint8Array {
+    const bytes = new Uint8Array(ids.length * width);
+    const view = new DataView(bytes.buffer);
+    ids.forEach((id, i) => {
+      if (width === 2) view.setUint16(i * 2, id, true);
+      else view.setUint32(i * 4, id, true);
+    });
+    return bytes;
+  }
+
+  it('reads a uint16 or uint32 .bin Blob into the same batches as the array', async () => {
+    const ids = Array.from(tokens());
+    const fromArray = TokenDataset.fromTokens(tokens(), options);
+    for (const [dtype, width] of [
+      ['uint16', 2],
+      ['uint32', 4],
+    ] as const) {
+      const blob = new Blob([littleEndian(ids, width)]);
+      const dataset = await TokenDataset.fromBlob(blob, { ...options, dtype });
+      expect(dataset.length).toBe(1000);
+      const a = fromArray.sampleBatch(new Random(5), 3, 12);
+      const b = dataset.sampleBatch(new Random(5), 3, 12);
+      expect(Array.from(b.x)).toEqual(Array.from(a.x));
+      expect(Array.from(b.y)).toEqual(Array.from(a.y));
+    }
+  });
+
+  it('refuses a size that is not a whole number of ids, and an id out of range', async () => {
+    const odd = new Blob([new Uint8Array(7)]);
+    let error = await dataError(() =>
+      TokenDataset.fromBlob(odd, { ...options, source: 'train.bin', dtype: 'uint32' }),
     );
-
-    writeFileSync(vocabPath, '{"type": "char", ');
-    error = await dataError(dataset.tokenizer());
-    expect(error.message).toMatch(/vocab\.json: is not valid JSON \(.*\)\. Prepare it again/);
-
-    const metaPath = join(dir, 'meta.json');
-    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>;
-    writeFileSync(metaPath, JSON.stringify({ ...meta, tokenizer: 'bpe' }));
-    writeFileSync(vocabPath, JSON.stringify(CharTokenizer.fromText('x').toJSON()));
-    const bpeMeta = await TokenDataset.open(dir, 'val');
-    error = await dataError(bpeMeta.tokenizer());
-    expect(error.message).toContain(
-      `${vocabPath}: holds a "char" tokenizer but meta.json says "bpe"`,
+    expect(error.message).toBe(
+      'train.bin: is 7 bytes, not a whole number of uint32 ids (4 bytes each): it is truncated, or not a uint32 token file. Check the file and its dtype',
     );
-
-    rmSync(vocabPath);
-    error = await dataError(bpeMeta.tokenizer());
-    expect(error.message).toContain(`${vocabPath}: not found`);
+    error = await dataError(() =>
+      TokenDataset.fromBlob(new Blob([littleEndian([1, 2, 300, 4], 2)]), {
+        ...options,
+        source: 'val.bin',
+        dtype: 'uint16',
+      }),
+    );
+    expect(error.message).toMatch(
+      /^val\.bin: token 2 \(byte offset 4\) has id 300, but the vocabSize given is 97/,
+    );
+    await expect(
+      TokenDataset.fromBlob(new Blob([]), { ...options, dtype: 'int8' as 'uint16' }),
+    ).rejects.toThrow(RangeError);
   });
 });

@@ -1,20 +1,11 @@
-// Opens one split of a prepared data directory, checking it against meta.json (size, and every
-// id below vocabSize), and samples (x, y) training batches at random offsets from a seeded
-// generator, as nanoGPT's get_batch does. It knows nothing of tensors: batches are Int32Arrays.
-import { open, readFile, stat } from 'node:fs/promises';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
-import { join } from 'node:path';
-import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
+// One split of token ids — an array in memory, a nanoGPT .bin File/Blob, or (from
+// '@minigpt/data/node') a file on disk read row by row — and seeded (x, y) training batches at
+// random offsets, as nanoGPT's get_batch takes them. It knows nothing of tensors: batches are
+// Int32Arrays. No Node APIs: where the rows come from is a small reader interface.
 import type { Random } from '@minigpt/random';
 import { DataError } from './errors.js';
-import {
-  badTokenIdError,
-  findBadTokenId,
-  findBadTokenIdInFile,
-  idsCannotReach,
-} from './id-check.js';
-import { FILE_NAMES, bytesPerToken, readMeta, type DataMeta, type Split } from './meta.js';
+import { badTokenIdError, findBadTokenId, idsCannotReach } from './id-check.js';
+import { bytesPerToken, type Split, type TokenDtype } from './meta.js';
 
 /** A batch of `batchSize` rows of `blockSize` tokens, row-major: x and y are (B, T). */
 export interface Batch {
@@ -26,121 +17,112 @@ export interface Batch {
   readonly offsets: readonly number[];
 }
 
-export interface OpenDatasetOptions {
+export interface TokenDatasetOptions {
+  readonly split: Split;
+  /** Every id must be below it (the tokenizer's vocabSize). */
+  readonly vocabSize: number;
+  /** Names the tokens in errors: a file name, 'pasted text (train split)'. */
+  readonly source: string;
   /**
-   * `'memory'` reads the split into RAM; `'file'` reads each row from disk (for splits
-   * larger than RAM). Default: memory up to 1 GiB, file above.
-   */
-  readonly mode?: 'memory' | 'file';
-  /**
-   * Checks that every id in the split is below meta.json's `vocabSize` (default true). An id
-   * out of range would otherwise fail deep inside the model's embedding lookup or, as a target
-   * only, silently lower the loss. Pass `false` only for a file the caller has already checked.
-   * In `'file'` mode this reads the whole file once at open, in 16 MiB chunks.
+   * Checks that every id is below `vocabSize` (default true). An id out of range would
+   * otherwise fail deep inside the model's embedding lookup or, as a target only, silently
+   * lower the loss. Pass `false` only for tokens the caller has already checked.
    */
   readonly checkIds?: boolean;
 }
 
-const MEMORY_LIMIT_BYTES = 1 << 30;
+export interface BlobDatasetOptions extends TokenDatasetOptions {
+  /** The width of each id in the blob: raw little-endian integers, no header. */
+  readonly dtype: TokenDtype;
+}
+
+/** Where a dataset's tokens come from: an array in memory, or (in Node) a file read per row. */
+export interface TokenRowReader {
+  /** Number of tokens. */
+  readonly length: number;
+  /** Tokens [start, start + out.length), already checked to be inside 0…length. */
+  read(start: number, out: Int32Array): void;
+  /** Releases what the reader holds (a file descriptor); later reads fail. */
+  close(): void;
+}
+
+interface DatasetParts {
+  readonly split: Split;
+  readonly vocabSize: number;
+  readonly source: string;
+  readonly rows: TokenRowReader;
+}
+
+/** Makes a TokenDataset over any row reader: the Node entry's file mode uses it. Not public. */
+export let datasetOverRows: (parts: DatasetParts) => TokenDataset;
 
 export class TokenDataset {
-  private constructor(
-    readonly dir: string,
-    readonly split: Split,
-    readonly meta: DataMeta,
-    /** Number of tokens in this split. */
-    readonly length: number,
-    private readonly path: string,
-    private readonly tokens: Uint16Array | Uint32Array | undefined,
-    private fd: number | undefined,
-  ) {}
+  static {
+    datasetOverRows = (parts) => new TokenDataset(parts);
+  }
 
-  /** Opens `dir/train.bin` or `dir/val.bin`, checking it against meta.json first. */
-  static async open(
-    dir: string,
-    split: Split,
-    options: OpenDatasetOptions = {},
-  ): Promise<TokenDataset> {
-    if (split !== 'train' && split !== 'val') {
-      throw new DataError(dir, `unknown split ${JSON.stringify(split)}; use 'train' or 'val'`);
-    }
-    const meta = await readMeta(dir);
-    const path = join(dir, FILE_NAMES[split]);
-    const length = split === 'train' ? meta.trainTokens : meta.valTokens;
-    const expectedBytes = length * bytesPerToken(meta.dtype);
-    let actualBytes: number;
-    try {
-      actualBytes = (await stat(path)).size;
-    } catch {
-      throw new DataError(path, 'not found, though meta.json lists it', {
-        remedy: 'prepare-again',
-      });
-    }
-    if (actualBytes !== expectedBytes) {
-      throw new DataError(
-        path,
-        `has ${actualBytes} bytes but meta.json says ${length} ${meta.dtype} tokens (${expectedBytes} bytes): the file is truncated or from another run`,
-        { remedy: 'prepare-again' },
-      );
-    }
-    const mode = options.mode ?? (expectedBytes <= MEMORY_LIMIT_BYTES ? 'memory' : 'file');
-    const checkIds = (options.checkIds ?? true) && !idsCannotReach(meta.dtype, meta.vocabSize);
-    if (mode === 'memory') {
-      const tokens = toTokenArray(await readFile(path), meta);
-      const bad = checkIds ? findBadTokenId(tokens, meta.vocabSize) : undefined;
-      if (bad) throw badTokenIdError(path, meta.dtype, meta.vocabSize, bad);
-      return new TokenDataset(dir, split, meta, length, path, tokens, undefined);
-    }
-    if (checkIds) {
-      // Opening the file to scan it also surfaces permission errors now, not mid-training.
-      const bad = await findBadTokenIdInFile(path, meta.dtype, meta.vocabSize, length);
-      if (bad) throw badTokenIdError(path, meta.dtype, meta.vocabSize, bad);
-    } else {
-      const handle = await open(path, 'r'); // surface permission errors now, not mid-training
-      await handle.close();
-    }
-    return new TokenDataset(dir, split, meta, length, path, undefined, openSync(path, 'r'));
+  readonly split: Split;
+  /** Every id is below it. */
+  readonly vocabSize: number;
+  /** Names the tokens in errors: a path, a file name, 'pasted text (val split)'. */
+  readonly source: string;
+  /** Number of tokens in this split. */
+  readonly length: number;
+  private readonly rows: TokenRowReader;
+
+  private constructor(parts: DatasetParts) {
+    this.split = parts.split;
+    this.vocabSize = parts.vocabSize;
+    this.source = parts.source;
+    this.length = parts.rows.length;
+    this.rows = parts.rows;
   }
 
   /**
-   * The tokenizer saved beside the data (vocab.json), checked to be the one meta.json
-   * describes: same type and vocabSize, so decoded ids and the model's vocabulary agree.
+   * A dataset over token ids in memory. The array is used as it is, not copied: do not change
+   * it afterwards.
    */
-  async tokenizer(): Promise<Tokenizer> {
-    const path = join(this.dir, FILE_NAMES.vocab);
-    const rerun = { remedy: 'prepare-again' } as const;
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new DataError(path, 'not found, though meta.json lists it', rerun);
+  static fromTokens(tokens: Uint16Array | Uint32Array, options: TokenDatasetOptions): TokenDataset {
+    if (!(tokens instanceof Uint16Array) && !(tokens instanceof Uint32Array)) {
+      throw new TypeError('TokenDataset.fromTokens: tokens must be a Uint16Array or Uint32Array');
+    }
+    checkOptions(options);
+    if ((options.checkIds ?? true) && !idsCannotReach(dtypeOf(tokens), options.vocabSize)) {
+      const bad = findBadTokenId(tokens, options.vocabSize);
+      if (bad) {
+        throw badTokenIdError(options.source, dtypeOf(tokens), options.vocabSize, bad, 'given');
       }
-      throw new DataError(path, `cannot be read (${(error as Error).message})`);
     }
-    let json: unknown;
+    return new TokenDataset({ ...options, rows: memoryRows(tokens) });
+  }
+
+  /**
+   * A dataset over a nanoGPT `.bin` File or Blob (raw little-endian ids of `dtype`, no header),
+   * read into memory: its size must be a whole number of ids.
+   */
+  static async fromBlob(blob: Blob, options: BlobDatasetOptions): Promise<TokenDataset> {
+    checkOptions(options);
+    if (options.dtype !== 'uint16' && options.dtype !== 'uint32') {
+      throw new RangeError(
+        `TokenDataset.fromBlob: dtype must be 'uint16' or 'uint32', got ${JSON.stringify(options.dtype)}`,
+      );
+    }
+    const width = bytesPerToken(options.dtype);
+    if (blob.size % width !== 0) {
+      throw new DataError(
+        options.source,
+        `is ${blob.size} bytes, not a whole number of ${options.dtype} ids (${width} bytes each): it is truncated, or not a ${options.dtype} token file`,
+        'Check the file and its dtype',
+      );
+    }
+    let buffer: ArrayBuffer;
     try {
-      json = JSON.parse(text);
+      buffer = await blob.arrayBuffer();
     } catch (error) {
-      throw new DataError(path, `is not valid JSON (${(error as Error).message})`, rerun);
+      throw new DataError(options.source, `cannot be read (${(error as Error).message})`);
     }
-    // A malformed tokenizer is refused by the tokenizer package (TokenizerError naming path).
-    const tokenizer = tokenizerFromJSON(json, path);
-    if (tokenizer.type !== this.meta.tokenizer) {
-      throw new DataError(
-        path,
-        `holds a ${JSON.stringify(tokenizer.type)} tokenizer but meta.json says ${JSON.stringify(this.meta.tokenizer)}: the files come from different prepare runs`,
-        rerun,
-      );
-    }
-    if (tokenizer.vocabSize !== this.meta.vocabSize) {
-      throw new DataError(
-        path,
-        `holds a tokenizer with vocabSize ${tokenizer.vocabSize} but meta.json says ${this.meta.vocabSize}: the files come from different prepare runs`,
-        rerun,
-      );
-    }
-    return tokenizer;
+    const tokens = tokensFromLittleEndian(buffer, options.dtype);
+    return TokenDataset.fromTokens(tokens, options);
   }
 
   /**
@@ -160,7 +142,7 @@ export class TokenDataset {
     }
     if (this.length < blockSize + 1) {
       throw new DataError(
-        this.path,
+        this.source,
         `holds ${this.length} tokens, too few for one block of ${blockSize} (needs ${blockSize + 1})`,
         'Use a smaller blockSize or prepare more text',
       );
@@ -186,38 +168,65 @@ export class TokenDataset {
         `readWindow: [${start}, ${start + out.length}) is outside 0…${this.length}`,
       );
     }
-    if (this.tokens) {
-      out.set(this.tokens.subarray(start, start + out.length));
-      return;
-    }
-    if (this.fd === undefined) throw new DataError(this.path, 'is closed');
-    const width = bytesPerToken(this.meta.dtype);
-    const bytes = Buffer.allocUnsafe(out.length * width);
-    readSync(this.fd, bytes, 0, bytes.length, start * width);
-    out.set(toTokenArray(bytes, this.meta));
+    this.rows.read(start, out);
   }
 
-  /** Releases the file descriptor of a `'file'` mode dataset. */
+  /**
+   * Releases the file descriptor of a dataset read from disk row by row ('file' mode of
+   * '@minigpt/data/node'); a dataset in memory keeps working (its array is the caller's).
+   */
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.rows.close();
   }
 }
 
-function toTokenArray(bytes: Buffer, meta: DataMeta): Uint16Array | Uint32Array {
-  // A buffer that owns its whole ArrayBuffer (readFile of a large file) is used as it is; a
-  // slice of Node's shared pool (small reads) is copied once, so the array is aligned and no
-  // pooled memory leaks out. Byte order is fixed on big-endian hosts (files are little-endian).
-  const owned =
-    bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength
-      ? bytes
-      : Buffer.from(new Uint8Array(bytes).buffer);
-  if (endianness() === 'BE') {
-    if (meta.dtype === 'uint16') owned.swap16();
-    else owned.swap32();
+function checkOptions(options: TokenDatasetOptions): void {
+  if (typeof options.source !== 'string' || options.source.length === 0) {
+    throw new TypeError('TokenDataset: source must name the tokens (a non-empty string)');
   }
-  const width = bytesPerToken(meta.dtype);
-  return meta.dtype === 'uint16'
-    ? new Uint16Array(owned.buffer, 0, owned.byteLength / width)
-    : new Uint32Array(owned.buffer, 0, owned.byteLength / width);
+  if (options.split !== 'train' && options.split !== 'val') {
+    throw new DataError(
+      options.source,
+      `unknown split ${JSON.stringify(options.split)}; use 'train' or 'val'`,
+    );
+  }
+  const { vocabSize } = options;
+  if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > 2 ** 32) {
+    throw new RangeError(
+      `TokenDataset: vocabSize must be a whole number from 1 to 2^32, got ${vocabSize}`,
+    );
+  }
+}
+
+function dtypeOf(tokens: Uint16Array | Uint32Array): TokenDtype {
+  return tokens instanceof Uint16Array ? 'uint16' : 'uint32';
+}
+
+function memoryRows(tokens: Uint16Array | Uint32Array): TokenRowReader {
+  return {
+    length: tokens.length,
+    read: (start, out) => out.set(tokens.subarray(start, start + out.length)),
+    close: () => undefined,
+  };
+}
+
+const IS_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * The ids in `buffer` (raw little-endian integers of `dtype`; its length a multiple of the
+ * width), viewed in place. On a big-endian host they are swapped in place first: `buffer` must
+ * be the caller's to change.
+ */
+export function tokensFromLittleEndian(
+  buffer: ArrayBuffer,
+  dtype: TokenDtype,
+): Uint16Array | Uint32Array {
+  const tokens = dtype === 'uint16' ? new Uint16Array(buffer) : new Uint32Array(buffer);
+  if (!IS_LITTLE_ENDIAN) {
+    const view = new DataView(buffer);
+    for (let i = 0; i < tokens.length; i++) {
+      tokens[i] = dtype === 'uint16' ? view.getUint16(i * 2, true) : view.getUint32(i * 4, true);
+    }
+  }
+  return tokens;
 }

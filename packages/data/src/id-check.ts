@@ -1,8 +1,6 @@
-// Finds the first token id that reaches the vocabulary size in a split, held in memory or
-// read from disk in large chunks. It knows the .bin layout (raw little-endian ids, no header)
-// but not where the limit comes from: the caller passes meta.json's vocabSize.
-import { open, type FileHandle } from 'node:fs/promises';
-import { endianness } from 'node:os';
+// Finds the first token id that reaches the vocabulary size in a split held in memory (the
+// scan of a file on disk, in chunks, is in ./node/file-id-check.ts, on the same kernel). It does
+// not know where the limit comes from: the caller passes it (meta.json's vocabSize, or its own).
 import { DataError } from './errors.js';
 import { bytesPerToken, type TokenDtype } from './meta.js';
 
@@ -18,9 +16,6 @@ export interface BadTokenId {
  * optimise it after a few calls instead of running the first pass in a slower tier.
  */
 const SCAN_CHUNK_TOKENS = 1 << 22;
-
-/** Bytes per read when scanning a file: big enough that syscalls cost nothing, two in memory. */
-export const FILE_SCAN_CHUNK_BYTES = 16 * 2 ** 20;
 
 /** true when no id of this dtype can reach `vocabSize` (a full uint16 or uint32 vocabulary). */
 export function idsCannotReach(dtype: TokenDtype, vocabSize: number): boolean {
@@ -67,7 +62,7 @@ export function maxId(tokens: Uint16Array | Uint32Array, start: number, end: num
 }
 
 /** The first id ≥ `vocabSize` in tokens[start, end), or undefined. */
-function firstAtOrAbove(
+export function firstAtOrAbove(
   tokens: Uint16Array | Uint32Array,
   start: number,
   end: number,
@@ -95,93 +90,29 @@ export function findBadTokenId(
 }
 
 /**
- * The first id ≥ `vocabSize` in the `tokens`-token file at `path`, read once from start to
- * end in chunks of `chunkBytes` without holding the file: the next chunk is read while this
- * one is scanned. The caller has already checked the file's size against meta.json.
+ * The error for an id outside the vocabulary: the source, where the id is, and what to do.
+ * `limit` says where vocabSize came from: a prepared directory's meta.json (prepare it again),
+ * or the caller (`fromTokens` / `fromBlob`: the ids were made with another tokenizer).
  */
-export async function findBadTokenIdInFile(
-  path: string,
-  dtype: TokenDtype,
-  vocabSize: number,
-  tokens: number,
-  chunkBytes = FILE_SCAN_CHUNK_BYTES,
-): Promise<BadTokenId | undefined> {
-  const width = bytesPerToken(dtype);
-  // Whole tokens per chunk, so none straddles two reads and every view is aligned.
-  const chunkTokens = Math.max(1, Math.floor(chunkBytes / width));
-  const buffers = [0, 1].map(() => Buffer.allocUnsafeSlow(chunkTokens * width));
-  const handle = await open(path, 'r');
-  let pending: Promise<number> | undefined;
-  try {
-    const readChunk = (chunk: number): Promise<number> => {
-      const first = chunk * chunkTokens;
-      const count = Math.min(chunkTokens, tokens - first);
-      return readFully(handle, buffers[chunk & 1]!, count * width, first * width, path);
-    };
-    if (tokens > 0) pending = readChunk(0);
-    for (let chunk = 0; pending; chunk++) {
-      const bytes = await pending;
-      pending = undefined;
-      const first = chunk * chunkTokens;
-      if (first + bytes / width < tokens) pending = readChunk(chunk + 1);
-      const buffer = buffers[chunk & 1]!;
-      if (endianness() === 'BE') {
-        if (width === 2) buffer.subarray(0, bytes).swap16();
-        else buffer.subarray(0, bytes).swap32();
-      }
-      const view =
-        width === 2
-          ? new Uint16Array(buffer.buffer, buffer.byteOffset, bytes / 2)
-          : new Uint32Array(buffer.buffer, buffer.byteOffset, bytes / 4);
-      if (maxId(view, 0, view.length) >= vocabSize) {
-        const bad = firstAtOrAbove(view, 0, view.length, vocabSize)!;
-        return { index: first + bad.index, id: bad.id };
-      }
-    }
-    return undefined;
-  } finally {
-    // A read still in flight must finish before its handle closes (and its error, if any,
-    // is moot: the scan already has its answer or its own error).
-    await pending?.catch(() => undefined);
-    await handle.close();
-  }
-}
-
-/** Reads exactly `length` bytes at `position`; a file that shrank since its size was checked is refused. */
-async function readFully(
-  handle: FileHandle,
-  buffer: Buffer,
-  length: number,
-  position: number,
-  path: string,
-): Promise<number> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0) {
-      throw new DataError(
-        path,
-        `ended at byte ${position + done} while its ids were being checked: it changed after its size was read (if something is still writing it, wait for it to finish)`,
-        { remedy: 'prepare-again' },
-      );
-    }
-    done += bytesRead;
-  }
-  return done;
-}
-
-/** The error for an id outside the vocabulary: the file, where the id is, and what to do. */
 export function badTokenIdError(
-  path: string,
+  source: string,
   dtype: TokenDtype,
   vocabSize: number,
   bad: BadTokenId,
+  limit: 'meta.json' | 'given' = 'meta.json',
 ): DataError {
+  const where = `token ${bad.index} (byte offset ${bad.index * bytesPerToken(dtype)}) has id ${bad.id}`;
+  const range = `${vocabSize} (ids 0…${vocabSize - 1})`;
+  if (limit === 'given') {
+    return new DataError(
+      source,
+      `${where}, but the vocabSize given is ${range}: the tokens were made with another tokenizer`,
+      'Encode the text with the tokenizer the model uses, or pass its vocabSize',
+    );
+  }
   return new DataError(
-    path,
-    `token ${bad.index} (byte offset ${bad.index * bytesPerToken(dtype)}) has id ${bad.id}, ` +
-      `but meta.json's vocabSize is ${vocabSize} (ids 0…${vocabSize - 1}): the file is damaged ` +
-      'or was made with another tokenizer',
+    source,
+    `${where}, but meta.json's vocabSize is ${range}: the file is damaged or was made with another tokenizer`,
     { remedy: 'prepare-again' },
   );
 }

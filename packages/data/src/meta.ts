@@ -1,12 +1,10 @@
 // meta.json: what a prepared data directory holds, checked before any token file is read. Every
 // field is typed and bounded (the file may come from anywhere); whether the token files agree
-// with it is for the dataset to check.
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+// with it is for the dataset to check. Reading the file from a directory is in ./node/meta.ts.
 import { checkSchema, preview } from '@minigpt/errors';
 import * as z from 'zod';
 import { DataError } from './errors.js';
-import type { NewlineMode } from './text-reader.js';
+import type { NewlineMode } from './text.js';
 
 export const DATA_FORMAT_VERSION = 1;
 export const FILE_NAMES = {
@@ -43,9 +41,6 @@ export function dtypeFor(vocabSize: number): TokenDtype {
 export function bytesPerToken(dtype: TokenDtype): number {
   return dtype === 'uint16' ? 2 : 4;
 }
-
-/** Far more than any meta.json binarize writes (~400 bytes): a bigger one is not read. */
-const MAX_META_BYTES = 1 << 20;
 
 /** Token and character counts: whole, non-negative, exact as doubles. */
 const count = z.int().min(0, { error: 'must be a whole number ≥ 0' });
@@ -94,50 +89,20 @@ const metaSchema = z
     }
   });
 
-/** Reads and checks `dir/meta.json`. */
-export async function readMeta(dir: string): Promise<DataMeta> {
-  const path = join(dir, FILE_NAMES.meta);
-  let text: string;
-  try {
-    const { size } = await stat(path);
-    if (size > MAX_META_BYTES) {
-      throw new DataError(
-        path,
-        `is ${size} bytes, far more than a meta.json holds (at most ${MAX_META_BYTES})`,
-        { remedy: 'prepare-again' },
-      );
-    }
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (error instanceof DataError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new DataError(
-        path,
-        'not found: the directory holds no prepared data (or a prepare run did not finish)',
-        { remedy: 'prepare' },
-      );
-    }
-    throw new DataError(path, `cannot be read (${(error as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new DataError(path, `is not valid JSON (${(error as Error).message})`, {
-      remedy: 'prepare-again',
-    });
-  }
-  const fail = (problem: string) => new DataError(path, problem, { remedy: 'prepare-again' });
-  // Format and version first, with their own messages: another file type, or a newer writer,
-  // needs a different fix than a damaged field.
+/**
+ * Checks parsed meta.json content; `source` names it in errors (its path, or where it came
+ * from). Format and version are checked first, with their own messages: another file type, or a
+ * newer writer, needs a different fix than a damaged field.
+ */
+export function parseMeta(json: unknown, source: string): DataMeta {
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
     const { format, formatVersion } = json as Record<string, unknown>;
     if (format !== 'minigpt-data') {
-      throw new DataError(path, 'is not a minigpt data meta file (no "format": "minigpt-data")');
+      throw new DataError(source, 'is not a minigpt data meta file (no "format": "minigpt-data")');
     }
     if (formatVersion !== DATA_FORMAT_VERSION) {
       throw new DataError(
-        path,
+        source,
         `has format version ${preview(formatVersion)}; this @minigpt/data reads version ${DATA_FORMAT_VERSION}`,
         typeof formatVersion === 'number' && formatVersion > DATA_FORMAT_VERSION
           ? 'Upgrade @minigpt/data'
@@ -145,5 +110,9 @@ export async function readMeta(dir: string): Promise<DataMeta> {
       );
     }
   }
-  return checkSchema(metaSchema, json, fail);
+  return checkSchema(
+    metaSchema,
+    json,
+    (problem) => new DataError(source, problem, { remedy: 'prepare-again' }),
+  );
 }

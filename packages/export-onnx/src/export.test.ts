@@ -22,13 +22,13 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EXPORT_FILES,
-  exportCheckpoint,
+  exportFiles,
   exportModel,
   huggingFaceTokenizer,
-  writeExport,
   type ExportSource,
   type Weight,
 } from './index.js';
+import { exportCheckpoint, writeExport } from './node/index.js';
 import { tinyModel } from './test-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-export-test-'));
@@ -113,6 +113,17 @@ describe('writeExport', () => {
     weights = await made.model.weightData();
     made.model.dispose();
     source = { config, weights, tokenizer: tokenizer.toJSON(), source: 'test model' };
+  });
+
+  it('exportFiles gives in memory exactly the files writeExport writes, manifest last', async () => {
+    const out = join(work, 'in-memory');
+    await writeExport(source, { outDir: out, quantize: 'int8' });
+    const { files, modelBytes } = exportFiles(source, { quantize: 'int8' });
+    expect([...files.keys()].sort()).toEqual(filesUnder(out));
+    for (const [file, bytes] of files)
+      expect(Buffer.from(bytes).equals(readFileSync(join(out, file)))).toBe(true);
+    expect([...files.keys()].at(-1)).toBe(EXPORT_FILES.manifest);
+    expect(modelBytes).toBe(files.get(EXPORT_FILES.model)!.length);
   });
 
   it('writes exactly the Hugging Face layout plus minigpt.json and tokenizer.minigpt.json', async () => {
@@ -251,11 +262,11 @@ describe('writeExport', () => {
 describe('exportCheckpoint', () => {
   async function checkpoint(): Promise<string> {
     const dir = join(work, `ckpt-${Math.random().toString(36).slice(2)}`);
-    const { binarize } = await import('@minigpt/data');
-    const { Trainer } = await import('@minigpt/trainer');
+    const { binarize } = await import('@minigpt/data/node');
+    const { startTraining } = await import('@minigpt/trainer/node');
     writeFileSync(join(work, 'input.txt'), 'all the world is a stage.\n'.repeat(100));
     await binarize({ input: join(work, 'input.txt'), outDir: join(dir, 'data') });
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir: join(dir, 'data'),
       outDir: join(dir, 'run'),
       backend: 'cpu',

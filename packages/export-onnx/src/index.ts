@@ -1,15 +1,15 @@
-// Public entry of @minigpt/export-onnx: checkpoint → ONNX export directory.
+// Public entry of @minigpt/export-onnx: a model → the files of an ONNX export directory, in
+// memory, on any platform (no Node API, no TensorFlow.js). Writing an export directory from
+// a checkpoint directory is '@minigpt/export-onnx/node'.
 export {
-  exportCheckpoint,
+  exportFiles,
   exportModel,
-  writeExport,
   type ExportSource,
   ExportError,
   EXPORT_FILES,
   EXPORT_FORMAT_VERSION,
-  type ExportCheckpointOptions,
-  type ExportCheckpointResult,
   type ExportedModel,
+  type ExportFiles,
   type ExportModelOptions,
 } from './export.js';
 export {

@@ -164,15 +164,15 @@ describe('int8 graph of a trained model', () => {
   // A fresh model's argmax is its input token (tied embeddings, small blocks), which any
   // int8 graph keeps; after a little training the predictions depend on the blocks.
   it('picks the same greedy token as float32 at ≥ 95 % of positions on random ids', async () => {
-    const { binarize } = await import('@minigpt/data');
-    const { Trainer } = await import('@minigpt/trainer');
+    const { binarize } = await import('@minigpt/data/node');
+    const { startTraining } = await import('@minigpt/trainer/node');
     const { readCheckpointDir } = await import('@minigpt/checkpoint/node');
     const text =
       'To be, or not to be: that is the question:\nWhether tis nobler in the mind to suffer\n' +
       'The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n';
     writeFileSync(join(work, 'input.txt'), text.repeat(30));
     await binarize({ input: join(work, 'input.txt'), outDir: join(work, 'data') });
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir: join(work, 'data'),
       outDir: join(work, 'run'),
       backend: 'cpu',

@@ -37,7 +37,7 @@ const EXPORT_NAME = 'seed';
 
 if (args['write-export']) {
   // Child process: random seed-size weights → export directory with the int8 graph too.
-  const { writeExport } = await import('@minigpt/export-onnx');
+  const { writeExport } = await import('@minigpt/export-onnx/node');
   const { resolveGPTConfig } = await import('@minigpt/model/config');
   const { weightShapes } = await import('@minigpt/model/weights');
   const { Random } = await import('@minigpt/random');

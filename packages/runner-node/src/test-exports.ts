@@ -1,5 +1,5 @@
 // Test models for runner-node's tests: GPTs whose greedy text varies, written as exports.
-import { writeExport } from '@minigpt/export-onnx';
+import { writeExport } from '@minigpt/export-onnx/node';
 import { resolveGPTConfig, weightShapes, type GPTConfig, type WeightData } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import type { Tokenizer } from '@minigpt/tokenizer';

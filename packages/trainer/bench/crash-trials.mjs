@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCheckpointDir } from '@minigpt/checkpoint/node';
-import { binarize } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 
 const { values: args } = parseArgs({

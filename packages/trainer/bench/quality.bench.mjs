@@ -7,9 +7,9 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { binarize } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 import * as tf from '@tensorflow/tfjs';
-import { Trainer } from '@minigpt/trainer';
+import { startTraining } from '@minigpt/trainer/node';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -26,7 +26,7 @@ const keep = args.keep !== undefined;
 try {
   await binarize({ input: source, outDir: join(work, 'data') });
   const maxIters = Number(args.maxIters ?? 2000);
-  const trainer = await Trainer.create({
+  const trainer = await startTraining({
     dataDir: join(work, 'data'),
     outDir: join(work, 'out'),
     backend: args.backend ?? 'auto',

@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { binarize } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import * as tf from '@tensorflow/tfjs';
-import { Trainer, DEFAULT_CANDIDATES } from '@minigpt/trainer';
+import { NODE_CANDIDATES, startTraining } from '@minigpt/trainer/node';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -38,7 +38,7 @@ const reference = Object.fromEntries(
 
 // Which backends load here (tfjs-node only where it is installed).
 const available = [];
-for (const candidate of DEFAULT_CANDIDATES) {
+for (const candidate of NODE_CANDIDATES) {
   try {
     // Named backends are measured even where 'auto' would pass them over (a software GPU).
     await candidate.load({ requested: Boolean(args.backends) });
@@ -80,7 +80,7 @@ try {
       }
       const iters = Number(args.iters ?? (preset === 'seed' ? 4 : 12));
       const warmup = 2;
-      const trainer = await Trainer.create({
+      const trainer = await startTraining({
         dataDir: join(work, 'data'),
         outDir: join(work, `out-${preset}-${backend}-${native}`),
         backend,

@@ -1,12 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import {
-  BACKEND_ORDER,
-  DEFAULT_CANDIDATES,
-  selectBackend,
-  type BackendCandidate,
-} from './index.js';
-import { loadWebGpu, type WebGpuAdapterSummary, type WebGpuLoaderParts } from './webgpu.js';
+import { BACKEND_ORDER, selectBackend, type BackendCandidate } from './index.js';
+import { NODE_CANDIDATES } from './node/index.js';
+import { loadWebGpu, type WebGpuAdapterSummary, type WebGpuLoaderParts } from './node/webgpu.js';
 
 const missing = (name: string) => async () => {
   throw new Error(`Cannot find package '${name}'`);
@@ -14,7 +10,7 @@ const missing = (name: string) => async () => {
 
 /** The real wasm and cpu candidates, with fake tfjs-node loaders in front. */
 function candidates(gpu: () => Promise<void>, node: () => Promise<void>): BackendCandidate[] {
-  const real = DEFAULT_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
+  const real = NODE_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
   return [
     { name: 'tensorflow-gpu', tfjsName: 'tensorflow', load: gpu },
     { name: 'tensorflow', tfjsName: 'tensorflow', load: node },
@@ -66,9 +62,9 @@ describe('backend selection', () => {
     await expect(selectBackend('tpu' as never)).rejects.toThrow(/unknown backend "tpu"/);
   });
 
-  it('uses the real packages by default: the first in order that loads, each skip with a reason', async () => {
+  it('uses the real Node packages: the first in order that loads, each skip with a reason', async () => {
     // Whatever this machine has (tfjs-node, a GPU, neither): the choice follows the order.
-    const choice = await selectBackend('auto');
+    const choice = await selectBackend('auto', NODE_CANDIDATES);
     const order = BACKEND_ORDER.indexOf(choice.name);
     expect(order).toBeGreaterThanOrEqual(0);
     expect(choice.skipped.map((s) => s.name)).toEqual(BACKEND_ORDER.slice(0, order));
@@ -94,7 +90,7 @@ describe('the WebGPU candidate', () => {
       probeHere: async () => (calls.push('Dawn here'), gpu),
       register: async () => void calls.push('register'),
     };
-    const real = DEFAULT_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
+    const real = NODE_CANDIDATES.filter((c) => c.name === 'wasm' || c.name === 'cpu');
     const candidates: BackendCandidate[] = [
       // A tfjs name nothing registers, so it never activates whatever this machine has: the
       // tests are about which steps ran, and what 'auto' says when it skips.

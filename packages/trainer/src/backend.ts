@@ -1,11 +1,11 @@
-// Picks the fastest TensorFlow.js backend that works here: tfjs-node-gpu (CUDA) →
-// tfjs-node (libtensorflow on CPU) → WebGPU (Dawn, a hardware adapter) → wasm → cpu. The
-// tfjs-node and WebGPU packages are optional peers; loaders are injectable so the selection
-// logic is testable without them. 'auto' probes WebGPU quietly (see webgpu.ts): Dawn's
-// diagnostics reach the terminal only when WebGPU is asked for by name or a GPU was found.
+// Picks the fastest TensorFlow.js backend that works here, from an ordered list of
+// candidates: in a browser (BROWSER_CANDIDATES) WebGPU on a hardware adapter → wasm (SIMD and
+// threads where the page is cross-origin isolated) → cpu; in Node the `./node` entry's
+// NODE_CANDIDATES put tfjs-node-gpu and tfjs-node first and reach WebGPU through Dawn.
+// Loaders are injectable, so the selection logic is testable without the optional packages.
 import { MinigptError } from '@minigpt/errors';
 import * as tf from '@tensorflow/tfjs';
-import { loadWebGpu } from './webgpu.js';
+import { loadBrowserWebGpu } from './webgpu-adapter.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = [
@@ -36,29 +36,77 @@ export interface BackendChoice {
   readonly name: BackendName;
   /** Why each faster candidate was skipped. */
   readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+  /** How it runs, where that matters: wasm in a browser says whether it has threads. */
+  readonly detail?: string;
 }
 
-/** tfjs-node-gpu and tfjs-node both register as 'tensorflow'. */
-export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
-  {
-    name: 'tensorflow-gpu',
-    tfjsName: 'tensorflow',
-    load: () => importOptional('@tensorflow/tfjs-node-gpu'),
-  },
-  {
-    name: 'tensorflow',
-    tfjsName: 'tensorflow',
-    load: () => importOptional('@tensorflow/tfjs-node'),
-  },
-  { name: 'webgpu', tfjsName: 'webgpu', load: (context) => loadWebGpu(context) },
-  { name: 'wasm', tfjsName: 'wasm', load: () => importOptional('@tensorflow/tfjs-backend-wasm') },
-  { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
-];
+/** How a bundled page loads the backend packages (a variable specifier cannot be bundled). */
+export interface BrowserBackendLoaders {
+  /** e.g. `() => import('@tensorflow/tfjs-backend-webgpu')`; absent: WebGPU is skipped. */
+  readonly webgpu?: () => Promise<unknown>;
+  /** e.g. `() => import('@tensorflow/tfjs-backend-wasm')` (after setWasmPaths). */
+  readonly wasm?: () => Promise<unknown>;
+}
 
-async function importOptional(specifier: string): Promise<void> {
+/**
+ * The candidates of a browser (or a Web Worker): WebGPU on a hardware adapter, then wasm,
+ * then cpu. A page built with a bundler passes its own `import()`s; without them the
+ * packages are imported by name at run time (Node, or a page with an import map).
+ */
+export function browserCandidates(loaders: BrowserBackendLoaders = {}): BackendCandidate[] {
+  const webgpu = loaders.webgpu ?? (() => importOptional('@tensorflow/tfjs-backend-webgpu'));
+  return [
+    {
+      name: 'webgpu',
+      tfjsName: 'webgpu',
+      load: (context) =>
+        loadBrowserWebGpu(context, {
+          gpu: () => (globalThis as { navigator?: { gpu?: never } }).navigator?.gpu,
+          register: async () => {
+            await webgpu();
+          },
+        }),
+    },
+    {
+      name: 'wasm',
+      tfjsName: 'wasm',
+      load: async () => {
+        await (loaders.wasm ?? (() => importOptional('@tensorflow/tfjs-backend-wasm')))();
+      },
+    },
+    { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
+  ];
+}
+
+/** browserCandidates() with the packages imported by name. */
+export const BROWSER_CANDIDATES: readonly BackendCandidate[] = browserCandidates();
+
+export async function importOptional(specifier: string): Promise<void> {
   // A variable specifier keeps bundlers and tsc from requiring the optional package.
   const name = specifier;
-  await import(name);
+  await import(/* @vite-ignore */ name);
+}
+
+/**
+ * What the wasm backend runs with here: threads need SharedArrayBuffer, which a browser
+ * gives only to a cross-origin isolated page; undefined outside a browser.
+ */
+export function wasmFeatures():
+  { readonly threads: boolean; readonly reason?: string } | undefined {
+  const scope = globalThis as {
+    crossOriginIsolated?: boolean;
+    document?: unknown;
+    importScripts?: unknown;
+  };
+  const inBrowser = scope.document !== undefined || scope.importScripts !== undefined;
+  if (!inBrowser) return undefined;
+  if (scope.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function')
+    return { threads: true };
+  return {
+    threads: false,
+    reason:
+      'one thread: the page is not cross-origin isolated (serve it with COOP same-origin and COEP require-corp)',
+  };
 }
 
 /**
@@ -67,7 +115,7 @@ async function importOptional(specifier: string): Promise<void> {
  */
 export async function selectBackend(
   requested: BackendName | 'auto' = 'auto',
-  candidates: readonly BackendCandidate[] = DEFAULT_CANDIDATES,
+  candidates: readonly BackendCandidate[] = BROWSER_CANDIDATES,
 ): Promise<BackendChoice> {
   const skipped: Array<{ name: BackendName; reason: string }> = [];
   const pool = requested === 'auto' ? candidates : candidates.filter((c) => c.name === requested);
@@ -82,7 +130,9 @@ export async function selectBackend(
       if (!(await tf.setBackend(candidate.tfjsName)))
         throw new Error('tfjs could not initialise it');
       await tf.ready();
-      return { name: candidate.name, skipped };
+      const wasm = candidate.name === 'wasm' ? wasmFeatures() : undefined;
+      const detail = wasm && (wasm.threads ? 'SIMD, threads' : wasm.reason);
+      return { name: candidate.name, skipped, ...(detail ? { detail } : {}) };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const reason =

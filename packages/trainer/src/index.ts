@@ -1,6 +1,7 @@
 // Public entry of @minigpt/trainer: the Trainer, its config and presets, AdamW, the LR
-// schedule, run-time estimates, backend selection, and loading a checkpoint for sampling (the format itself is
-// @minigpt/checkpoint's).
+// schedule, run-time estimates, backend selection, and loading a checkpoint for sampling (the
+// format itself is @minigpt/checkpoint's). No Node API: it runs in browsers and Web Workers.
+// Node's directories, backends and native kernels are in '@minigpt/trainer/node'.
 export {
   Trainer,
   TrainingError,
@@ -41,16 +42,29 @@ export {
 export { learningRateAt } from './schedule.js';
 export {
   BACKEND_ORDER,
+  BROWSER_CANDIDATES,
   BackendError,
-  DEFAULT_CANDIDATES,
+  browserCandidates,
   installHint,
   selectBackend,
+  wasmFeatures,
   type BackendCandidate,
   type BackendChoice,
   type BackendName,
+  type BrowserBackendLoaders,
 } from './backend.js';
-export { loadCheckpoint, type LoadedCheckpoint } from './load.js';
 export {
+  loadBrowserWebGpu,
+  summarizeAdapter,
+  type AdapterLike,
+  type BrowserWebGpuParts,
+  type GpuLike,
+  type WebGpuAdapterSummary,
+} from './webgpu-adapter.js';
+export { loadCheckpointFrom, type LoadedCheckpoint } from './load.js';
+export {
+  LOSS_CURVE_FILE,
+  METRICS_FILE,
   lossCurveSvg,
   readMetrics,
   type EvalRecord,

@@ -1,7 +1,9 @@
-// The training log on disk: metrics.jsonl (one JSON object per logged step or evaluation)
-// and loss.svg, a loss-curve picture redrawn from it.
-import { appendFile } from 'node:fs/promises';
-import { readBoundedFile, writeFileAtomic } from '@minigpt/checkpoint/node';
+// The training log in the run's storage: metrics.jsonl (one JSON object per logged step or
+// evaluation) and loss.svg, a loss-curve picture redrawn from it.
+import type { RunLock, RunStorage } from '@minigpt/checkpoint';
+
+export const METRICS_FILE = 'metrics.jsonl';
+export const LOSS_CURVE_FILE = 'loss.svg';
 
 export interface StepRecord {
   readonly iter: number;
@@ -19,20 +21,26 @@ export interface EvalRecord {
 
 export type MetricsRecord = StepRecord | EvalRecord;
 
-export async function appendMetrics(path: string, record: MetricsRecord): Promise<void> {
-  await appendFile(path, `${JSON.stringify(record)}\n`);
+export async function appendMetrics(
+  storage: RunStorage,
+  record: MetricsRecord,
+  lock: RunLock,
+): Promise<void> {
+  await storage.appendFile(METRICS_FILE, `${JSON.stringify(record)}\n`, lock);
 }
 
 /** A seed-size run logs ~100 bytes per step; this is room for tens of millions of steps. */
 const METRICS_FILE_LIMIT = 1024 ** 3;
 
-export async function readMetrics(path: string): Promise<MetricsRecord[]> {
-  let bytes: Uint8Array;
+/** The records of a run's metrics.jsonl; [] when it has none (or it cannot be read). */
+export async function readMetrics(storage: RunStorage): Promise<MetricsRecord[]> {
+  let bytes: Uint8Array | undefined;
   try {
-    bytes = await readBoundedFile(path, METRICS_FILE_LIMIT);
+    bytes = await storage.readFile(METRICS_FILE, METRICS_FILE_LIMIT);
   } catch {
     return [];
   }
+  if (!bytes) return [];
   // A killed run may have left a partial last line, and the file may have been edited:
   // keep only whole records of the two known shapes.
   return new TextDecoder()
@@ -62,12 +70,16 @@ function isMetricsRecord(value: unknown): value is MetricsRecord {
 
 /** On resume: drop records past the checkpoint's iteration (the killed run's extra steps). */
 export async function truncateMetrics(
-  path: string,
+  storage: RunStorage,
   lastIteration: number,
-  runId: string,
+  lock: RunLock,
 ): Promise<void> {
-  const kept = (await readMetrics(path)).filter((record) => record.iter <= lastIteration);
-  await writeFileAtomic(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''), runId);
+  const kept = (await readMetrics(storage)).filter((record) => record.iter <= lastIteration);
+  await storage.writeFile(
+    METRICS_FILE,
+    kept.map((record) => `${JSON.stringify(record)}\n`).join(''),
+    lock,
+  );
 }
 
 /** An SVG line chart of train loss (per logged step) and train/val loss (per evaluation). */

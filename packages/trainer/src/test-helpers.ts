@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binarize } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import { afterEach } from 'vitest';
 

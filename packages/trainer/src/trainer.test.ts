@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import {
   MIN_CAPPED_EVAL_ITERS,
   ResumeConfigError,
-  Trainer,
   TrainingError,
-  loadCheckpoint,
+  type Trainer,
   type TrainerEvent,
 } from './index.js';
+import { loadCheckpoint, startTraining } from './node/index.js';
 import { prepareData, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
@@ -25,7 +25,7 @@ describe('Trainer', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir);
     const outDir = join(dir, 'out');
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir,
       outDir,
       backend: 'wasm',
@@ -102,7 +102,7 @@ describe('Trainer', () => {
     'leaks no tensors on %s: the count after iteration 2 equals the count after 50',
     async (backend) => {
       const dir = tempDir();
-      const trainer = await Trainer.create({
+      const trainer = await startTraining({
         dataDir: await prepareData(dir),
         outDir: join(dir, 'out'),
         backend,
@@ -130,7 +130,7 @@ describe('Trainer', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir);
     const outDir = join(dir, 'out');
-    const first = await Trainer.create({
+    const first = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -139,7 +139,7 @@ describe('Trainer', () => {
     await collect(first);
     first.dispose();
     const saved = readFileSync(join(outDir, 'checkpoints', 'ckpt-000000005', 'model.safetensors'));
-    const resumed = await Trainer.create({
+    const resumed = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -165,7 +165,7 @@ describe('Trainer', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir, 40);
     await expect(
-      Trainer.create({
+      startTraining({
         dataDir,
         outDir: join(dir, 'a'),
         backend: 'cpu',
@@ -173,7 +173,7 @@ describe('Trainer', () => {
       }),
     ).rejects.toThrow(/val\.bin: the val split has \d+ tokens, fewer than blockSize \+ 1 = 513/);
     const outDir = join(dir, 'out');
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -182,10 +182,10 @@ describe('Trainer', () => {
     await collect(trainer);
     trainer.dispose();
     await expect(
-      Trainer.create({ dataDir, outDir, backend: 'cpu', config: { preset: 'nano' } }),
-    ).rejects.toThrow(/already holds a training run\. Pass --resume/);
+      startTraining({ dataDir, outDir, backend: 'cpu', config: { preset: 'nano' } }),
+    ).rejects.toThrow(/already holds a training run\. Continue it with Trainer\.resume/);
     await expect(
-      Trainer.create({
+      startTraining({
         dataDir,
         outDir,
         backend: 'cpu',
@@ -197,7 +197,7 @@ describe('Trainer', () => {
     );
     const otherData = await prepareData(tempDir(), 40, 2);
     await expect(
-      Trainer.create({
+      startTraining({
         dataDir: otherData,
         outDir,
         backend: 'cpu',
@@ -206,7 +206,7 @@ describe('Trainer', () => {
       }),
     ).rejects.toThrow(/trained on data with sha256/);
     await expect(
-      Trainer.create({ dataDir, outDir: join(dir, 'empty'), backend: 'cpu', resume: true }),
+      startTraining({ dataDir, outDir: join(dir, 'empty'), backend: 'cpu', resume: true }),
     ).rejects.toThrow(TrainingError);
     expect(existsSync(join(dir, 'empty', 'metrics.jsonl'))).toBe(false);
   });
@@ -223,7 +223,7 @@ describe('Trainer', () => {
       dropout: 0.1,
     };
     const run = async (name: string, estimate: boolean) => {
-      const trainer = await Trainer.create({
+      const trainer = await startTraining({
         dataDir,
         outDir: join(dir, name),
         backend: 'cpu',
@@ -278,7 +278,7 @@ describe('Trainer', () => {
 
   it('reports each evaluation batch by batch, per split, with the time so far', async () => {
     const dir = tempDir();
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir: await prepareData(dir),
       outDir: join(dir, 'out'),
       backend: 'cpu',
@@ -312,7 +312,7 @@ describe('Trainer', () => {
 
   it('caps evalIters, when asked, to what a tiny run can afford', async () => {
     const dir = tempDir();
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir: await prepareData(dir),
       outDir: join(dir, 'out'),
       backend: 'cpu',
@@ -344,7 +344,7 @@ describe('Trainer', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir);
     const outDir = join(dir, 'out');
-    const first = await Trainer.create({
+    const first = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -353,7 +353,7 @@ describe('Trainer', () => {
     await collect(first);
     first.dispose();
     // No preset, no model keys: the checkpoint's run continues as it was.
-    const resumed = await Trainer.create({
+    const resumed = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -377,7 +377,7 @@ describe('Trainer', () => {
       'ckpt-000000006',
     );
     // The original settings repeated are fine; changing a fixed one is refused, naming it.
-    const again = await Trainer.create({
+    const again = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',
@@ -385,7 +385,7 @@ describe('Trainer', () => {
       config: { preset: 'nano', nLayer: 1, learningRate: 2e-3, maxIters: 7 },
     });
     again.dispose();
-    const error = await Trainer.create({
+    const error = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',

@@ -1,34 +1,31 @@
 // The training loop: sample batches, forward + backward, AdamW with warmup + cosine LR and
 // clipping, periodic evaluation, atomic checkpoints, resume. Nothing GPT-specific happens
 // here beyond calling the model's loss; progress is reported as events. The checkpoint
-// format (files, schemas, pointers, the output directory's lock) is @minigpt/checkpoint's.
-import { join, resolve } from 'node:path';
+// format (files, schemas, pointers) is @minigpt/checkpoint's, and so is where a run's files
+// go (a RunStorage: a directory in Node, OPFS in a browser, memory). No Node API is used
+// here: the same loop runs in Node and in a browser tab (the `./node` entry adds directories,
+// the native kernels and Dawn).
 import * as tf from '@tensorflow/tfjs';
 import {
   CHECKPOINTS_DIR,
   CHECKPOINT_FILES,
   checkpointName,
   encodeCheckpoint,
+  pruneRunCheckpoints,
+  readRunCheckpoint,
+  readRunPointer,
+  setRunPointer,
+  writeRunCheckpoint,
   type DecodedCheckpoint,
-} from '@minigpt/checkpoint';
-import {
-  acquireRunLock,
-  pruneCheckpoints,
-  readCheckpointDir,
-  readPointer,
-  setPointer,
-  writeCheckpointDir,
-  writeFileAtomic,
   type RunLock,
-} from '@minigpt/checkpoint/node';
-import { TokenDataset, readMeta, type DataMeta } from '@minigpt/data';
+  type RunStorage,
+} from '@minigpt/checkpoint';
+import type { PreparedData, TokenDataset } from '@minigpt/data';
 import { MinigptError, describeFileSystemError } from '@minigpt/errors';
-import { removeCreatedDirectories } from '@minigpt/errors/node';
 import { GPT, countParameters, type GPTConfig } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import type { TokenizerJSON } from '@minigpt/tokenizer';
 import { AdamW, decaysWeight } from './adamw.js';
-import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
 import {
   modelConfigOf,
@@ -37,23 +34,40 @@ import {
   type TrainConfig,
 } from './config.js';
 import { affordableEvalIters, estimateRunTime, type RunTimeEstimate } from './estimate.js';
-import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics } from './metrics.js';
+import {
+  LOSS_CURVE_FILE,
+  METRICS_FILE,
+  appendMetrics,
+  lossCurveSvg,
+  readMetrics,
+  truncateMetrics,
+} from './metrics.js';
 import { learningRateAt } from './schedule.js';
 
 export interface TrainerOptions {
-  /** A directory prepared by `minigpt prepare` / `binarize`. */
-  readonly dataDir: string;
-  /** Where checkpoints/, metrics.jsonl and loss.svg go. */
-  readonly outDir: string;
-  /** Overrides of the defaults / preset (see TrainConfig). */
+  /**
+   * The tokens to train on and their tokenizer: `prepareText` from @minigpt/data (in
+   * memory, any platform) or `openPreparedData` from @minigpt/data/node (a directory made
+   * by `minigpt prepare` / `binarize`). The trainer owns it from here: dispose() — or a
+   * start or resume that fails — closes it.
+   */
+  readonly data: PreparedData;
+  /**
+   * Where checkpoints/, metrics.jsonl and loss.svg go: directoryStorage (Node), opfsStorage
+   * (a browser) or memoryStorage, from @minigpt/checkpoint. The trainer holds its lock from
+   * start or resume until dispose: one writer per run.
+   */
+  readonly storage: RunStorage;
+  /** Overrides of the defaults / preset (see TrainConfig); on resume, see Trainer.resume. */
   readonly config?: Record<string, unknown>;
   readonly backend?: BackendName | 'auto';
+  /** The backends to choose from, fastest first (default BROWSER_CANDIDATES; Node's entry passes NODE_CANDIDATES). */
+  readonly backendCandidates?: readonly BackendCandidate[];
   /**
-   * Continue from `outDir/checkpoints/latest`, with the checkpoint's model and training
-   * settings; `config` may then change only RESUME_OVERRIDABLE_KEYS (maxIters and the
-   * intervals). Other keys must equal the checkpoint's, or create refuses.
+   * Called once the backend is active, before the model is built: the Node entry installs
+   * the native kernels there on wasm. What it returns is reported in the start event.
    */
-  readonly resume?: boolean;
+  readonly afterBackend?: (backend: BackendName) => NativeKernelsStatus | undefined;
   /**
    * Time the run's first steps (up to 3) and two evaluation batches, and send an `estimate`
    * event before any evaluation (default true). A fresh run then evaluates its starting
@@ -68,18 +82,11 @@ export interface TrainerOptions {
    * evaluate as configured). Needs `estimate`. An object sets the seconds always afforded.
    */
   readonly capEvalIters?: boolean | { readonly alwaysAffordedSeconds: number };
-  /** For tests: the backend candidates to try. */
-  readonly backendCandidates?: readonly BackendCandidate[];
-  /**
-   * On the wasm backend, run matMuls in @minigpt/native-kernels' addon when it is built
-   * (default true; same math, all cores). false keeps tfjs's own wasm kernels.
-   */
-  readonly nativeKernels?: boolean;
   /** Told of things worth a line, e.g. the lock of a killed run taken over. */
   readonly onNotice?: (message: string) => void;
 }
 
-/** What the native kernels are doing in this run (wasm backend only). */
+/** What the native kernels are doing in this run (wasm backend in Node only). */
 export interface NativeKernelsStatus {
   readonly installed: boolean;
   /** Why not, when requested but not installed. */
@@ -94,7 +101,9 @@ export type TrainerEvent =
       readonly type: 'start';
       readonly backend: BackendName;
       readonly skippedBackends: ReadonlyArray<{ name: BackendName; reason: string }>;
-      /** Set on the wasm backend. */
+      /** How the backend runs, where that matters (wasm in a browser: threads or not). */
+      readonly backendDetail?: string;
+      /** Set on the wasm backend in Node. */
       readonly nativeKernels?: NativeKernelsStatus;
       readonly config: TrainConfig;
       readonly model: GPTConfig;
@@ -174,25 +183,21 @@ export class TrainingError extends MinigptError {
   override name = 'TrainingError';
 }
 
-/** The data, config and backend a run needs, checked before the output directory is touched. */
+/** The data, config and backend a run needs, checked before the storage is written. */
 interface Setup {
   readonly config: TrainConfig;
   readonly modelConfig: GPTConfig;
-  readonly dataDir: string;
-  readonly outDir: string;
-  readonly dataMeta: DataMeta;
-  readonly tokenizerJson: TokenizerJSON;
-  readonly trainSplit: TokenDataset;
-  readonly valSplit: TokenDataset;
+  readonly data: PreparedData;
   readonly backend: {
     readonly name: BackendName;
     readonly skipped: ReadonlyArray<{ name: BackendName; reason: string }>;
+    readonly detail?: string;
     readonly native?: NativeKernelsStatus;
   };
 }
 
 /** What a Trainer is made of, whether it starts fresh or resumes: its setup and its state. */
-interface TrainerParts extends Omit<Setup, 'dataDir'> {
+interface TrainerParts extends Setup {
   readonly options: TrainerOptions;
   readonly lock: RunLock;
   readonly model: GPT;
@@ -200,6 +205,7 @@ interface TrainerParts extends Omit<Setup, 'dataDir'> {
   readonly random: Random;
   readonly iteration: number;
   readonly bestValLoss: number | null;
+  /** The checkpoint resumed from, as messages show it. */
   readonly resumedFrom?: string;
 }
 
@@ -207,14 +213,13 @@ export class Trainer {
   readonly config: TrainConfig;
   readonly modelConfig: GPTConfig;
   readonly model: GPT;
+  /** Where this run's files go. */
+  readonly storage: RunStorage;
   /** Rows per forward/backward pass: the batch is split when it would not fit wasm memory. */
   readonly microBatchRows: number;
   private readonly optimizer: AdamW;
-  private readonly trainSplit: TokenDataset;
-  private readonly valSplit: TokenDataset;
-  private readonly dataMeta: DataMeta;
+  private readonly data: PreparedData;
   private readonly tokenizerJson: TokenizerJSON;
-  private readonly outDir: string;
   private readonly lock: RunLock;
   private readonly backend: Setup['backend'];
   private readonly resumedFrom: string | undefined;
@@ -233,12 +238,10 @@ export class Trainer {
     this.config = parts.config;
     this.modelConfig = parts.modelConfig;
     this.model = parts.model;
+    this.storage = parts.options.storage;
     this.optimizer = parts.optimizer;
-    this.trainSplit = parts.trainSplit;
-    this.valSplit = parts.valSplit;
-    this.dataMeta = parts.dataMeta;
-    this.tokenizerJson = parts.tokenizerJson;
-    this.outDir = parts.outDir;
+    this.data = parts.data;
+    this.tokenizerJson = parts.data.tokenizer.toJSON();
     this.lock = parts.lock;
     this.backend = parts.backend;
     this.random = parts.random;
@@ -254,188 +257,131 @@ export class Trainer {
         : parts.config.batchSize;
   }
 
+  /** The checkpoints folder, as messages show it (a directory path in Node). */
   get checkpointsDir(): string {
-    return join(this.outDir, CHECKPOINTS_DIR);
+    return this.storage.pathOf(CHECKPOINTS_DIR);
   }
 
   /**
-   * Loads and checks the data, picks a backend, takes the output directory's lock, then
-   * starts fresh or (with `resume`) continues from `outDir/checkpoints/latest`. A second
-   * run into the same outDir is refused while this one holds it (until `dispose`).
+   * A fresh run: checks the data and config, picks a backend, takes the storage's lock and
+   * initialises the model from the config's seed. Refuses a storage that already holds a
+   * run (resume it instead). A second run into the same storage is refused while this one
+   * holds it (until `dispose`).
    */
-  static async create(options: TrainerOptions): Promise<Trainer> {
-    return options.resume ? Trainer.createResumed(options) : Trainer.createFresh(options);
-  }
-
-  private static async createFresh(options: TrainerOptions): Promise<Trainer> {
-    const setup = await Trainer.setUp(options, resolveTrainConfig(options.config ?? {}));
+  static async start(options: TrainerOptions): Promise<Trainer> {
     let lock: RunLock | undefined;
     try {
-      lock = await Trainer.lock(options, setup.outDir);
-      return await Trainer.start(setup, lock, options);
+      const setup = await Trainer.setUp(options, resolveTrainConfig(options.config ?? {}));
+      lock = await Trainer.lock(options);
+      const { storage } = options;
+      if (await readRunPointer(storage, 'latest')) {
+        throw new TrainingError(
+          `${storage.pathOf(CHECKPOINTS_DIR)}: already holds a training run. Continue it with Trainer.resume, or start in another storage.`,
+          { file: storage.pathOf(CHECKPOINTS_DIR), rule: 'run-exists' },
+        );
+      }
+      await storage.writeFile(METRICS_FILE, '', lock);
+      // Init and training draw from separate generators, both derived from the seed.
+      const model = GPT.create(setup.modelConfig, {
+        random: new Random(setup.config.seed),
+        log: null,
+      });
+      return new Trainer({
+        ...setup,
+        options,
+        lock,
+        model,
+        optimizer: new AdamW(model.weights, optimizerOptions(setup.config)),
+        random: new Random(setup.config.seed + 1),
+        iteration: 0,
+        bestValLoss: null,
+      });
     } catch (error) {
-      setup.trainSplit.close();
-      setup.valSplit.close();
-      if (lock) await Trainer.unlock(lock, setup.outDir);
+      lock?.release();
+      closeData(options.data);
       throw error;
     }
   }
 
   /**
-   * A resume reads the checkpoint first (under the lock: no other run may be writing it),
-   * since its saved config decides the model, the data checks and the backend's fit.
+   * Continues the run in `storage` from its `checkpoints/latest`, with the checkpoint's
+   * model and training settings; `config` may then change only RESUME_OVERRIDABLE_KEYS
+   * (maxIters and the intervals), other keys must equal the checkpoint's. The checkpoint is
+   * read under the lock (no other run may be writing it), and every file is checked —
+   * schemas, weights and moments against the config, the data against the one it was
+   * trained on — before anything in the storage changes.
    */
-  private static async createResumed(options: TrainerOptions): Promise<Trainer> {
-    const outDir = resolve(options.outDir);
-    const lock = await Trainer.lock(options, outDir);
+  static async resume(options: TrainerOptions): Promise<Trainer> {
+    let lock: RunLock | undefined;
     try {
-      const checkpoints = join(outDir, CHECKPOINTS_DIR);
-      const latest = await readPointer(checkpoints, 'latest');
+      lock = await Trainer.lock(options);
+      const { storage } = options;
+      const latest = await readRunPointer(storage, 'latest');
       if (!latest) {
         throw new TrainingError(
-          `${join(checkpoints, 'latest')}: no checkpoint to resume from. Run without --resume to start training.`,
+          `${storage.pathOf(`${CHECKPOINTS_DIR}/latest`)}: no checkpoint to resume from. Start a fresh run with Trainer.start.`,
+          { file: storage.pathOf(`${CHECKPOINTS_DIR}/latest`), rule: 'no-checkpoint' },
         );
       }
-      const dir = join(checkpoints, latest);
-      // Every file is checked (schemas, weights and moments against the config, the state)
-      // before anything in the output directory changes.
-      const saved = await readCheckpointDir(dir, { optimizer: true });
+      const checkpoint = `${CHECKPOINTS_DIR}/${latest}`;
+      const saved = await readRunCheckpoint(storage, { optimizer: true, name: latest });
       const config = resumeTrainConfig(
         saved.config.train,
         options.config ?? {},
-        join(dir, CHECKPOINT_FILES.config),
+        storage.pathOf(`${checkpoint}/${CHECKPOINT_FILES.config}`),
       );
       const setup = await Trainer.setUp(options, config);
-      try {
-        return await Trainer.resume(setup, lock, options, saved, dir);
-      } catch (error) {
-        setup.trainSplit.close();
-        setup.valSplit.close();
-        throw error;
-      }
-    } catch (error) {
-      await Trainer.unlock(lock, outDir);
-      throw error;
-    }
-  }
-
-  private static lock(options: TrainerOptions, outDir: string): Promise<RunLock> {
-    return acquireRunLock(
-      outDir,
-      { command: 'minigpt train', ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
-      [join(outDir, CHECKPOINTS_DIR)],
-    );
-  }
-
-  private static async unlock(lock: RunLock, outDir: string): Promise<void> {
-    lock.release();
-    // A failed command leaves no empty output folder behind.
-    await removeCreatedDirectories(lock.createdDir, outDir);
-  }
-
-  private static async setUp(options: TrainerOptions, config: TrainConfig): Promise<Setup> {
-    const dataDir = resolve(options.dataDir);
-    const outDir = resolve(options.outDir);
-    const dataMeta = await readMeta(dataDir);
-    const trainSplit = await TokenDataset.open(dataDir, 'train');
-    const valSplit = await TokenDataset.open(dataDir, 'val').catch((error: unknown) => {
-      trainSplit.close();
-      throw error;
-    });
-    try {
-      // vocab.json, checked against meta.json by the data package's reader.
-      const tokenizerJson = (await trainSplit.tokenizer()).toJSON();
-      for (const split of [trainSplit, valSplit]) {
-        if (split.length < config.blockSize + 1) {
-          throw new TrainingError(
-            `${join(dataDir, `${split.split}.bin`)}: the ${split.split} split has ${split.length} tokens, fewer than blockSize + 1 = ${config.blockSize + 1}. ` +
-              'Use a smaller --blockSize, or prepare more text (or a smaller --val-fraction).',
-          );
-        }
-      }
-      const modelConfig = modelConfigOf(config, dataMeta.vocabSize);
-      const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
-      if (selected.name === 'wasm') checkFitsWasm(modelConfig);
-      const backend = {
-        ...selected,
-        ...(selected.name === 'wasm'
-          ? { native: useNativeKernels(options.nativeKernels ?? true) }
-          : {}),
-      };
-      return {
-        config,
-        modelConfig,
-        dataDir,
-        outDir,
-        dataMeta,
-        tokenizerJson,
-        trainSplit,
-        valSplit,
-        backend,
-      };
-    } catch (error) {
-      trainSplit.close();
-      valSplit.close();
-      throw error;
-    }
-  }
-
-  private static async start(
-    setup: Setup,
-    lock: RunLock,
-    options: TrainerOptions,
-  ): Promise<Trainer> {
-    const checkpoints = join(setup.outDir, CHECKPOINTS_DIR);
-    if (await readPointer(checkpoints, 'latest')) {
-      throw new TrainingError(
-        `${checkpoints}: already holds a training run. Pass --resume to continue it, or choose another --out.`,
+      const dir = storage.pathOf(checkpoint);
+      checkResumable(saved, setup, dir);
+      const model = GPT.fromWeights(
+        setup.modelConfig,
+        saved.weights,
+        storage.pathOf(`${checkpoint}/${CHECKPOINT_FILES.model}`),
       );
+      const optimizer = new AdamW(model.weights, optimizerOptions(setup.config));
+      optimizer.setState(saved.optimizer!);
+      await truncateMetrics(storage, saved.state.iteration, lock);
+      return new Trainer({
+        ...setup,
+        options,
+        lock,
+        model,
+        optimizer,
+        random: Random.fromState(saved.state.random),
+        iteration: saved.state.iteration,
+        bestValLoss: saved.state.bestValLoss,
+        resumedFrom: dir,
+      });
+    } catch (error) {
+      lock?.release();
+      closeData(options.data);
+      throw error;
     }
-    await writeFileAtomic(join(setup.outDir, METRICS_FILE), '', lock.runId);
-    // Init and training draw from separate generators, both derived from the seed.
-    const model = GPT.create(setup.modelConfig, {
-      random: new Random(setup.config.seed),
-      log: null,
-    });
-    return new Trainer({
-      ...setup,
-      options,
-      lock,
-      model,
-      optimizer: new AdamW(model.weights, optimizerOptions(setup.config)),
-      random: new Random(setup.config.seed + 1),
-      iteration: 0,
-      bestValLoss: null,
+  }
+
+  private static lock(options: TrainerOptions): Promise<RunLock> {
+    return options.storage.lock({
+      command: 'minigpt train',
+      ...(options.onNotice ? { onNotice: options.onNotice } : {}),
     });
   }
 
-  private static async resume(
-    setup: Setup,
-    lock: RunLock,
-    options: TrainerOptions,
-    saved: DecodedCheckpoint,
-    dir: string,
-  ): Promise<Trainer> {
-    checkResumable(saved, setup, dir);
-    const model = GPT.fromWeights(
-      setup.modelConfig,
-      saved.weights,
-      join(dir, CHECKPOINT_FILES.model),
-    );
-    const optimizer = new AdamW(model.weights, optimizerOptions(setup.config));
-    optimizer.setState(saved.optimizer!);
-    await truncateMetrics(join(setup.outDir, METRICS_FILE), saved.state.iteration, lock.runId);
-    return new Trainer({
-      ...setup,
-      options,
-      lock,
-      model,
-      optimizer,
-      random: Random.fromState(saved.state.random),
-      iteration: saved.state.iteration,
-      bestValLoss: saved.state.bestValLoss,
-      resumedFrom: dir,
-    });
+  /** Checks the data against the config and picks the backend; writes nothing. */
+  private static async setUp(options: TrainerOptions, config: TrainConfig): Promise<Setup> {
+    const { data } = options;
+    for (const split of [data.train, data.val]) {
+      if (split.length < config.blockSize + 1) {
+        throw new TrainingError(
+          `${split.source}: the ${split.split} split has ${split.length} tokens, fewer than blockSize + 1 = ${config.blockSize + 1}. ` +
+            'Use a smaller blockSize, or more text (or a smaller validation fraction).',
+        );
+      }
+    }
+    const modelConfig = modelConfigOf(config, data.meta.vocabSize);
+    const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
+    if (selected.name === 'wasm') checkFitsWasm(modelConfig);
+    const native = options.afterBackend?.(selected.name);
+    return { config, modelConfig, data, backend: { ...selected, ...(native ? { native } : {}) } };
   }
 
   /** Runs to `maxIters`, yielding events as it goes. */
@@ -447,6 +393,7 @@ export class Trainer {
       type: 'start',
       backend: this.backend.name,
       skippedBackends: this.backend.skipped,
+      ...(this.backend.detail ? { backendDetail: this.backend.detail } : {}),
       ...(this.backend.native ? { nativeKernels: this.backend.native } : {}),
       config,
       model: this.modelConfig,
@@ -471,8 +418,8 @@ export class Trainer {
       const { loss, gradNorm } = await this.step(lr);
       const msPerIter = performance.now() - stepStart;
       if (!Number.isFinite(loss)) {
-        const latest = await readPointer(this.checkpointsDir, 'latest').catch(() => undefined);
-        const newest = latest ? join(this.checkpointsDir, latest) : undefined;
+        const latest = await readRunPointer(this.storage, 'latest').catch(() => undefined);
+        const newest = latest ? this.storage.pathOf(`${CHECKPOINTS_DIR}/${latest}`) : undefined;
         const fromStart = newest !== undefined && newest === this.resumedFrom;
         throw new TrainingError(
           `loss became ${loss} at iteration ${this.iteration + 1}; stopped without saving. ` +
@@ -488,13 +435,11 @@ export class Trainer {
       yield { type: 'step', iter: this.iteration, loss, lr, gradNorm, msPerIter, tokensPerSec };
       if (this.iteration % config.logInterval === 0) {
         await this.onDisk('writing metrics.jsonl', () =>
-          appendMetrics(join(this.outDir, METRICS_FILE), {
-            iter: this.iteration,
-            loss,
-            lr,
-            msPerIter,
-            tokensPerSec,
-          }),
+          appendMetrics(
+            this.storage,
+            { iter: this.iteration, loss, lr, msPerIter, tokensPerSec },
+            this.lock,
+          ),
         );
       }
       if (stepTimes.length === timedSteps && timedSteps > 0 && !estimated) {
@@ -546,7 +491,7 @@ export class Trainer {
     let msPerEvalBatch = 0;
     for (let i = 0; i < 2; i++) {
       const begun = performance.now();
-      await this.evalBatchLoss(this.trainSplit, random);
+      await this.evalBatchLoss(this.data.train, random);
       msPerEvalBatch = performance.now() - begun;
     }
     const timing = {
@@ -592,7 +537,7 @@ export class Trainer {
     let summed: Map<string, tf.Tensor> | undefined;
     let lossSum: tf.Scalar | undefined;
     for (let pass = 0; pass < passes; pass++) {
-      const batch = this.trainSplit.sampleBatch(this.random, rows, blockSize);
+      const batch = this.data.train.sampleBatch(this.random, rows, blockSize);
       const { value, grads } = tf.tidy(() => {
         const x = tf.tensor2d(batch.x, [rows, blockSize], 'int32'); // (B, T)
         const y = tf.tensor2d(batch.y, [rows, blockSize], 'int32'); // (B, T)
@@ -647,8 +592,8 @@ export class Trainer {
     const begun = performance.now();
     const result = { trainLoss: 0, valLoss: 0 };
     const splits = [
-      ['train', 'trainLoss', this.trainSplit],
-      ['val', 'valLoss', this.valSplit],
+      ['train', 'trainLoss', this.data.train],
+      ['val', 'valLoss', this.data.val],
     ] as const;
     for (const [index, [split, key, data]] of splits.entries()) {
       const random = new Random(this.config.seed + 2);
@@ -708,7 +653,7 @@ export class Trainer {
     const best = iter > 0 && (this.bestValLoss === null || valLoss < this.bestValLoss);
     if (best) this.bestValLoss = valLoss;
     await this.onDisk('writing metrics.jsonl', () =>
-      appendMetrics(join(this.outDir, METRICS_FILE), { iter, trainLoss, valLoss }),
+      appendMetrics(this.storage, { iter, trainLoss, valLoss }, this.lock),
     );
     await this.writeLossCurve();
     yield { type: 'eval', iter, trainLoss, valLoss, best };
@@ -750,74 +695,92 @@ export class Trainer {
         random: this.random.getState(),
         backend: this.backend.name,
         savedAt: new Date().toISOString(),
-        dataSha256: this.dataMeta.source.sha256,
+        dataSha256: this.data.meta.source.sha256,
       },
       tokenizer: this.tokenizerJson,
       weights: await this.model.weightData(),
       optimizer: optimizerState,
     });
-    const { runId } = this.lock;
+    const { storage, lock } = this;
     return this.onDisk(`saving checkpoint ${name}`, async () => {
-      const dir = await writeCheckpointDir(this.checkpointsDir, name, files, runId);
-      await setPointer(this.checkpointsDir, 'latest', name, runId);
-      if (options.best) await setPointer(this.checkpointsDir, 'best', name, runId);
-      const best = await readPointer(this.checkpointsDir, 'best');
-      await pruneCheckpoints(
-        this.checkpointsDir,
+      const dir = await writeRunCheckpoint(storage, name, files, lock);
+      await setRunPointer(storage, 'latest', name, lock);
+      if (options.best) await setRunPointer(storage, 'best', name, lock);
+      const best = await readRunPointer(storage, 'best');
+      await pruneRunCheckpoints(
+        storage,
         this.config.keepCheckpoints,
         new Set([name, ...(best ? [best] : [])]),
-        runId,
+        lock,
       );
       return dir;
     });
   }
 
   private async writeLossCurve(): Promise<void> {
-    await this.onDisk('drawing loss.svg', async () => {
-      const records = await readMetrics(join(this.outDir, METRICS_FILE));
-      await writeFileAtomic(join(this.outDir, 'loss.svg'), lossCurveSvg(records), this.lock.runId);
+    await this.onDisk(`drawing ${LOSS_CURVE_FILE}`, async () => {
+      const records = await readMetrics(this.storage);
+      await this.storage.writeFile(LOSS_CURVE_FILE, lossCurveSvg(records), this.lock);
     });
   }
 
   /**
-   * Runs a write; a full, read-only or forbidden disk stops training with one line that
-   * names the path, what to do, and the checkpoint that is still intact (writes are atomic:
-   * a failed one leaves the previous checkpoint and pointers as they were).
+   * Runs a write; a full, read-only or forbidden disk (or a browser's storage quota) stops
+   * training with one line that names the path, what to do, and the checkpoint that is
+   * still intact (writes are atomic: a failed one leaves the previous checkpoint and
+   * pointers as they were).
    */
   private async onDisk<T>(context: string, write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } catch (error) {
-      const described = describeFileSystemError(error, context);
+      const described =
+        describeFileSystemError(error, context) ?? describeQuotaError(error, context, this.storage);
       if (!described) throw error;
-      const latest = await readPointer(this.checkpointsDir, 'latest').catch(() => undefined);
+      const latest = await readRunPointer(this.storage, 'latest').catch(() => undefined);
       throw new TrainingError(
         `${described.message}. Training stopped at iteration ${this.iteration}; ` +
           (latest
-            ? `the last complete checkpoint, ${join(this.checkpointsDir, latest)}, is intact and loadable: fix this, then continue with --resume.`
+            ? `the last complete checkpoint, ${this.storage.pathOf(`${CHECKPOINTS_DIR}/${latest}`)}, is intact and loadable: fix this, then continue with --resume.`
             : 'no checkpoint had been saved yet.'),
         { file: described.file, rule: described.code, cause: error },
       );
     }
   }
 
-  /** Frees the model's and optimizer's tensors, closes the data files, releases the output directory. */
+  /** Frees the model's and optimizer's tensors, closes the data, releases the storage's lock. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.model.dispose();
     this.optimizer.dispose();
-    this.trainSplit.close();
-    this.valSplit.close();
+    closeData(this.data);
     this.lock.release();
   }
 }
 
-const METRICS_FILE = 'metrics.jsonl';
+function closeData(data: PreparedData): void {
+  data.train.close();
+  data.val.close();
+}
+
+/** A browser's storage quota running out (OPFS), in the words of a full disk. */
+function describeQuotaError(
+  error: unknown,
+  context: string,
+  storage: RunStorage,
+): { message: string; file: string; code: string } | undefined {
+  if ((error as { name?: unknown } | null)?.name !== 'QuotaExceededError') return undefined;
+  return {
+    message: `${storage.location}: the browser's storage quota is full (${context}). To fix: free space in this site's storage (older runs), or allow the site more`,
+    file: storage.location,
+    code: 'ENOSPC',
+  };
+}
 
 /** Refuses a resume whose checkpoint is not of this run's model, data and tokenizer. */
 function checkResumable(saved: DecodedCheckpoint, setup: Setup, dir: string): void {
-  const { modelConfig, dataMeta, dataDir } = setup;
+  const { modelConfig, data } = setup;
   const savedModel = saved.config.model;
   const mismatched = (Object.keys(modelConfig) as Array<keyof GPTConfig>).filter(
     (key) => savedModel[key] !== modelConfig[key],
@@ -829,14 +792,14 @@ function checkResumable(saved: DecodedCheckpoint, setup: Setup, dir: string): vo
         .join(', ')}. Resume with the same data and model settings, or train into a new --out.`,
     );
   }
-  if (saved.state.dataSha256 !== dataMeta.source.sha256) {
+  if (saved.state.dataSha256 !== data.meta.source.sha256) {
     throw new TrainingError(
-      `${dir}: cannot resume — it was trained on data with sha256 ${saved.state.dataSha256.slice(0, 12)}…, ${dataDir} holds ${dataMeta.source.sha256.slice(0, 12)}…. Use the same --data.`,
+      `${dir}: cannot resume — it was trained on data with sha256 ${saved.state.dataSha256.slice(0, 12)}…, ${data.location} holds ${data.meta.source.sha256.slice(0, 12)}…. Use the same data (--data in the CLI).`,
     );
   }
-  if (JSON.stringify(saved.tokenizer.toJSON()) !== JSON.stringify(setup.tokenizerJson)) {
+  if (JSON.stringify(saved.tokenizer.toJSON()) !== JSON.stringify(data.tokenizer.toJSON())) {
     throw new TrainingError(
-      `${join(dir, CHECKPOINT_FILES.tokenizer)}: cannot resume — the checkpoint's tokenizer differs from ${join(dataDir, 'vocab.json')}. Use the data it was trained on.`,
+      `${dir}/${CHECKPOINT_FILES.tokenizer}: cannot resume — the checkpoint's tokenizer differs from the tokenizer of ${data.location}. Use the data it was trained on.`,
     );
   }
 }
@@ -896,13 +859,4 @@ function optimizerOptions(config: TrainConfig) {
     weightDecay: config.weightDecay,
     decay: decaysWeight,
   };
-}
-
-/** Installs (or removes) the native matMul on the wasm backend for this process. */
-function useNativeKernels(wanted: boolean): NativeKernelsStatus {
-  if (!wanted) {
-    uninstallNativeKernels();
-    return { installed: false, reason: 'turned off', kernels: [] };
-  }
-  return installNativeKernels();
 }

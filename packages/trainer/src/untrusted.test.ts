@@ -6,7 +6,8 @@ import { CheckpointError } from '@minigpt/checkpoint';
 import { DirectoryLockedError } from '@minigpt/checkpoint/node';
 import { ModelError } from '@minigpt/model';
 import { describe, expect, it } from 'vitest';
-import { Trainer, TrainingError } from './index.js';
+import { TrainingError } from './index.js';
+import { startTraining } from './node/index.js';
 import { prepareData, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
@@ -22,14 +23,14 @@ async function trainedRun(): Promise<{ dataDir: string; outDir: string }> {
   const dir = tempDir();
   const dataDir = await prepareData(dir, 120);
   const outDir = join(dir, 'out');
-  const trainer = await Trainer.create({ dataDir, outDir, backend: 'cpu', config: nano });
+  const trainer = await startTraining({ dataDir, outDir, backend: 'cpu', config: nano });
   await trainer.train();
   trainer.dispose();
   return { dataDir, outDir };
 }
 
 const resume = (dataDir: string, outDir: string) =>
-  Trainer.create({
+  startTraining({
     dataDir,
     outDir,
     backend: 'cpu',
@@ -104,7 +105,7 @@ describe('models too large for the backend', () => {
   it('refuses, before allocating, a model whose training state cannot fit wasm’s 4 GB', async () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir, 120);
-    const error = await Trainer.create({
+    const error = await startTraining({
       dataDir,
       outDir: join(dir, 'out'),
       backend: 'wasm',

@@ -71,6 +71,20 @@ const NOT_RUN_HERE: Record<string, Record<string, string>> = {
       'a server that runs until stopped, on a fixed port; the e2e test serves the built demo ' +
       'with vite preview and drives it in Chromium',
   },
+  'examples/train-in-browser/README.md': {
+    'pnpm --filter @minigpt/example-train-in-browser dev':
+      'a dev server that runs until stopped; the e2e test serves the production build instead',
+    'pnpm --filter @minigpt/example-train-in-browser build':
+      "vite build into the page's dist/, which the e2e test builds and serves at the same time",
+    'pnpm --filter @minigpt/example-train-in-browser preview':
+      'a server that runs until stopped, on a fixed port; the e2e test serves the built page ' +
+      'with vite preview and drives it in Chromium',
+    'pnpm --filter @minigpt/example-train-in-browser test:e2e':
+      'the same e2e test the suite runs (about 90 s): running it twice would only double that',
+    'pnpm --filter @minigpt/example-train-in-browser bench':
+      'a benchmark of several minutes that trains in Chromium and in Node; its figures are in ' +
+      'the README with the machine and date',
+  },
 };
 
 /** What a `minigpt train` command gets appended: two iterations, one eval batch per split. */

@@ -116,7 +116,8 @@ function escapeRegExp(text: string): string {
 
 const SNIPPET = `
 import { BpeTokenizer, CharTokenizer, tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
-import { binarize, TokenDataset, type DataMeta } from '@minigpt/data';
+import { prepareText, type DataMeta } from '@minigpt/data';
+import { binarize, openTokenDataset } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import { DATASETS, main } from 'minigpt';
 import { GPT_PRESETS } from '@minigpt/model';
@@ -134,8 +135,11 @@ const reloaded = tokenizerFromJSON(JSON.parse(JSON.stringify(bpe.toJSON())));
 const dir = mkdtempSync(join(tmpdir(), 'snippet-'));
 writeFileSync(join(dir, 'in.txt'), 'to be or not to be\\n'.repeat(30));
 const { meta }: { meta: DataMeta } = await binarize({ input: join(dir, 'in.txt'), outDir: join(dir, 'out') });
-const train = await TokenDataset.open(join(dir, 'out'), 'train');
+const train = await openTokenDataset(join(dir, 'out'), 'train');
 const batch = train.sampleBatch(new Random(1), 2, 8);
+// The same text prepared in memory (the browser-safe root) gives the same batch.
+const inMemory = await prepareText('to be or not to be\\n'.repeat(30));
+const sameBatch: boolean = inMemory.train.sampleBatch(new Random(1), 2, 8).x.join() === batch.x.join();
 const runsCli: boolean = typeof main === 'function';
 const wired: boolean = [exportModel, generate, parseManifest, loadModel].every((f) => typeof f === 'function');
 console.log(JSON.stringify({
@@ -143,6 +147,7 @@ console.log(JSON.stringify({
   bpe: reloaded.decode(reloaded.encode('hello there')),
   vocabSize: meta.vocabSize,
   batch: batch.x.length,
+  sameBatch,
   datasets: [...DATASETS.keys()],
   runsCli,
   wired,
@@ -283,6 +288,7 @@ describe('the root README\'s "Use the packages", done as a user', () => {
       .replace(': Tokenizer', '')
       .replace(': { meta: DataMeta }', '')
       .replace(': boolean', '')
+      .replace(': boolean', '')
       .replace(': boolean', '');
     writeFileSync(join(project, 'snippet.mjs'), javascript);
     expect(JSON.parse(bash('node snippet.mjs', project))).toEqual({
@@ -290,6 +296,7 @@ describe('the root README\'s "Use the packages", done as a user', () => {
       bpe: 'hello there',
       vocabSize: 8, // t o b e r n, space, newline
       batch: 16,
+      sameBatch: true,
       datasets: ['moby-dick', 'shakespeare'],
       runsCli: true,
       wired: true,

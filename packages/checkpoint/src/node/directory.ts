@@ -133,6 +133,19 @@ export async function writeCheckpointDir(
   runId: string,
 ): Promise<string> {
   if (!isCheckpointName(name)) throw new RangeError(`writeCheckpointDir: bad name ${name}`);
+  return writeDirectoryAtomic(root, name, files, runId);
+}
+
+/**
+ * Writes folder `name` under `root` (created if missing) whole or not at all, replacing one
+ * of that name: writeCheckpointDir without the checkpoint-name rule (directoryStorage).
+ */
+export async function writeDirectoryAtomic(
+  root: string,
+  name: string,
+  files: ReadonlyMap<string, Uint8Array>,
+  runId: string,
+): Promise<string> {
   await mkdir(root, { recursive: true });
   const final = join(root, name);
   const temp = tempPathFor(final, runId);

@@ -6,9 +6,9 @@ import { open, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { withPath } from '@minigpt/errors/node';
 import { CheckpointError } from '../errors.js';
+import { TEMP_PREFIX } from '../storage.js';
 
-/** Temp files and folders start with this, then the run id: `.tmp-<runId>-<name>`. */
-export const TEMP_PREFIX = '.tmp-';
+export { TEMP_PREFIX };
 
 /** A temp path beside `path`, owned by run `runId`. */
 export function tempPathFor(path: string, runId: string): string {

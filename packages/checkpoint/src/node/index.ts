@@ -1,5 +1,7 @@
-// Node entry of @minigpt/checkpoint: checkpoints in directories on disk, pointer files,
-// atomic file writes, and the one-run-per-directory lock.
+// Node entry of @minigpt/checkpoint: a run's storage in a directory on disk (directoryStorage,
+// a RunStorage), and the directory functions under it — checkpoints in directories, pointer
+// files, atomic file writes, and the one-run-per-directory lock.
+export { directoryStorage, type DirectoryStorage } from './storage.js';
 export {
   directorySource,
   newRunId,
@@ -17,5 +19,7 @@ export {
   LOCK_FILE,
   acquireRunLock,
   type AcquireLockOptions,
-  type RunLock,
+  type DirectoryLock,
+  /** acquireRunLock's lock under its earlier name: a DirectoryLock (a core RunLock and more). */
+  type DirectoryLock as RunLock,
 } from './lock.js';

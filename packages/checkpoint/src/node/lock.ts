@@ -8,13 +8,15 @@ import { link, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MinigptError } from '@minigpt/errors';
 import { makeDirectory } from '@minigpt/errors/node';
+import { RunLockedError } from '../errors.js';
+import { LOCK_FILE, type RunLock } from '../storage.js';
 import { tempPathFor, writeFileSynced } from './files.js';
 import { newRunId, removeLeftoverTemps } from './directory.js';
 
-export const LOCK_FILE = 'minigpt.lock';
+export { LOCK_FILE };
 
 /** The directory is being written by another process (or a lock says so). */
-export class DirectoryLockedError extends MinigptError {
+export class DirectoryLockedError extends RunLockedError {
   override name = 'DirectoryLockedError';
 }
 
@@ -26,10 +28,9 @@ interface LockOwner {
   readonly startedAt: string;
 }
 
-export interface RunLock {
+/** A directory's run lock: the core's RunLock, and what acquireRunLock created. */
+export interface DirectoryLock extends RunLock {
   readonly dir: string;
-  /** Names this run's temp files (`.tmp-<runId>-…`). */
-  readonly runId: string;
   /**
    * The topmost folder this call created for `dir` (undefined if `dir` existed): a failed
    * command removes it again with removeCreatedDirectories if it is empty.
@@ -60,7 +61,7 @@ export async function acquireRunLock(
   dir: string,
   options: AcquireLockOptions = {},
   tempDirs: readonly string[] = [],
-): Promise<RunLock> {
+): Promise<DirectoryLock> {
   let createdDir: string | undefined;
   try {
     createdDir = await makeDirectory(dir);
@@ -83,11 +84,25 @@ export async function acquireRunLock(
   };
   const isAlive = options.isAlive ?? processIsAlive;
   const draft = tempPathFor(path, runId);
-  await writeFileSynced(draft, `${JSON.stringify(owner)}\n`);
+  const ownerText = `${JSON.stringify(owner)}\n`;
+  await writeFileSynced(draft, ownerText);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
+      let linked = false;
       try {
         await link(draft, path); // fails with EEXIST while another lock is in place
+        linked = true;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          // A run that took the lock a moment before removed this draft with its leftover
+          // temps: write it again; the next try finds that run's lock and names it.
+          await writeFileSynced(draft, ownerText);
+          continue;
+        }
+        if (code !== 'EEXIST') throw error;
+      }
+      if (linked) {
         const leftovers = [dir, ...tempDirs].map((d) => removeLeftoverTemps(d));
         const removed = (await Promise.all(leftovers)).flat().filter((n) => !n.includes(runId));
         if (removed.length > 0) {
@@ -99,8 +114,6 @@ export async function acquireRunLock(
           createdDir,
           release: () => releaseLock(path, runId),
         };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const holder = await readOwner(path);
       if (holder === undefined) continue; // released meanwhile: try again

@@ -1,5 +1,6 @@
 // `minigpt export`: a training checkpoint → an ONNX export directory for the runners.
-import { ExportError, exportCheckpoint } from '@minigpt/export-onnx';
+import { ExportError } from '@minigpt/export-onnx';
+import { exportCheckpoint } from '@minigpt/export-onnx/node';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
 import { commandLine, shownPath } from '../invocation.js';

@@ -2,7 +2,8 @@
 // meta.json in an output directory (see @minigpt/data for the formats).
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { binarize, type TokenizerChoice } from '@minigpt/data';
+import type { TokenizerChoice } from '@minigpt/data';
+import { binarize } from '@minigpt/data/node';
 import { Command, Option } from 'commander';
 import { fraction, positiveInteger } from '../parsers.js';
 import {

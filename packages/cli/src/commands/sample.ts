@@ -1,11 +1,7 @@
 // `minigpt sample`: generates text from a checkpoint with the tfjs model, streaming it.
 import { Random } from '@minigpt/random';
-import {
-  DEFAULT_CANDIDATES,
-  loadCheckpoint,
-  selectBackend,
-  type BackendName,
-} from '@minigpt/trainer';
+import { selectBackend, type BackendName } from '@minigpt/trainer';
+import { NODE_CANDIDATES, loadCheckpoint } from '@minigpt/trainer/node';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
@@ -33,7 +29,7 @@ export function sampleCommand(): Command {
       // Not WebGPU: tfjs sampling reads logits synchronously, which WebGPU in Node cannot.
       await selectBackend(
         flags.backend,
-        DEFAULT_CANDIDATES.filter((candidate) => candidate.name !== 'webgpu'),
+        NODE_CANDIDATES.filter((candidate) => candidate.name !== 'webgpu'),
       );
       const { model, tokenizer } = await loadCheckpoint(flags.checkpoint);
       try {

@@ -11,12 +11,14 @@ import {
   ResumeConfigError,
   TRAIN_PRESETS,
   TrainConfigError,
-  Trainer,
+  TrainingError,
   installHint,
   type BackendName,
   type TrainConfig,
+  type Trainer,
   type TrainerEvent,
 } from '@minigpt/trainer';
+import { startTraining } from '@minigpt/trainer/node';
 import { Command, Option } from 'commander';
 import { kebabCase, loadConfigFile, parseOverrides } from '../config-file.js';
 import { CliError } from '../errors.js';
@@ -122,7 +124,7 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let trainer: Trainer;
   try {
-    trainer = await Trainer.create({
+    trainer = await startTraining({
       dataDir: flags.data,
       outDir,
       config,
@@ -140,6 +142,19 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
         key in overrides ? flag(key) : named,
       );
       if (worded !== error.message) throw new CliError(worded, { cause: error });
+    }
+    // The library's advice names its API; here the same advice is a flag.
+    if (error instanceof TrainingError && error.rule === 'run-exists') {
+      throw new CliError(
+        `${shown(error.file ?? outDir)}: already holds a training run. Pass --resume to continue it, or choose another --out.`,
+        { cause: error },
+      );
+    }
+    if (error instanceof TrainingError && error.rule === 'no-checkpoint') {
+      throw new CliError(
+        `${shown(error.file ?? outDir)}: no checkpoint to resume from. Run without --resume to start training.`,
+        { cause: error },
+      );
     }
     if (error instanceof ResumeConfigError) {
       throw new CliError(

@@ -3,8 +3,9 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpeTokenizer, CharTokenizer } from '@minigpt/tokenizer';
 import { describe, expect, it } from 'vitest';
-import { DataError, binarize, readMeta } from './index.js';
-import { readTokens, useTempDir } from './test-helpers.js';
+import { DataError } from '../index.js';
+import { readTokens, useTempDir } from '../test-helpers.js';
+import { binarize, readMeta } from './index.js';
 
 const tempDir = useTempDir();
 

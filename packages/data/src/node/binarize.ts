@@ -1,6 +1,8 @@
 // Text file → train.bin / val.bin (raw little-endian token ids), vocab.json, meta.json.
 // Streams the input (bounded memory for any size) and writes all outputs under temporary
-// names first, so an interrupted run never leaves half-written data behind.
+// names first, so an interrupted run never leaves half-written data behind. Where the split
+// falls, how the tokenizer is built and what meta.json says are the rules prepareText uses
+// (../prepare.ts): the same text gives the same files as prepareText's arrays.
 import {
   mkdir,
   readdir,
@@ -21,18 +23,23 @@ import {
   type StreamEncoder,
 } from '@minigpt/tokenizer';
 import { makeDirectory, removeCreatedDirectories, withPath } from '@minigpt/errors/node';
-import { DataError } from './errors.js';
+import { DataError } from '../errors.js';
+import { FILE_NAMES, dtypeFor, type DataMeta, type Split, type TokenDtype } from '../meta.js';
 import {
-  DATA_FORMAT_VERSION,
-  FILE_NAMES,
-  dtypeFor,
-  type DataMeta,
-  type Split,
-  type TokenDtype,
-} from './meta.js';
-import { readTextPieces, type NewlineMode } from './text-reader.js';
-
-export type TokenizerChoice = 'char' | 'bpe';
+  DEFAULT_BPE_VOCAB_SIZE,
+  DEFAULT_MIN_TOKENS_PER_SPLIT,
+  DEFAULT_VAL_FRACTION,
+  checkSplitSizes,
+  checkValFraction,
+  dataMetaOf,
+  noTextError,
+  streamEncoderOf,
+  trainCharactersOf,
+  unknownTokenizerError,
+  type TokenizerChoice,
+} from '../prepare.js';
+import { countCodePoints, offsetOfCodePoint, type NewlineMode } from '../text.js';
+import { readTextPieces } from './text-reader.js';
 
 export interface BinarizeOptions {
   /** The UTF-8 text file to prepare. */
@@ -84,15 +91,10 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
   const input = resolve(options.input);
   const outDir = resolve(options.outDir);
   const newlines = options.newlines ?? 'universal';
-  const valFraction = options.valFraction ?? 0.1;
-  const minTokens = options.minTokensPerSplit ?? 2;
+  const valFraction = options.valFraction ?? DEFAULT_VAL_FRACTION;
+  const minTokens = options.minTokensPerSplit ?? DEFAULT_MIN_TOKENS_PER_SPLIT;
   const chunkBytes = options.chunkBytes;
-  if (!(valFraction > 0 && valFraction < 1)) {
-    throw new DataError(
-      input,
-      `valFraction must be between 0 and 1 (exclusive), got ${valFraction}`,
-    );
-  }
+  checkValFraction(input, valFraction);
   const inputStat = await statInput(input);
   await refuseExistingData(outDir, options.force ?? false);
   const bytesTotal = inputStat.size;
@@ -111,15 +113,8 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
       vocabulary?.add(piece);
     },
   );
-  if (characters === 0) {
-    throw new DataError(
-      input,
-      'holds no text (after reading it as UTF-8)',
-      'Pass a non-empty text file',
-    );
-  }
-  // Same arithmetic as nanoGPT's int(n * 0.9) for the default fraction (1 - 0.1 === 0.9).
-  const trainCharacters = Math.floor(characters * (1 - valFraction));
+  if (characters === 0) throw noTextError(input, 'Pass a non-empty text file');
+  const trainCharacters = trainCharactersOf(characters, valFraction);
 
   // The tokenizer: given, built from the vocabulary, or trained on the train split only.
   let tokenizer: Tokenizer;
@@ -137,9 +132,9 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
         trainer.push(piece);
       },
     );
-    tokenizer = BpeTokenizer.finishTraining(trainer, options.vocabSize ?? 4096);
+    tokenizer = BpeTokenizer.finishTraining(trainer, options.vocabSize ?? DEFAULT_BPE_VOCAB_SIZE);
   } else {
-    throw new DataError(input, `unknown tokenizer ${JSON.stringify(choice)}; use 'char' or 'bpe'`);
+    throw unknownTokenizerError(input, choice);
   }
   const dtype = dtypeFor(tokenizer.vocabSize);
 
@@ -181,29 +176,17 @@ export async function binarize(options: BinarizeOptions): Promise<BinarizeResult
         'Run prepare again once the file is complete',
       );
     }
-    for (const [split, writer] of Object.entries(writers)) {
-      if (writer.tokens < minTokens) {
-        throw new DataError(
-          input,
-          `the ${split} split has ${writer.tokens} tokens, fewer than the ${minTokens} needed for one training block`,
-          'Use a longer text, or a different valFraction',
-        );
-      }
-    }
-    const meta: DataMeta = {
-      format: 'minigpt-data',
-      formatVersion: DATA_FORMAT_VERSION,
-      dtype,
-      vocabSize: tokenizer.vocabSize,
-      tokenizer: tokenizer.type,
+    checkSplitSizes(input, { train: trainWriter.tokens, val: valWriter.tokens }, minTokens);
+    const meta = dataMetaOf({
+      tokenizer,
       trainTokens: trainWriter.tokens,
       valTokens: valWriter.tokens,
       trainCharacters,
-      valCharacters: characters - trainCharacters,
+      characters,
       valFraction,
       newlines,
       source: { file: basename(input), bytes: scanned.bytes, sha256: scanned.sha256 },
-    };
+    });
     await writeFile(join(tempDir, FILE_NAMES.vocab), `${JSON.stringify(tokenizer.toJSON())}\n`);
     await writeFile(join(tempDir, FILE_NAMES.meta), `${JSON.stringify(meta, null, 2)}\n`);
     await commit(tempDir, outDir);
@@ -323,19 +306,6 @@ async function readSplits(
   });
 }
 
-function streamEncoderOf(tokenizer: Tokenizer): StreamEncoder {
-  if (tokenizer.createStreamEncoder) return tokenizer.createStreamEncoder();
-  // A tokenizer that cannot stream gets the whole split at once (memory grows with the text).
-  const pieces: string[] = [];
-  return {
-    push: (piece) => {
-      pieces.push(piece);
-      return [];
-    },
-    end: () => tokenizer.encode(pieces.splice(0).join('')),
-  };
-}
-
 /** Appends token ids to a file as little-endian uint16 or uint32. */
 class TokenWriter {
   tokens = 0;
@@ -368,30 +338,4 @@ class TokenWriter {
   async close(): Promise<void> {
     await this.handle.close();
   }
-}
-
-export function countCodePoints(text: string): number {
-  let count = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0xd800 && code < 0xdc00 && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next < 0xe000) {
-        count--;
-        i++;
-      }
-    }
-  }
-  return count;
-}
-
-/** UTF-16 offset of the `index`-th code point of `text`. */
-function offsetOfCodePoint(text: string, index: number): number {
-  let offset = 0;
-  for (let seen = 0; seen < index && offset < text.length; seen++) {
-    const code = text.charCodeAt(offset);
-    const next = text.charCodeAt(offset + 1);
-    offset += code >= 0xd800 && code < 0xdc00 && next >= 0xdc00 && next < 0xe000 ? 2 : 1;
-  }
-  return offset;
 }

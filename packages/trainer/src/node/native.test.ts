@@ -3,13 +3,14 @@
 // @minigpt/native-kernels' matMul as with tfjs's own wasm kernels, within 1e-3.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Trainer, type TrainerEvent } from './index.js';
-import { prepareData, useTempDir } from './test-helpers.js';
+import type { TrainerEvent } from '../index.js';
+import { startTraining } from './index.js';
+import { prepareData, useTempDir } from '../test-helpers.js';
 
 const tempDir = useTempDir();
 
 async function losses(dataDir: string, outDir: string, nativeKernels: boolean) {
-  const trainer = await Trainer.create({
+  const trainer = await startTraining({
     dataDir,
     outDir,
     backend: 'wasm',

@@ -2,10 +2,10 @@
 // prints the start event's backend choice and the losses as JSON. A child, so the Vulkan
 // driver's environment applies and Dawn's threads end with it.
 import process from 'node:process';
-import { Trainer } from '../dist/index.js';
+import { startTraining } from '../../dist/node/index.js';
 
 const [dataDir, outDir, backend] = process.argv.slice(2);
-const trainer = await Trainer.create({
+const trainer = await startTraining({
   dataDir,
   outDir,
   backend,

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { readCheckpointDir } from '@minigpt/checkpoint/node';
 import { FileSystemError } from '@minigpt/errors';
 import { describe, expect, it, vi } from 'vitest';
-import { Trainer, TrainingError } from './index.js';
-import { prepareData, useTempDir } from './test-helpers.js';
+import { TrainingError } from '../index.js';
+import { startTraining } from './index.js';
+import { prepareData, useTempDir } from '../test-helpers.js';
 
 /** When set, a write of a matching path fails with this errno code. */
 const fault: { code?: string; match?: RegExp; syscall?: string } = {};
@@ -54,7 +55,7 @@ describe('a disk that fails mid-run', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir, 120);
     const outDir = join(dir, 'out');
-    const trainer = await Trainer.create({ dataDir, outDir, backend: 'cpu', config });
+    const trainer = await startTraining({ dataDir, outDir, backend: 'cpu', config });
     let error: unknown;
     try {
       for await (const event of trainer.run()) {
@@ -85,7 +86,7 @@ describe('a disk that fails mid-run', () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir, 120);
     const outDir = join(dir, 'out');
-    const trainer = await Trainer.create({
+    const trainer = await startTraining({
       dataDir,
       outDir,
       backend: 'cpu',

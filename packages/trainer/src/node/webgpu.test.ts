@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { prepareData, useTempDir } from './test-helpers.js';
+import { prepareData, useTempDir } from '../test-helpers.js';
 import { probeWebGpuQuietly } from './webgpu.js';
 
 const tempDir = useTempDir();
@@ -66,7 +66,7 @@ describe('WebGPU backend (SwiftShader)', () => {
     const auto = train(dataDir, join(dir, 'auto'), 'auto');
     expect(auto.backend).toBe('wasm');
     expect(auto.skipped.find((skip) => skip.name === 'webgpu')?.reason).toMatch(
-      /only a software adapter \(SwiftShader.*\), slower than wasm; --backend=webgpu uses it anyway/,
+      /only a software adapter \(SwiftShader.*\), slower than wasm; backend 'webgpu' uses it anyway/,
     );
     expect(auto.stderr).toBe('');
   });

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from './index.js';
-import { prepareData, useTempDir } from './test-helpers.js';
+import { prepareData, useTempDir } from '../test-helpers.js';
 
 const tempDir = useTempDir();
-const CHILD = fileURLToPath(new URL('../test/fixtures/train-child.mjs', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../test/fixtures/train-child.mjs', import.meta.url));
 const config = {
   preset: 'nano',
   maxIters: 20,

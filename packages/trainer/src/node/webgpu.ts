@@ -1,4 +1,4 @@
-// WebGPU for training in Node: @tensorflow/tfjs-backend-webgpu on Dawn, through the `webgpu`
+// WebGPU for training in Node (the `./node` entry's NODE_CANDIDATES): @tensorflow/tfjs-backend-webgpu on Dawn, through the `webgpu`
 // package (Dawn's Node binding, binaries inside the npm package; Vulkan, Metal or D3D12
 // underneath). Both packages are optional peers. A software adapter (SwiftShader,
 // llvmpipe…) works — tests use SwiftShader — but is far slower than wasm, so 'auto' passes
@@ -13,27 +13,15 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
-/** What the adapter says it is. */
-export interface WebGpuAdapterSummary {
-  readonly vendor: string;
-  readonly architecture: string;
-  readonly description: string;
-  readonly software: boolean;
-}
+import {
+  softwareOnlyError,
+  summarizeAdapter,
+  type AdapterLike,
+  type GpuLike,
+  type WebGpuAdapterSummary,
+} from '../webgpu-adapter.js';
 
-interface GpuLike {
-  requestAdapter(options?: object): Promise<AdapterLike | null>;
-}
-interface AdapterLike {
-  readonly isFallbackAdapter?: boolean;
-  readonly info?: {
-    readonly vendor?: string;
-    readonly architecture?: string;
-    readonly device?: string;
-    readonly description?: string;
-    readonly isFallbackAdapter?: boolean;
-  };
-}
+export type { WebGpuAdapterSummary };
 
 let gpu: GpuLike | undefined;
 
@@ -62,26 +50,11 @@ async function dawnGpu(): Promise<GpuLike> {
 const NO_ADAPTER =
   'no WebGPU adapter (Dawn found no Vulkan, Metal or D3D12 device; on Linux install libvulkan1 and a GPU driver)';
 
-/** What an adapter's info says it is. */
-function summarize(adapter: AdapterLike): WebGpuAdapterSummary {
-  const info = adapter.info ?? {};
-  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
-  return {
-    vendor: info.vendor ?? '',
-    architecture: info.architecture ?? '',
-    description: info.description || info.device || '',
-    software:
-      info.isFallbackAdapter === true ||
-      adapter.isFallbackAdapter === true ||
-      /swiftshader|llvmpipe|lavapipe|software/i.test(text),
-  };
-}
-
 /** The adapter Dawn offers here (Dawn loaded into this process), or why there is none. */
 export async function probeWebGpu(): Promise<WebGpuAdapterSummary> {
   const adapter = await (await dawnGpu()).requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER);
-  return summarize(adapter);
+  return summarizeAdapter(adapter);
 }
 
 /**
@@ -162,7 +135,7 @@ export async function probeWebGpuQuietly(
     throw new Error(`the WebGPU probe printed no adapter${dawnSaid}`);
   }
   if (!adapter) throw new Error(said ? `no WebGPU adapter${dawnSaid}` : NO_ADAPTER);
-  return summarize(adapter);
+  return summarizeAdapter(adapter);
 }
 
 /** The steps of loadWebGpu, replaceable in tests. */
@@ -198,15 +171,9 @@ export async function loadWebGpu(
   const present = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined;
   if (!context.requested && !present) {
     const adapter = await parts.probeQuietly();
-    if (adapter.software) throw softwareOnly(adapter);
+    if (adapter.software) throw softwareOnlyError(adapter);
   }
   const adapter = await parts.probeHere();
-  if (adapter.software && !context.requested) throw softwareOnly(adapter);
+  if (adapter.software && !context.requested) throw softwareOnlyError(adapter);
   await parts.register();
-}
-
-function softwareOnly(adapter: WebGpuAdapterSummary): Error {
-  return new Error(
-    `only a software adapter (${adapter.description || adapter.architecture}), slower than wasm; --backend=webgpu uses it anyway`,
-  );
 }
