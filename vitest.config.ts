@@ -6,20 +6,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
-import { BaseSequencer, type TestSpecification } from 'vitest/node';
-
-/**
- * Tests tagged slow (`*.slow.test.ts`: the example pages in Chromium, packing, killed
- * training runs) start first, so the two workers overlap them with the short ones instead
- * of ending the run on one long file. Within each group, vitest's own order.
- */
-class SlowFirstSequencer extends BaseSequencer {
-  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const sorted = await super.sort(files);
-    const slow = (file: TestSpecification) => file.moduleId.endsWith('.slow.test.ts');
-    return [...sorted.filter(slow), ...sorted.filter((file) => !slow(file))];
-  }
-}
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const packageDirs = ['packages', 'tooling', 'examples'].flatMap((group) =>
@@ -45,7 +31,6 @@ export default defineConfig({
     // Much of the suite waits on child processes (the CLI, training children, Chromium, vite
     // builds): vitest's default of cores − 1 workers ran it one file at a time on 2 cores.
     maxWorkers: Math.max(2, availableParallelism() - 1),
-    sequence: { sequencer: SlowFirstSequencer },
     projects: packageDirs.map((dir) => ({
       extends: true,
       test: {
