@@ -9,6 +9,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import {
   modelFileFor,
+  tokenizerMismatch,
   type ModelDtype,
   cacheRowsOutputs,
   checkGraphAgainstManifest,
@@ -110,11 +111,12 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     await readJson(vocabFile, VOCAB_MAX_BYTES, 'a tokenizer file is at most tens of megabytes'),
     vocabFile.path,
   );
-  if (tokenizer.vocabSize !== manifest.model.vocabSize) {
-    throw new RunnerError(
-      `${vocabFile.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
-      { file: vocabFile.path, rule: 'vocab-size' },
-    );
+  const mismatch = tokenizerMismatch(tokenizer, manifest);
+  if (mismatch) {
+    throw new RunnerError(`${vocabFile.path}: ${mismatch}`, {
+      file: vocabFile.path,
+      rule: 'vocab-size',
+    });
   }
   const dtype = options.dtype ?? 'fp32';
   const model = modelFileFor(manifest, dtype);

@@ -14,6 +14,7 @@
 import { MinigptError } from '@minigpt/errors';
 import {
   modelFileFor,
+  tokenizerMismatch,
   type ModelDtype,
   cacheNames,
   cacheRowsOutputs,
@@ -130,11 +131,8 @@ export async function loadModel(
   const vocabJson =
     files && typeof files.vocab !== 'string' ? files.vocab : await fetchJson(fetchImpl, vocabUrl);
   const tokenizer = tokenizerFromJSON(vocabJson, vocabUrl);
-  if (tokenizer.vocabSize !== manifest.model.vocabSize) {
-    throw new WebRunnerError(
-      `${vocabUrl}: the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`,
-    );
-  }
+  const mismatch = tokenizerMismatch(tokenizer, manifest);
+  if (mismatch) throw new WebRunnerError(`${vocabUrl}: ${mismatch}`);
   const dtype = options.dtype ?? 'fp32';
   const model = modelFileFor(manifest, dtype);
   if ('missing' in model)

@@ -32,6 +32,7 @@ export {
   cacheNames,
   layerName,
   modelFileFor,
+  tokenizerMismatch,
   type ModelDtype,
   type CacheNames,
   parseManifest,

@@ -185,6 +185,20 @@ export function modelFileFor(
       };
 }
 
+/**
+ * Why the export's tokenizer file does not belong to its model (its vocabulary size differs
+ * from minigpt.json's), or undefined when it does; the runner prefixes the tokenizer's path
+ * and throws its own error type.
+ */
+export function tokenizerMismatch(
+  tokenizer: { readonly vocabSize: number },
+  manifest: ExportManifest,
+): string | undefined {
+  return tokenizer.vocabSize === manifest.model.vocabSize
+    ? undefined
+    : `the tokenizer has ${tokenizer.vocabSize} tokens but the model (minigpt.json) has ${manifest.model.vocabSize}: they are not from the same export`;
+}
+
 /** Each cache input and the outputs that feed it next step, layer by layer (key, then value). */
 export function cacheNames(manifest: ExportManifest): CacheNames[] {
   const { pastKey, pastValue } = manifest.inputs;

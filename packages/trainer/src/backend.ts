@@ -5,7 +5,7 @@
 // Loaders are injectable, so the selection logic is testable without the optional packages.
 import { MinigptError } from '@minigpt/errors';
 import * as tf from '@tensorflow/tfjs';
-import { loadBrowserWebGpu } from './webgpu-adapter.js';
+import { browserGpu, loadBrowserWebGpu } from './webgpu-adapter.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = [
@@ -42,9 +42,9 @@ export interface BackendChoice {
 
 /** How a bundled page loads the backend packages (a variable specifier cannot be bundled). */
 export interface BrowserBackendLoaders {
-  /** e.g. `() => import('@tensorflow/tfjs-backend-webgpu')`; absent: WebGPU is skipped. */
+  /** e.g. `() => import('@tensorflow/tfjs-backend-webgpu')`; absent: imported by name. */
   readonly webgpu?: () => Promise<unknown>;
-  /** e.g. `() => import('@tensorflow/tfjs-backend-wasm')` (after setWasmPaths). */
+  /** e.g. `() => import('@tensorflow/tfjs-backend-wasm')` (after setWasmPaths); absent: by name. */
   readonly wasm?: () => Promise<unknown>;
 }
 
@@ -55,13 +55,14 @@ export interface BrowserBackendLoaders {
  */
 export function browserCandidates(loaders: BrowserBackendLoaders = {}): BackendCandidate[] {
   const webgpu = loaders.webgpu ?? (() => importOptional('@tensorflow/tfjs-backend-webgpu'));
+  const wasm = loaders.wasm ?? (() => importOptional('@tensorflow/tfjs-backend-wasm'));
   return [
     {
       name: 'webgpu',
       tfjsName: 'webgpu',
       load: (context) =>
         loadBrowserWebGpu(context, {
-          gpu: () => (globalThis as { navigator?: { gpu?: never } }).navigator?.gpu,
+          gpu: browserGpu,
           register: async () => {
             await webgpu();
           },
@@ -71,7 +72,7 @@ export function browserCandidates(loaders: BrowserBackendLoaders = {}): BackendC
       name: 'wasm',
       tfjsName: 'wasm',
       load: async () => {
-        await (loaders.wasm ?? (() => importOptional('@tensorflow/tfjs-backend-wasm')))();
+        await wasm();
       },
     },
     { name: 'cpu', tfjsName: 'cpu', load: async () => {} },
@@ -131,7 +132,9 @@ export async function selectBackend(
         throw new Error('tfjs could not initialise it');
       await tf.ready();
       const wasm = candidate.name === 'wasm' ? wasmFeatures() : undefined;
-      const detail = wasm && (wasm.threads ? 'SIMD, threads' : wasm.reason);
+      // tfjs's wasm backend picks its SIMD build itself; threads depend on the page.
+      const detail =
+        wasm && (wasm.threads ? 'threads: the page is cross-origin isolated' : wasm.reason);
       return { name: candidate.name, skipped, ...(detail ? { detail } : {}) };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

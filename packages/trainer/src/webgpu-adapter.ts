@@ -48,22 +48,18 @@ export function softwareOnlyError(adapter: WebGpuAdapterSummary): Error {
   );
 }
 
+/** navigator.gpu, or undefined where the browser (or runtime) has no WebGPU. */
+export function browserGpu(): GpuLike | undefined {
+  return (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+}
+
 /** The steps of loadBrowserWebGpu, replaceable in tests. */
 export interface BrowserWebGpuParts {
-  /** navigator.gpu, or undefined where the browser has no WebGPU. */
+  /** navigator.gpu (browserGpu), or undefined where the browser has no WebGPU. */
   readonly gpu: () => GpuLike | undefined;
   /** Registers tfjs's webgpu backend. */
   readonly register: () => Promise<void>;
 }
-
-const browserParts: BrowserWebGpuParts = {
-  gpu: () => (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu,
-  register: async () => {
-    // A variable specifier: an optional peer that tsc and bundlers must not require.
-    const name = '@tensorflow/tfjs-backend-webgpu';
-    await import(/* @vite-ignore */ name);
-  },
-};
 
 /**
  * Registers tfjs's webgpu backend on the browser's navigator.gpu when it offers an adapter:
@@ -71,7 +67,7 @@ const browserParts: BrowserWebGpuParts = {
  */
 export async function loadBrowserWebGpu(
   context: { readonly requested: boolean },
-  parts: BrowserWebGpuParts = browserParts,
+  parts: BrowserWebGpuParts,
 ): Promise<void> {
   const gpu = parts.gpu();
   if (!gpu) throw new Error('this browser has no WebGPU (navigator.gpu is missing)');
