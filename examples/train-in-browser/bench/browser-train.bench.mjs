@@ -6,8 +6,9 @@
 // read-back and the worker's return to its event loop). Prints the median and the range,
 // the longest main-thread task meanwhile, the machine, its load and the date. Then, as the
 // reference, the Node trainer (`startTraining`, the same text, preset and steps) on wasm with
-// tfjs's kernels (one thread, as in the page) and with @minigpt/native-kernels (what
-// `minigpt train` uses), each step's msPerIter as the trainer reports it.
+// tfjs's own kernels, with @minigpt/wasm-kernels (the page's kernels, one thread) and with
+// @minigpt/native-kernels (what `minigpt train` uses), each step's msPerIter as the trainer
+// reports it.
 // Usage: node bench/browser-train.bench.mjs [--preset=baby] [--threads=1,2] [--steps=30]
 //        [--warmup=5] [--backend=wasm] [--node=false]
 // The functions given to page.evaluate / waitForFunction run in the page.
@@ -119,25 +120,31 @@ if ((args.node ?? 'true') !== 'false') {
     const input = join(scratch, 'lighthouse.txt');
     writeFileSync(input, readFileSync(join(root, 'src', 'samples', 'lighthouse.txt')));
     await binarize({ input, outDir: join(scratch, 'data') });
-    for (const nativeKernels of [false, true]) {
+    // tfjs's own kernels; the page's (@minigpt/wasm-kernels: MINIGPT_NATIVE=0 hides the
+    // addon, and startTraining falls back to them); the native addon.
+    for (const kernelSet of ['tfjs', 'wasm', 'native']) {
       const load = loadavg()[0];
+      if (kernelSet === 'wasm') process.env.MINIGPT_NATIVE = '0';
       const trainer = await startTraining({
         dataDir: join(scratch, 'data'),
-        outDir: join(scratch, `run-${nativeKernels}`),
+        outDir: join(scratch, `run-${kernelSet}`),
         backend: 'wasm',
-        nativeKernels,
+        nativeKernels: kernelSet !== 'tfjs',
         estimate: false,
         config: { preset, maxIters: warmup + steps + 1 },
       });
+      delete process.env.MINIGPT_NATIVE;
       const times = [];
       let detail = '';
       try {
         for await (const event of trainer.run()) {
           if (event.type === 'start') {
             const kernels = event.nativeKernels;
-            detail = kernels?.installed
-              ? `native kernels, ${kernels.threads} threads`
-              : `tfjs kernels, 1 thread${nativeKernels && kernels?.reason ? ` (native: ${kernels.reason})` : ''}`;
+            detail = !kernels?.installed
+              ? `tfjs kernels, 1 thread${kernelSet !== 'tfjs' && kernels?.reason ? ` (${kernels.reason})` : ''}`
+              : kernels.kind === 'wasm'
+                ? 'WebAssembly kernels, 1 thread'
+                : `native kernels, ${kernels.threads} threads`;
           }
           if (event.type === 'step' && event.iter > warmup && event.iter <= warmup + steps)
             times.push(event.msPerIter);

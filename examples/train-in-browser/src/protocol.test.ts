@@ -16,6 +16,22 @@ describe('describeBackend', () => {
     expect(describeBackend(wasm)).toBe('wasm (threads: 2, SIMD) — webgpu skipped: no adapter');
   });
 
+  it("says whether minigpt's WebAssembly kernels run, and why not", () => {
+    expect(
+      describeBackend({ ...wasm, wasm: { ...wasm.wasm!, kernels: { installed: true } } }),
+    ).toBe('wasm (threads: 2, SIMD, minigpt kernels) — webgpu skipped: no adapter');
+    expect(
+      describeBackend({
+        ...wasm,
+        wasm: {
+          ...wasm.wasm!,
+          kernels: { installed: false, reason: 'the kernels did not compile' },
+        },
+        skipped: [],
+      }),
+    ).toBe("wasm (threads: 2, SIMD) — tfjs's own kernels: the kernels did not compile");
+  });
+
   it('says why wasm runs on one thread: no isolation, or no wasm threads in this browser', () => {
     const single = { simd: true, threadsSupported: false, threads: 1 };
     expect(

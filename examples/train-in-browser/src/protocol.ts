@@ -142,6 +142,12 @@ export interface BackendReport {
     readonly simd: boolean;
     readonly threadsSupported: boolean;
     readonly threads: number;
+    /**
+     * Whether @minigpt/wasm-kernels' WebAssembly kernels run the matMuls and fused ops (the
+     * trainer installs them), or why not.
+     */
+    readonly kernels?:
+      { readonly installed: true } | { readonly installed: false; readonly reason: string };
   };
   /** On WebGPU: the adapter's description (vendor, architecture). */
   readonly adapter?: string;
@@ -243,7 +249,10 @@ export function describeBackend(report: BackendReport): string {
   if (report.wasm) {
     const features = [`threads: ${report.wasm.threads}`];
     if (report.wasm.simd) features.push('SIMD');
+    if (report.wasm.kernels?.installed) features.push('minigpt kernels');
     line += ` (${features.join(', ')})`;
+    if (report.wasm.kernels && !report.wasm.kernels.installed)
+      line += ` — tfjs's own kernels: ${report.wasm.kernels.reason}`;
     if (!report.wasm.threadsSupported) {
       line += report.crossOriginIsolated
         ? ' — one thread: this browser has no wasm threads'

@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 /**
- * The Node trainer on `text` (binarize, then startTraining on tfjs's wasm kernels, one
+ * The Node trainer on `text` (binarize, then startTraining on the page's wasm kernels, one
  * thread, no native kernels): the step losses, and the run's directory.
  */
 async function nodeRun(
@@ -66,13 +66,7 @@ async function nodeRun(
   const dataDir = join(scratch, `${name}-data`);
   await binarize({ input, outDir: dataDir });
   const outDir = join(scratch, `${name}-run`);
-  const trainer = await startTraining({
-    dataDir,
-    outDir,
-    backend: 'wasm',
-    nativeKernels: false,
-    config,
-  });
+  const trainer = await startWithPageKernels({ dataDir, outDir, backend: 'wasm', config });
   const losses: number[] = [];
   const evals: Array<{ iter: number; trainLoss: number; valLoss: number }> = [];
   try {
@@ -84,6 +78,23 @@ async function nodeRun(
     trainer.dispose();
   }
   return { losses, evals, outDir, dataDir };
+}
+
+/**
+ * The Node trainer on the page's kernels, @minigpt/wasm-kernels: MINIGPT_NATIVE=0 hides the
+ * native addon, and startTraining falls back to them. Same kernels, same bits: the page's
+ * checkpoint equals this run's byte for byte.
+ */
+async function startWithPageKernels(
+  options: Parameters<typeof startTraining>[0],
+): ReturnType<typeof startTraining> {
+  process.env['MINIGPT_NATIVE'] = '0';
+  try {
+    const trainer = await startTraining({ ...options, nativeKernels: true });
+    return trainer;
+  } finally {
+    delete process.env['MINIGPT_NATIVE'];
+  }
 }
 
 /** Clicks `button`, saves the zip the page offers through `link`, unpacks it into scratch. */
@@ -200,13 +211,18 @@ describe('train in the browser, in Chromium', () => {
     expect(backend.tfjsBackend).toBe('wasm');
     expect(backend.crossOriginIsolated).toBe(true);
     expect(backend.sharedArrayBuffer).toBe(true);
-    expect(backend.wasm).toEqual({ simd: true, threadsSupported: true, threads: cores });
+    expect(backend.wasm).toEqual({
+      simd: true,
+      threadsSupported: true,
+      threads: cores,
+      kernels: { installed: true },
+    });
     expect(backend.skipped.map((entry) => entry.name)).toEqual(['webgpu']);
     const backendLine = await page.textContent(testId('backend-line'));
     expect(backendLine).toBe(started.backendLine);
     expect(backendLine).toMatch(
       new RegExp(
-        `^wasm \\(threads: ${cores}, SIMD\\) — webgpu skipped: (only a software adapter .*|no WebGPU adapter .*|this browser has no WebGPU .*)$`,
+        `^wasm \\(threads: ${cores}, SIMD, minigpt kernels\\) — webgpu skipped: (only a software adapter .*|no WebGPU adapter .*|this browser has no WebGPU .*)$`,
       ),
     );
     expect(started.run).toMatchObject({
@@ -309,7 +325,12 @@ describe('train in the browser, in Chromium', () => {
     await page.selectOption(testId('backend'), 'wasm');
     await page.click(testId('start'));
     const done = await waitForDone(page);
-    expect(done.backend!.wasm).toEqual({ simd: true, threadsSupported: true, threads: 1 });
+    expect(done.backend!.wasm).toEqual({
+      simd: true,
+      threadsSupported: true,
+      threads: 1,
+      kernels: { installed: true },
+    });
     const losses = done.steps.map((step) => step.loss);
     expect(losses).toHaveLength(30);
     const worst = Math.max(...losses.map((loss, index) => Math.abs(loss - node.losses[index]!)));
@@ -495,12 +516,11 @@ describe('train in the browser, in Chromium', () => {
       ),
     );
     // The reference: the Node trainer resuming the same checkpoint, to 40.
-    const trainer = await startTraining({
+    const trainer = await startWithPageKernels({
       dataDir: first.dataDir,
       outDir: first.outDir,
       resume: true,
       backend: 'wasm',
-      nativeKernels: false,
       config: { maxIters: 40 },
     });
     const nodeLosses = new Map<number, number>();

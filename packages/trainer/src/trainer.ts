@@ -25,6 +25,7 @@ import { MinigptError, describeFileSystemError } from '@minigpt/errors';
 import { GPT, countParameters, type GPTConfig } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import type { TokenizerJSON } from '@minigpt/tokenizer';
+import { installWasmKernels } from '@minigpt/wasm-kernels';
 import { AdamW, decaysWeight } from './adamw.js';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
 import {
@@ -66,8 +67,12 @@ export interface TrainerOptions {
   /**
    * Called once the backend is active, before the model is built: the Node entry installs
    * the native kernels there on wasm. What it returns is reported in the start event.
+   * Absent, the wasm backend gets @minigpt/wasm-kernels (tfjs's own wasm BatchMatMul runs
+   * batched and transposed products 5–20× slower).
    */
-  readonly afterBackend?: (backend: BackendName) => NativeKernelsStatus | undefined;
+  readonly afterBackend?: (
+    backend: BackendName,
+  ) => NativeKernelsStatus | undefined | Promise<NativeKernelsStatus | undefined>;
   /**
    * Time the run's first steps (up to 3) and two evaluation batches, and send an `estimate`
    * event before any evaluation (default true). A fresh run then evaluates its starting
@@ -87,8 +92,18 @@ export interface TrainerOptions {
 }
 
 /** What the native kernels are doing in this run (wasm backend in Node only). */
+/** The default afterBackend: @minigpt/wasm-kernels on the wasm backend. */
+async function installWasmKernelsOnWasm(
+  backend: BackendName,
+): Promise<NativeKernelsStatus | undefined> {
+  if (backend !== 'wasm') return undefined;
+  return { ...(await installWasmKernels()), kind: 'wasm' };
+}
+
 export interface NativeKernelsStatus {
   readonly installed: boolean;
+  /** Which kernels: the Node addon (@minigpt/native-kernels) or WebAssembly (@minigpt/wasm-kernels). */
+  readonly kind?: 'native' | 'wasm';
   /** Why not, when requested but not installed. */
   readonly reason?: string;
   readonly kernels: readonly string[];
@@ -380,7 +395,7 @@ export class Trainer {
     const modelConfig = modelConfigOf(config, data.meta.vocabSize);
     const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
     if (selected.name === 'wasm') checkFitsWasm(modelConfig);
-    const native = options.afterBackend?.(selected.name);
+    const native = await (options.afterBackend ?? installWasmKernelsOnWasm)(selected.name);
     return { config, modelConfig, data, backend: { ...selected, ...(native ? { native } : {}) } };
   }
 

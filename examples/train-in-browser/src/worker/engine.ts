@@ -173,7 +173,9 @@ export async function startEngine(start: StartMessage, options: EngineOptions): 
       tfjsBackend: tf.getBackend(),
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
       sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
-      ...(started.backend === 'wasm' ? { wasm: await wasmDetails() } : {}),
+      ...(started.backend === 'wasm'
+        ? { wasm: { ...(await wasmDetails()), kernels: kernelsReport(started.nativeKernels) } }
+        : {}),
       ...(started.backend === 'webgpu' ? { adapter: await adapterDescription() } : {}),
       skipped: started.skippedBackends.map(({ name, reason }) => ({
         name: name as BackendReport['name'],
@@ -465,4 +467,12 @@ export async function importCheckpoint(message: ContinueCheckpointMessage): Prom
     backend: message.backend,
     ...(message.wasmThreads !== undefined ? { wasmThreads: message.wasmThreads } : {}),
   };
+}
+
+/** What the trainer's start event says about the kernels, as the page reports it. */
+function kernelsReport(
+  status: { readonly installed: boolean; readonly reason?: string } | undefined,
+): { installed: true } | { installed: false; reason: string } {
+  if (status?.installed) return { installed: true };
+  return { installed: false, reason: status?.reason ?? 'not installed' };
 }

@@ -182,7 +182,11 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
             line(`backend ${skipped.name}: not used (${skipped.reason})`);
           line(`backend: ${event.backend}`);
           const native = event.nativeKernels;
-          if (native?.installed)
+          if (native?.installed && native.kind === 'wasm')
+            line(
+              `native kernels: not used (${native.reason}); WebAssembly SIMD kernels instead: ${native.kernels.join(', ')}`,
+            );
+          else if (native?.installed)
             line(
               `native kernels: ${native.kernels.join(', ')} on ${native.threads} thread${native.threads === 1 ? '' : 's'} (${native.vectorLanes}-float SIMD)`,
             );

@@ -7,6 +7,7 @@ import { directoryStorage } from '@minigpt/checkpoint/node';
 import { openPreparedData } from '@minigpt/data/node';
 import { removeCreatedDirectories } from '@minigpt/errors/node';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
+import { installWasmKernels } from '@minigpt/wasm-kernels';
 import { importOptional, type BackendCandidate } from '../backend.js';
 import { Trainer, type NativeKernelsStatus, type TrainerOptions } from '../trainer.js';
 import { loadWebGpu } from './webgpu.js';
@@ -83,11 +84,18 @@ function topmostMissing(dir: string): string | undefined {
   return missing;
 }
 
-/** Installs (or removes) the native matMul on the wasm backend for this process. */
-function useNativeKernels(wanted: boolean): NativeKernelsStatus {
+/**
+ * Installs the native kernels on the wasm backend for this process, or where the addon is not
+ * built, @minigpt/wasm-kernels' WebAssembly ones (`reason` then says why not native);
+ * `wanted` false removes them, and tfjs's own kernels run.
+ */
+async function useNativeKernels(wanted: boolean): Promise<NativeKernelsStatus> {
   if (!wanted) {
     uninstallNativeKernels();
     return { installed: false, reason: 'turned off', kernels: [] };
   }
-  return installNativeKernels();
+  const native = installNativeKernels();
+  if (native.installed) return { ...native, kind: 'native' };
+  const wasm = await installWasmKernels();
+  return wasm.installed ? { ...wasm, kind: 'wasm', reason: native.reason } : native;
 }
