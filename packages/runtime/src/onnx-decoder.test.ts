@@ -194,9 +194,11 @@ function fakeOrt(
         presents.forEach(({ present }, cache) => {
           for (let head = 0; head < nHead; head++) {
             for (let s = 0; s < total; s++) {
-              if (mask.data[b * total + s] !== 1) continue;
+              // A masked slot counts with weight 0, as after the graph's softmax: 0 times a
+              // stale NaN there is NaN, as in onnxruntime.
+              const gate = mask.data[b * total + s] === 1 ? 1 : 0;
               for (let j = 0; j < headSize; j++) {
-                const value = present[((b * nHead + head) * total + s) * headSize + j]!;
+                const value = gate * present[((b * nHead + head) * total + s) * headSize + j]!;
                 const weights = weightTable[(cache * nHead + head) * headSize + j]!;
                 for (let v = 0; v < vocabSize; v++) sums[v]! += value * weights[v]!;
               }
@@ -541,6 +543,38 @@ describe('createOnnxDecoder', () => {
       }
     }
   });
+
+  it.each(['write-present', 'rows-in-place'] as const)(
+    '%s: reuses released buffers, and no stale value (even NaN) reaches the next generation',
+    async (strategy) => {
+      const manifest = manifestOf({ blockSize: 100 });
+      const steps = scenario(75);
+      const expected = await reference(manifest, steps);
+      const ort = fakeOrt(manifest);
+      const decoder = createOnnxDecoder(ort.binding, manifest, strategy);
+      // Generation A grows through several buffers, then gives them all back.
+      let state = (await decoder.forward(inputAt(steps, 0), null)).state;
+      for (let index = 1; index <= 70; index++) {
+        const next = await decoder.forward(inputAt(steps, index), state);
+        decoder.release(state);
+        state = next.state;
+      }
+      decoder.release(state);
+      const usedByA = new Set(ort.runs.flatMap((run) => run.memory));
+      // Poison everything A's cache lived in, as a diverged model would have left it.
+      for (const memory of usedByA) new Float32Array(memory).fill(Number.NaN);
+      const runsBefore = ort.runs.length;
+      let b = await decoder.forward(inputAt(steps, 0), null);
+      expect(b.logits).toEqual(expected[0]);
+      for (let index = 1; index <= 70; index++) {
+        b = await decoder.forward(inputAt(steps, index), b.state);
+        expect(b.logits).toEqual(expected[index]);
+      }
+      // B ran in A's buffers (the pool), not only in new ones.
+      const usedByB = ort.runs.slice(runsBefore).flatMap((run) => run.memory);
+      expect(usedByB.some((memory) => memory.byteLength > 0 && usedByA.has(memory))).toBe(true);
+    },
+  );
 
   it.each(['write-present', 'rows-in-place'] as const)(
     "%s: continues only a chain's newest state",

@@ -106,20 +106,16 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
 
   const arraysPerBuffers = strategy === 'write-present' ? 2 * names.length : names.length;
   const pool: Buffers[] = [];
-  /** Buffers of at least `floats` each, the first `floats` zero: from the pool, else new. */
-  const takeBuffers = (floats: number): Buffers => {
+  /**
+   * Buffers of at least `floats` each: from the pool (`fresh` false: they hold an earlier
+   * generation's values), else new (all zeros). Not zeroed here: at batch 16 zeroing a whole
+   * grown cache (12 × 2 MB) cost more than the step's rows; the caller zeroes what it needs.
+   */
+  const takeBuffers = (floats: number): { buffers: Buffers; fresh: boolean } => {
     const reused = pool.findIndex((buffers) => buffers.floats >= floats);
-    if (reused >= 0) {
-      const buffers = pool.splice(reused, 1)[0]!;
-      // Empty slots are masked, but a weight of 0 times a stale NaN would still be NaN.
-      for (const array of buffers.arrays) array.fill(0, 0, floats);
-      return buffers;
-    }
-    return {
-      arrays: Array.from({ length: arraysPerBuffers }, () => new Float32Array(floats)),
-      floats,
-      latest: 0,
-    };
+    if (reused >= 0) return { buffers: pool.splice(reused, 1)[0]!, fresh: false };
+    const arrays = Array.from({ length: arraysPerBuffers }, () => new Float32Array(floats));
+    return { buffers: { arrays, floats, latest: 0 }, fresh: true };
   };
   const retire = (buffers: Buffers) => {
     buffers.latest++; // states still pointing here can no longer continue or free them
@@ -253,17 +249,21 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         if (total > capacity) {
           // Grow: the P filled slots of each (row, head) move to the larger stride.
           slots = Math.min(blockSize, Math.ceil(total / GROWTH_SLOTS) * GROWTH_SLOTS);
-          const grown = takeBuffers(heads(batch) * slots * headSize);
-          if (buffers) {
-            grown.arrays.forEach((to, index) => {
-              const from = buffers!.arrays[index]!;
-              for (let head = 0; head < heads(batch); head++) {
-                const at = head * capacity * headSize;
-                to.set(from.subarray(at, at + past * headSize), head * slots * headSize);
+          const { buffers: grown, fresh } = takeBuffers(heads(batch) * slots * headSize);
+          grown.arrays.forEach((to, index) => {
+            const from = buffers?.arrays[index];
+            for (let head = 0; head < heads(batch); head++) {
+              const at = head * slots * headSize;
+              if (from) {
+                const was = head * capacity * headSize;
+                to.set(from.subarray(was, was + past * headSize), at);
               }
-            });
-            retire(buffers);
-          }
+              // Slots past this step's rows are masked, but a weight of 0 times a stale NaN
+              // from an earlier generation would still be NaN: those are zeroed (only those).
+              if (!fresh) to.fill(0, at + total * headSize, at + slots * headSize);
+            }
+          });
+          if (buffers) retire(buffers);
           buffers = grown;
         }
         const rowFloats = added * headSize; // one (row, head)'s new slots
@@ -304,7 +304,8 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
           blockSize,
           Math.max(total, 2 * Math.floor((buffers?.floats ?? 0) / slotFloats), 64),
         );
-        buffers = takeBuffers(slotFloats * slots);
+        // onnxruntime writes present's (B, nh, P+T, hs) whole: no slot is read unwritten.
+        buffers = takeBuffers(slotFloats * slots).buffers;
       }
       const feeds: Record<string, Tensor> = baseFeeds(input, added, total);
       const fetches: Record<string, Tensor | null> = { [manifest.outputs.logits]: null };
