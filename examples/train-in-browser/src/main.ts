@@ -44,6 +44,8 @@ const checkpointFiles = byTestId<HTMLInputElement>('checkpoint-files');
 const continueButton = byTestId<HTMLButtonElement>('continue-checkpoint');
 const storedRunLine = byTestId('stored-run-line');
 const resumeStoredButton = byTestId<HTMLButtonElement>('resume-stored');
+const discardStoredButton = byTestId<HTMLButtonElement>('discard-stored');
+const storedRunSize = byTestId('stored-run-size');
 const backendSelect = byTestId<HTMLSelectElement>('backend');
 const startButton = byTestId<HTMLButtonElement>('start');
 const pauseButton = byTestId<HTMLButtonElement>('pause');
@@ -217,7 +219,8 @@ function setButtons() {
   const running =
     state.state === 'preparing' || state.state === 'training' || state.state === 'paused';
   startButton.disabled = running;
-  resumeStoredButton.disabled = running || storedRun === undefined;
+  resumeStoredButton.disabled = running || storedRun === undefined || discarding;
+  discardStoredButton.disabled = running || storedRun === undefined || discarding;
   continueButton.disabled = running;
   pauseButton.disabled = state.state !== 'training';
   resumeButton.disabled = state.state !== 'paused';
@@ -288,6 +291,7 @@ function newRunId(): string {
 function beginRun(maxIterations: number) {
   state.steps = [];
   state.evals = [];
+  state.checkpoints = [];
   state.run = undefined;
   state.iteration = 0;
   chart.reset(maxIterations);
@@ -318,6 +322,23 @@ resumeStoredButton.addEventListener('click', () => {
     ...(iterations !== undefined ? { config: { maxIters: iterations } } : {}),
   });
 });
+
+// Discard: deletes the offered run's OPFS folder (the worker refuses a run in use, here or in
+// another tab); the worker answers with the runs left, and the next older one is offered.
+let discarding = false;
+discardStoredButton.addEventListener('click', () => {
+  if (!storedRun) return;
+  const confirmed = confirm(
+    `Discard the stored run (${storedRun.source}, checkpoint at iteration ${count(storedRun.iteration ?? 0)})? ` +
+      `Its checkpoints are deleted from this browser (${bytes(storedRun.bytes)}); download the checkpoint first to keep it.`,
+  );
+  if (!confirmed) return;
+  errorBox.textContent = '';
+  discarding = true;
+  document.body.dataset['discard'] = 'running';
+  setButtons();
+  send({ type: 'discard-run', runId: storedRun.runId });
+});
 send({ type: 'find-runs' });
 pauseButton.addEventListener('click', () => {
   pauseButton.disabled = true;
@@ -329,6 +350,13 @@ resumeButton.addEventListener('click', () => {
 });
 
 const count = (n: number) => n.toLocaleString('en-US');
+/** A size in bytes as the page shows it: "412 KiB", "1.2 MiB". */
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(0)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+}
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '—';
   const whole = Math.round(seconds);
@@ -481,11 +509,25 @@ worker.addEventListener('message', ({ data: event }: MessageEvent<WorkerEvent>) 
     case 'runs': {
       storedRun = event.runs.find((run) => run.iteration !== undefined);
       state.storedRuns = [...event.runs];
-      if (storedRun && (state.state === 'idle' || state.state === 'failed')) {
+      if (state.state === 'idle' || state.state === 'failed') {
+        // After a discard the list can be empty: nothing is offered then.
+        storedRunBox.hidden = storedRun === undefined;
+      }
+      if (storedRun) {
         storedRunLine.textContent =
           `A run is stored in this browser: ${storedRun.source}, ${storedRun.settings.preset} preset, ` +
           `checkpoint at iteration ${count(storedRun.iteration!)} (${storedRun.savedAt.slice(0, 16).replace('T', ' ')} UTC).`;
-        storedRunBox.hidden = false;
+        const allRuns = event.runs.reduce((sum, run) => sum + run.bytes, 0);
+        storedRunSize.textContent =
+          `It takes ${bytes(storedRun.bytes)} of this browser's storage; ` +
+          `${event.runs.length === 1 ? 'it is the only stored run' : `all ${event.runs.length} stored runs take ${bytes(allRuns)}`}` +
+          (event.storage
+            ? ` (this site uses ${bytes(event.storage.usage)} of its ${bytes(event.storage.quota)} quota).`
+            : '.');
+      }
+      if (discarding) {
+        discarding = false;
+        document.body.dataset['discard'] = 'done';
       }
       document.body.dataset['runsFound'] = String(event.runs.length);
       setButtons();
@@ -505,6 +547,12 @@ worker.addEventListener('message', ({ data: event }: MessageEvent<WorkerEvent>) 
         if (event.id !== pendingSample) break;
         sampling = false;
         document.body.dataset['sample'] = 'done';
+        setButtons();
+      }
+      if (event.during === 'discard') {
+        // The worker posts the runs left after this: the offer stays as it is until then.
+        discarding = false;
+        document.body.dataset['discard'] = 'done';
         setButtons();
       }
       if (event.during === 'export') {
@@ -527,6 +575,7 @@ const ERROR_PREFIX = {
   train: 'training stopped',
   sample: 'sampling failed',
   export: 'export failed',
+  discard: 'could not discard the stored run',
 } as const;
 
 let nextZipId = 1;

@@ -99,6 +99,8 @@ export interface StoredRun {
   /** The newest checkpoint's iteration; undefined when none was saved yet. */
   readonly iteration: number | undefined;
   readonly savedAt: string;
+  /** What the run's folder takes in OPFS: the sum of its files' sizes. */
+  readonly bytes: number;
 }
 
 export interface SampleRequest {
@@ -112,7 +114,10 @@ export interface SampleRequest {
   readonly seed?: number;
 }
 
-/** Build the ONNX export (or the checkpoint folder) of the current weights, zipped. */
+/**
+ * Build the ONNX export of the current weights, or a checkpoint of them (saved to OPFS first),
+ * zipped.
+ */
 export interface DownloadRequest {
   readonly type: 'export' | 'checkpoint-zip';
   readonly id: number;
@@ -124,6 +129,8 @@ export type PageMessage =
   | ResumeRunMessage
   | ContinueCheckpointMessage
   | { readonly type: 'find-runs' }
+  /** Deletes a stored run's OPFS folder; refused for a run in use (here or in another tab). */
+  | { readonly type: 'discard-run'; readonly runId: string }
   | { readonly type: 'pause' }
   | { readonly type: 'resume' }
   | SampleRequest;
@@ -208,7 +215,12 @@ export type WorkerEvent =
   | StepEvent
   | EvalEvent
   | { readonly type: 'checkpoint'; readonly iteration: number; readonly location: string }
-  | { readonly type: 'runs'; readonly runs: readonly StoredRun[] }
+  | {
+      readonly type: 'runs';
+      readonly runs: readonly StoredRun[];
+      /** navigator.storage.estimate(): what the whole site takes, and its quota. */
+      readonly storage?: { readonly usage: number; readonly quota: number };
+    }
   | {
       readonly type: 'zip';
       readonly id: number;
@@ -236,7 +248,7 @@ export type WorkerEvent =
     }
   | {
       readonly type: 'error';
-      readonly during: 'start' | 'train' | 'sample' | 'export';
+      readonly during: 'start' | 'train' | 'sample' | 'export' | 'discard';
       /** The sample request's id, for a sample error. */
       readonly id?: number;
       readonly name: string;

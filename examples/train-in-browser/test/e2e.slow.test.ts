@@ -8,7 +8,10 @@
 //   startTraining, same text, seed and kernels); the ONNX export's zip runs in runner-node
 //   with the page's greedy text; the checkpoint zip holds the Node run's bytes;
 // - a reload mid-run: the page offers the OPFS run, resumes it, ends with the Node losses;
-// - a Node checkpoint uploaded as a zip with its text continues as Node continues it;
+// - a Node checkpoint uploaded as a zip, or as its five files, with its text continues as
+//   Node continues it;
+// - Download the checkpoint mid-run saves the current iteration first and zips that one;
+//   Discard deletes a stored run's OPFS folder, never one a tab trains;
 // - WebGPU on SwiftShader within 1e-3 of wasm;
 // - bad input (empty, too short, binary, a model too big) → a message.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -178,6 +181,62 @@ async function waitForSteps(page: Page, steps: number) {
 }
 
 const testId = (id: string) => `[data-testid="${id}"]`;
+
+/** The five files of a checkpoint directory, sorted. */
+const CHECKPOINT_FILE_NAMES = [
+  'config.json',
+  'model.safetensors',
+  'optimizer.safetensors',
+  'state.json',
+  'tokenizer.json',
+];
+
+/** The run folders in the page's OPFS (`runs/`), read on the page's own thread. */
+const runFolders = (page: Page): Promise<string[]> =>
+  page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const runs = await root.getDirectoryHandle('runs', { create: true });
+    const names: string[] = [];
+    for await (const name of (runs as unknown as { keys(): AsyncIterable<string> }).keys())
+      names.push(name);
+    return names.sort();
+  });
+
+/** The bytes of run `runId`'s files in OPFS, summed here, apart from the worker's count. */
+const runBytes = (page: Page, runId: string): Promise<number> =>
+  page.evaluate(async (id) => {
+    type Folder = { entries(): AsyncIterable<[string, FileSystemHandle]> };
+    const sum = async (folder: Folder): Promise<number> => {
+      let total = 0;
+      for await (const [, handle] of folder.entries()) {
+        total +=
+          handle.kind === 'directory'
+            ? await sum(handle as unknown as Folder)
+            : (await (handle as FileSystemFileHandle).getFile()).size;
+      }
+      return total;
+    };
+    const root = await navigator.storage.getDirectory();
+    const runs = await root.getDirectoryHandle('runs');
+    return sum((await runs.getDirectoryHandle(id)) as unknown as Folder);
+  }, runId);
+
+/** Clicks Discard (the dialog accepted) and waits for the worker's answer: the runs left. */
+async function discardOffered(page: Page) {
+  await page.evaluate(() => {
+    delete document.body.dataset['discard'];
+    delete document.body.dataset['runsFound'];
+  });
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.click(testId('discard-stored'));
+  await page.waitForFunction(
+    () =>
+      document.body.dataset['discard'] === 'done' &&
+      document.body.dataset['runsFound'] !== undefined,
+    null,
+    { timeout: 30_000, polling: 100 },
+  );
+}
 
 describe('train in the browser, in Chromium', () => {
   it('trains nano in a worker on wasm with threads; pauses, resumes, samples; the page stays responsive', async () => {
@@ -499,7 +558,7 @@ describe('train in the browser, in Chromium', () => {
     await page.close();
   }, 90_000);
 
-  it('continues a checkpoint trained in Node (uploaded as a zip, with its text) as Node continues it', async () => {
+  it('continues a checkpoint trained in Node (uploaded as a zip, or as its five files, with its text) as Node continues it', async () => {
     const text = generatedText(20_000);
     const first = await nodeRun('continue', text, {
       preset: 'nano',
@@ -507,6 +566,12 @@ describe('train in the browser, in Chromium', () => {
       checkpointInterval: 10,
     });
     const folder = join(first.outDir, 'checkpoints', 'ckpt-000000020');
+    // The loose files' copy: Node's resume below prunes ckpt-000000020 from its run.
+    const looseFolder = join(scratch, 'loose', 'ckpt-000000020');
+    mkdirSync(looseFolder, { recursive: true });
+    for (const file of readdirSync(folder)) {
+      writeFileSync(join(looseFolder, file), readFileSync(join(folder, file)));
+    }
     const zip = zipSync(
       Object.fromEntries(
         readdirSync(folder).map((file) => [
@@ -554,6 +619,30 @@ describe('train in the browser, in Chromium', () => {
     );
     expect(worst).toBeLessThan(1e-4);
 
+    // The five files chosen one by one (no zip): the same checkpoint, the same run on.
+    expect(readdirSync(looseFolder).sort()).toEqual(CHECKPOINT_FILE_NAMES);
+    const loose = await browser.newPage();
+    await loose.goto(`${url}?threads=1`);
+    await loose.fill(testId('text'), text);
+    await loose.fill(testId('max-iters'), '40');
+    await loose.selectOption(testId('backend'), 'wasm');
+    await loose.setInputFiles(
+      testId('checkpoint-files'),
+      CHECKPOINT_FILE_NAMES.map((file) => join(looseFolder, file)),
+    );
+    await loose.click(testId('continue-checkpoint'));
+    const looseDone = await waitForDone(loose);
+    expect(looseDone.run).toMatchObject({ startIteration: 20, maxIters: 40, nLayer: 2, nEmbd: 32 });
+    expect(looseDone.steps.map((step) => step.iteration)).toEqual([...nodeLosses.keys()]);
+    const looseWorst = Math.max(
+      ...looseDone.steps.map((step) => Math.abs(step.loss - nodeLosses.get(step.iteration)!)),
+    );
+    console.log(
+      `the same checkpoint as five loose files: steps 21–40 within ${looseWorst.toExponential(2)} of Node's`,
+    );
+    expect(looseWorst).toBeLessThan(1e-4);
+    await loose.close();
+
     // Another text: the trainer refuses it (the data's sha256 differs), and says so.
     const other = await browser.newPage();
     await other.goto(`${url}?threads=1`);
@@ -576,7 +665,170 @@ describe('train in the browser, in Chromium', () => {
     );
     await other.close();
     await page.close();
-  }, 90_000);
+  }, 150_000);
+
+  it('downloads the current iteration mid-run as a checkpoint; Discard deletes stored runs, never one a tab trains', async () => {
+    const text = generatedText(20_000);
+    // Two tabs of one browser context share OPFS and Web Locks, as two tabs of a site do.
+    const context = await browser.newContext();
+    try {
+      const training = await context.newPage();
+      await training.goto(`${url}?threads=1`);
+      await training.fill(testId('text'), text);
+      await training.selectOption(testId('preset'), 'nano');
+      await training.selectOption(testId('backend'), 'wasm');
+      // An older run, done: checkpoints at 5 and 10.
+      await training.fill(testId('max-iters'), '10');
+      await training.fill(testId('checkpoint-interval'), '5');
+      await training.click(testId('start'));
+      await waitForDone(training);
+      // The newer run: its first interval checkpoint would be at 1,000, far past the pause.
+      await training.fill(testId('max-iters'), '100000');
+      await training.fill(testId('checkpoint-interval'), '1000');
+      await training.click(testId('start'));
+      await waitForSteps(training, 20);
+      const pause = async () => {
+        await training.click(testId('pause'));
+        await training.waitForFunction(() => document.body.dataset['state'] === 'paused', null, {
+          polling: 200,
+        });
+        return pageState(training);
+      };
+      // Paused where no checkpoint is saved yet: an evaluation's new best saves one (nano
+      // evaluates every 25), and a pause can come right after it; then a few steps more.
+      let paused = await pause();
+      while (paused.checkpoints.at(-1)?.iteration === paused.iteration) {
+        await training.click(testId('resume'));
+        await waitForSteps(training, paused.steps.length + 3);
+        paused = await pause();
+      }
+      const at = paused.iteration;
+      expect(at).toBeGreaterThanOrEqual(20);
+      expect(at).toBeLessThan(1000);
+
+      // The current weights, greedy, in the worker…
+      const prompt = 'The cat ';
+      await training.fill(testId('sample-prompt'), prompt);
+      await training.fill(testId('sample-tokens'), '40');
+      await training.fill(testId('sample-temperature'), '0');
+      await training.click(testId('sample-button'));
+      await training.waitForFunction(() => document.body.dataset['sample'] === 'done', null, {
+        polling: 200,
+      });
+      const greedy = (await training.textContent(testId('sample-output')))!;
+      expect((await pageState(training)).iteration).toBe(at);
+      expect(greedy.length).toBe(prompt.length + 40);
+      // …and the checkpoint downloaded now: saved at the paused iteration, not an older one,
+      // and it writes the same text.
+      const name = `ckpt-${String(at).padStart(9, '0')}`;
+      const checkpoint = await downloadZip(
+        training,
+        'download-checkpoint',
+        'checkpoint-link',
+        join(scratch, 'mid-run'),
+      );
+      expect(checkpoint.name).toBe(`minigpt-${name}.zip`);
+      expect(checkpoint.paths).toEqual(CHECKPOINT_FILE_NAMES.map((file) => `${name}/${file}`));
+      const savedState = JSON.parse(readFileSync(join(checkpoint.dir, 'state.json'), 'utf8')) as {
+        iteration: number;
+      };
+      expect(savedState.iteration).toBe(at);
+      const loaded = await loadCheckpoint(checkpoint.dir);
+      try {
+        const ids = loaded.model.generate(loaded.tokenizer.encode(prompt), 40, { temperature: 0 });
+        expect(prompt + loaded.tokenizer.decode(ids)).toBe(greedy);
+      } finally {
+        loaded.model.dispose();
+      }
+      // Training goes on after it; paused again, the tab keeps the run open (and locked).
+      await training.click(testId('resume'));
+      await waitForSteps(training, paused.steps.length + 5);
+      await training.click(testId('pause'));
+      await training.waitForFunction(() => document.body.dataset['state'] === 'paused', null, {
+        polling: 200,
+      });
+
+      // A second tab finds both runs and offers the newer, with what they take in OPFS.
+      const other = await context.newPage();
+      await other.goto(url);
+      await other.waitForFunction(() => document.body.dataset['runsFound'] !== undefined, null, {
+        polling: 200,
+      });
+      expect(await other.textContent(testId('stored-run-line'))).toContain(
+        `nano preset, checkpoint at iteration ${at} `,
+      );
+      const found = (await pageState(other)).storedRuns;
+      expect(found.map((run) => run.iteration)).toEqual([at, 10]);
+      const folders = await runFolders(other);
+      expect(folders).toEqual(found.map((run) => run.runId).sort());
+      const sizes = await Promise.all(found.map((run) => runBytes(other, run.runId)));
+      expect(found.map((run) => run.bytes)).toEqual(sizes);
+      // The older run holds two checkpoints, each with the weights and AdamW's moments.
+      expect(sizes[1]!).toBeGreaterThan(
+        2 * readFileSync(join(checkpoint.dir, 'model.safetensors')).length,
+      );
+      // As the page writes sizes: KiB under a MiB, else MiB with one decimal.
+      const kib = (n: number) =>
+        n < 1024 ** 2 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+      expect(await other.textContent(testId('stored-run-size'))).toMatch(
+        new RegExp(
+          `^It takes ${kib(sizes[0]!)} of this browser's storage; all 2 stored runs take ${kib(sizes[0]! + sizes[1]!)} \\(this site uses [\\d.]+ [KMG]?i?B of its [\\d.]+ [KMG]?i?B quota\\)\\.$`,
+        ),
+      );
+
+      // Dismissing the confirmation deletes nothing.
+      let question = '';
+      other.once('dialog', (dialog) => {
+        question = dialog.message();
+        void dialog.dismiss();
+      });
+      await other.click(testId('discard-stored'));
+      expect(question).toMatch(
+        new RegExp(`^Discard the stored run \\(.*, checkpoint at iteration ${at}\\)\\?`),
+      );
+      expect(await other.evaluate(() => document.body.dataset['discard'])).toBeUndefined();
+      expect(await runFolders(other)).toEqual(folders);
+
+      // The run is open in the first tab: its lock refuses the discard, nothing is deleted.
+      await discardOffered(other);
+      expect(await other.textContent(testId('error'))).toMatch(
+        /^could not discard the stored run: opfs:runs\/run-[^:]+: in use by /,
+      );
+      expect(await runFolders(other)).toEqual(folders);
+      expect(await other.isVisible(testId('discard-stored'))).toBe(true);
+
+      // The first tab closed, its run is free: Discard deletes it, then offers the older one.
+      await training.close();
+      await other.reload();
+      await other.waitForFunction(() => document.body.dataset['runsFound'] === '2', null, {
+        polling: 200,
+      });
+      await discardOffered(other);
+      expect(await other.textContent(testId('error'))).toBe('');
+      expect(await runFolders(other)).toEqual([found[1]!.runId]);
+      expect(await other.textContent(testId('stored-run-line'))).toContain(
+        'checkpoint at iteration 10 ',
+      );
+      expect(await other.textContent(testId('stored-run-size'))).toMatch(
+        new RegExp(
+          `^It takes ${kib(sizes[1]!)} of this browser's storage; it is the only stored run`,
+        ),
+      );
+      await discardOffered(other);
+      expect(await runFolders(other)).toEqual([]);
+      expect(await other.isVisible(testId('stored-run'))).toBe(false);
+      // A reload finds nothing to offer.
+      await other.reload();
+      await other.waitForFunction(() => document.body.dataset['runsFound'] !== undefined, null, {
+        polling: 200,
+      });
+      expect(await other.evaluate(() => document.body.dataset['runsFound'])).toBe('0');
+      expect(await other.isVisible(testId('stored-run'))).toBe(false);
+      expect((await pageState(other)).errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
 
   it('trains nano on WebGPU (SwiftShader, the software adapter) within 1e-3 of wasm', async () => {
     const text = generatedText(20_000);

@@ -402,4 +402,68 @@ describe('Trainer', () => {
     ]);
     expect(readdirSync(outDir)).not.toContain('minigpt.lock');
   });
+
+  it('saves a checkpoint of the current iteration on demand, which resumes as the uninterrupted run', async () => {
+    const dir = tempDir();
+    const dataDir = await prepareData(dir);
+    // No interval checkpoint before the end: only saveCheckpoint() writes one mid-run.
+    const config = {
+      preset: 'nano',
+      nLayer: 1,
+      maxIters: 8,
+      evalInterval: 4,
+      evalIters: 1,
+      checkpointInterval: 100,
+    };
+    const reference = await startTraining({
+      dataDir,
+      outDir: join(dir, 'reference'),
+      backend: 'cpu',
+      config,
+    });
+    const referenceLosses = (await collect(reference))
+      .filter((e) => e.type === 'step')
+      .map((e) => e.loss);
+    reference.dispose();
+    expect(referenceLosses).toHaveLength(8);
+
+    const outDir = join(dir, 'interrupted');
+    const trainer = await startTraining({ dataDir, outDir, backend: 'cpu', config });
+    let saved: { iter: number; dir: string } | undefined;
+    let startWeightsRefused: unknown;
+    let sawStep = false;
+    for await (const event of trainer.run()) {
+      if (event.type === 'step') sawStep = true;
+      // After the timed first steps, run() evaluates the starting weights swapped into the
+      // model: a checkpoint then would hold iteration 0's weights under a later iteration.
+      if (sawStep && event.type === 'eval-progress' && event.iter === 0 && !startWeightsRefused) {
+        startWeightsRefused = await trainer.saveCheckpoint().catch((error: unknown) => error);
+      }
+      if (event.type === 'step' && event.iter === 5) {
+        saved = await trainer.saveCheckpoint();
+        break; // the page closes here: iterations 6–8 never ran
+      }
+    }
+    expect((startWeightsRefused as Error).message).toMatch(/holds the starting weights/);
+    const checkpoint = join(outDir, 'checkpoints', 'ckpt-000000005');
+    expect(saved).toEqual({ iter: 5, dir: checkpoint });
+    expect(readFileSync(join(outDir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(
+      'ckpt-000000005',
+    );
+    // The same iteration again: nothing changed, nothing rewritten.
+    const before = readFileSync(join(checkpoint, 'state.json'), 'utf8');
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a rewrite would change savedAt
+    expect(await trainer.saveCheckpoint()).toEqual({ iter: 5, dir: checkpoint });
+    expect(readFileSync(join(checkpoint, 'state.json'), 'utf8')).toBe(before);
+    expect(JSON.parse(before)).toMatchObject({ iteration: 5 });
+    trainer.dispose();
+    await expect(trainer.saveCheckpoint()).rejects.toThrow(/disposed/);
+
+    // Resumed from it, the run goes on with the losses of the run never interrupted.
+    const resumed = await startTraining({ dataDir, outDir, backend: 'cpu', resume: true });
+    const steps = (await collect(resumed)).filter((e) => e.type === 'step');
+    resumed.dispose();
+    expect(steps.map((e) => e.iter)).toEqual([6, 7, 8]);
+    expect(steps.map((e) => e.loss)).toEqual(referenceLosses.slice(5));
+  });
 });

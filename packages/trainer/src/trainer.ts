@@ -247,6 +247,8 @@ export class Trainer {
   private bestValLoss: number | null;
   /** Iteration of the newest checkpoint this run wrote (to not write the same one twice). */
   private lastSaved = -1;
+  /** While the model holds other weights than this iteration's (see swapWeights). */
+  private weightsSwapped = false;
   private disposed = false;
 
   private constructor(parts: TrainerParts) {
@@ -474,7 +476,7 @@ export class Trainer {
       // An evaluation may just have saved this iteration as the best one: not twice.
       const alreadySaved = this.lastSaved === this.iteration;
       if ((this.iteration % config.checkpointInterval === 0 || last) && !alreadySaved) {
-        const dir = await this.saveCheckpoint();
+        const dir = await this.writeCheckpoint();
         yield {
           type: 'checkpoint',
           iter: this.iteration,
@@ -673,7 +675,7 @@ export class Trainer {
     await this.writeLossCurve();
     yield { type: 'eval', iter, trainLoss, valLoss, best };
     if (best) {
-      const dir = await this.saveCheckpoint({ best: true });
+      const dir = await this.writeCheckpoint({ best: true });
       yield { type: 'checkpoint', iter: this.iteration, dir, reason: 'best' };
     }
   }
@@ -683,6 +685,7 @@ export class Trainer {
     // tfjs tensors are immutable and assign() rebinds a variable, so a clone keeps the
     // current values without copying them.
     const current = new Map<string, tf.Tensor>();
+    this.weightsSwapped = true;
     for (const [name, variable] of this.model.weights) {
       current.set(name, tf.clone(variable));
       const replacement = tf.tensor(weights.get(name)!.data, variable.shape);
@@ -694,11 +697,36 @@ export class Trainer {
         variable.assign(current.get(name)!);
         current.get(name)!.dispose();
       }
+      this.weightsSwapped = false;
     };
   }
 
+  /**
+   * Saves a checkpoint of the current iteration now, as the loop's own interval checkpoint
+   * (`ckpt-<iteration>`, written whole, then `latest` points at it; older ones pruned), and
+   * returns its location: e.g. for a download of the current weights mid-run. Call it between
+   * two events of `run()` or after it ends (not after it threw: the weights may be broken),
+   * never while a `run().next()` is pending. An iteration already saved is not written again
+   * (nothing changed since); the loop then does not write it again either.
+   */
+  async saveCheckpoint(): Promise<{ readonly iter: number; readonly dir: string }> {
+    if (this.disposed) throw new Error('saveCheckpoint: this trainer was disposed');
+    if (this.weightsSwapped) {
+      // Only while run() is suspended in the starting weights' evaluation: those weights
+      // are not this iteration's, and a checkpoint of them would be a wrong resume point.
+      throw new Error(
+        'saveCheckpoint: the model holds the starting weights for their evaluation; call it after the eval event',
+      );
+    }
+    const dir =
+      this.lastSaved === this.iteration
+        ? this.storage.pathOf(`${CHECKPOINTS_DIR}/${checkpointName(this.iteration)}`)
+        : await this.writeCheckpoint();
+    return { iter: this.iteration, dir };
+  }
+
   /** Writes checkpoint `ckpt-<iteration>` whole, then points `latest` at it. */
-  private async saveCheckpoint(options: { best?: boolean } = {}): Promise<string> {
+  private async writeCheckpoint(options: { best?: boolean } = {}): Promise<string> {
     this.lastSaved = this.iteration;
     const name = checkpointName(this.iteration);
     const optimizerState = await this.optimizer.getState();

@@ -59,6 +59,8 @@ export interface EngineCheckpoint {
 }
 
 export interface Engine {
+  /** The run's OPFS folder (`runs/<runId>`), locked by the trainer while the engine lives. */
+  readonly runId: string;
   readonly backend: BackendReport;
   readonly run: RunReport;
   /** Iterations done so far. */
@@ -75,8 +77,12 @@ export interface Engine {
   readonly tokenizer: Tokenizer;
   /** The ONNX export of the current weights, zipped (the export directory's layout). */
   exportZip(): Promise<ZipResult>;
-  /** The newest checkpoint in OPFS, zipped as a checkpoint directory. */
-  checkpointZip(): Promise<ZipResult>;
+  /**
+   * A checkpoint of the current iteration, zipped as a checkpoint directory: saved first
+   * through the trainer (into the run's OPFS folder, as its interval checkpoints) unless
+   * `saveCurrent` is false, when the newest checkpoint already saved is zipped.
+   */
+  checkpointZip(options: { readonly saveCurrent: boolean }): Promise<ZipResult>;
   dispose(): void;
 }
 
@@ -204,6 +210,7 @@ export async function startEngine(start: StartMessage, options: EngineOptions): 
     let iteration = started.startIteration;
     const tokens = config.batchSize * config.blockSize * config.gradientAccumulationSteps;
     return {
+      runId: options.runId,
       backend,
       run: report,
       trainer,
@@ -255,8 +262,13 @@ export async function startEngine(start: StartMessage, options: EngineOptions): 
           },
         };
       },
-      async checkpointZip() {
-        const latest = await readRunPointer(storage, 'latest');
+      async checkpointZip({ saveCurrent }) {
+        // The current weights are what a user downloading mid-run means, not the last
+        // interval's: the trainer saves them as a checkpoint (nothing when this iteration is
+        // already saved), which then stays in OPFS as the run's newest for a reload to resume.
+        const latest = saveCurrent
+          ? checkpointName((await trainer.saveCheckpoint()).iter)
+          : await readRunPointer(storage, 'latest');
         if (!latest) {
           throw new InputError(
             `no checkpoint saved yet in ${storage.location}: one is written every ${config.checkpointInterval} iterations`,
@@ -397,6 +409,7 @@ export async function findStoredRuns(): Promise<StoredRun[]> {
     const iteration = latest ? Number(/(\d+)$/.exec(latest)?.[1]) : undefined;
     found.push({
       runId: name,
+      bytes: await folderBytes(handle as unknown as DirectoryEntries),
       source: record.data.source,
       settings: record.config,
       tokenizer: record.tokenizer,
@@ -405,6 +418,71 @@ export async function findStoredRuns(): Promise<StoredRun[]> {
     });
   }
   return found.sort((a, b) => b.savedAt.localeCompare(a.savedAt));
+}
+
+/** The part of FileSystemDirectoryHandle that walks a folder (not in TypeScript's DOM types). */
+interface DirectoryEntries {
+  entries(): AsyncIterable<[string, FileSystemHandle]>;
+}
+
+/** The bytes of the files in `folder` and its sub-folders: what a run takes in OPFS. */
+async function folderBytes(folder: DirectoryEntries): Promise<number> {
+  let total = 0;
+  for await (const [, handle] of folder.entries()) {
+    try {
+      total +=
+        handle.kind === 'directory'
+          ? await folderBytes(handle as unknown as DirectoryEntries)
+          : (await (handle as FileSystemFileHandle).getFile()).size;
+    } catch (error) {
+      // A file the trainer replaced or pruned meanwhile (a run training in another tab).
+      if ((error as { name?: string }).name !== 'NotFoundError') throw error;
+    }
+  }
+  return total;
+}
+
+/** What the whole site takes in this browser's storage, and its quota (when the browser says). */
+export async function storageEstimate(): Promise<{ usage: number; quota: number } | undefined> {
+  const estimate = await navigator.storage.estimate?.().catch(() => undefined);
+  if (estimate?.usage === undefined || estimate.quota === undefined) return undefined;
+  return { usage: estimate.usage, quota: estimate.quota };
+}
+
+/**
+ * Deletes stored run `runId`'s folder from OPFS, checkpoints and all. Refused for the run
+ * this worker trains (`activeRunId`), and — through the run's lock, which its trainer holds
+ * while it lives — for a run open in another tab or worker: a run in use is never deleted.
+ */
+export async function discardStoredRun(
+  runId: string,
+  activeRunId: string | undefined,
+): Promise<void> {
+  if (runId === activeRunId) {
+    throw new InputError(
+      `${RUNS_FOLDER}/${runId} is the run this page is training: it is kept while the page is open`,
+    );
+  }
+  const root = await navigator.storage.getDirectory();
+  const runs = await root.getDirectoryHandle(RUNS_FOLDER, { create: true });
+  let folder: FileSystemDirectoryHandle;
+  try {
+    folder = await runs.getDirectoryHandle(runId);
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NotFoundError') return; // discarded already
+    throw error;
+  }
+  const storage = opfsStorage(
+    folder as unknown as OpfsDirectoryHandle,
+    `opfs:${RUNS_FOLDER}/${runId}`,
+  );
+  // Throws RunLockedError ("in use by …") while a trainer anywhere in this origin holds it.
+  const lock = await storage.lock({ command: 'train-in-browser: discard the stored run' });
+  try {
+    await runs.removeEntry(runId, { recursive: true });
+  } finally {
+    lock.release();
+  }
 }
 
 /** The five files of a checkpoint from what the page was given: one zip, or the files. */

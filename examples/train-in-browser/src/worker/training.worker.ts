@@ -14,11 +14,13 @@ import type {
   WorkerEvent,
 } from '../protocol.js';
 import {
+  discardStoredRun,
   findStoredRuns,
   importCheckpoint,
   readRunRecord,
   saveRunRecord,
   startEngine,
+  storageEstimate,
   type Engine,
 } from './engine.js';
 
@@ -63,7 +65,7 @@ function setState(next: TrainingState, message: string) {
 }
 
 function errorEvent(
-  during: 'start' | 'train' | 'sample' | 'export',
+  during: 'start' | 'train' | 'sample' | 'export' | 'discard',
   error: unknown,
   id?: number,
 ): WorkerEvent {
@@ -194,7 +196,11 @@ async function download(request: DownloadRequest) {
   try {
     const started = performance.now();
     const result = await exclusive(() =>
-      request.type === 'export' ? current.exportZip() : current.checkpointZip(),
+      request.type === 'export'
+        ? current.exportZip()
+        : // A run that failed (a NaN loss, a full disk) has weights no checkpoint should
+          // replace a good one with: its newest saved checkpoint is zipped as it is.
+          current.checkpointZip({ saveCurrent: state !== 'failed' }),
     );
     scope.postMessage(
       {
@@ -211,6 +217,13 @@ async function download(request: DownloadRequest) {
   }
 }
 
+/** The stored runs and what the site takes in storage, for the page to offer. */
+async function postStoredRuns(): Promise<void> {
+  const runs = await findStoredRuns();
+  const storage = await storageEstimate();
+  post({ type: 'runs', runs, ...(storage ? { storage } : {}) });
+}
+
 scope.onmessage = ({ data: message }) => {
   switch (message.type) {
     case 'start':
@@ -219,10 +232,19 @@ scope.onmessage = ({ data: message }) => {
       void start(message);
       break;
     case 'find-runs':
-      findStoredRuns().then(
-        (runs) => post({ type: 'runs', runs }),
-        (error: unknown) => post(errorEvent('start', error)),
-      );
+      postStoredRuns().catch((error: unknown) => post(errorEvent('start', error)));
+      break;
+    case 'discard-run':
+      // engine?.runId: the run this worker trains (or trained: its trainer holds the lock
+      // until the next start) is refused here, one in another tab by its lock.
+      discardStoredRun(message.runId, engine?.runId)
+        .then(postStoredRuns)
+        .catch((error: unknown) => {
+          post(errorEvent('discard', error));
+          // What is stored now, whatever failed: the page offers it again.
+          return postStoredRuns();
+        })
+        .catch((error: unknown) => post(errorEvent('start', error)));
       break;
     case 'pause':
       if (state === 'training') pauseRequested = true;
