@@ -747,6 +747,12 @@ describe('train in the browser, in Chromium', () => {
       await training.waitForFunction(() => document.body.dataset['state'] === 'paused', null, {
         polling: 200,
       });
+      // Those steps may have crossed an evaluation with a new best, which saves a checkpoint
+      // of its own: the run's newest is then that one.
+      const newest = Math.max(
+        at,
+        ...(await pageState(training)).checkpoints.map((saved) => saved.iteration),
+      );
 
       // A second tab finds both runs and offers the newer, with what they take in OPFS.
       const other = await context.newPage();
@@ -755,10 +761,10 @@ describe('train in the browser, in Chromium', () => {
         polling: 200,
       });
       expect(await other.textContent(testId('stored-run-line'))).toContain(
-        `nano preset, checkpoint at iteration ${at} `,
+        `nano preset, checkpoint at iteration ${newest} `,
       );
       const found = (await pageState(other)).storedRuns;
-      expect(found.map((run) => run.iteration)).toEqual([at, 10]);
+      expect(found.map((run) => run.iteration)).toEqual([newest, 10]);
       const folders = await runFolders(other);
       expect(folders).toEqual(found.map((run) => run.runId).sort());
       const sizes = await Promise.all(found.map((run) => runBytes(other, run.runId)));
@@ -784,7 +790,7 @@ describe('train in the browser, in Chromium', () => {
       });
       await other.click(testId('discard-stored'));
       expect(question).toMatch(
-        new RegExp(`^Discard the stored run \\(.*, checkpoint at iteration ${at}\\)\\?`),
+        new RegExp(`^Discard the stored run \\(.*, checkpoint at iteration ${newest}\\)\\?`),
       );
       expect(await other.evaluate(() => document.body.dataset['discard'])).toBeUndefined();
       expect(await runFolders(other)).toEqual(folders);
