@@ -93,8 +93,7 @@ async function startWithPageKernels(
 ): ReturnType<typeof startTraining> {
   process.env['MINIGPT_NATIVE'] = '0';
   try {
-    const trainer = await startTraining({ ...options, nativeKernels: true });
-    return trainer;
+    return await startTraining({ ...options, nativeKernels: true });
   } finally {
     delete process.env['MINIGPT_NATIVE'];
   }

@@ -486,21 +486,14 @@ function fastBatchMatMul(kernels: KernelSet, fallback: KernelFunc): KernelFunc {
 
 // ---- copies: Slice, SplitV, GatherV2 ------------------------------------------------------
 
-/**
- * Copies `count` elements within `view` (element offsets). A plain loop for short runs:
- * `copyWithin` / `set` cost ~2 µs a call on a wasm memory, the loop ~1 ns an element.
- */
+/** Copies `count` elements within `view` (element offsets). */
 function copyElements(
   view: Int32Array | Uint8Array,
   target: number,
   source: number,
   count: number,
 ): void {
-  if (count > 512) {
-    view.copyWithin(target, source, source + count);
-    return;
-  }
-  for (let i = 0; i < count; i++) view[target + i] = view[source + i]!;
+  view.copyWithin(target, source, source + count);
 }
 
 /** A view of the heap in elements of `bytes` bytes (4: Int32Array, which keeps float bits). */
@@ -509,13 +502,9 @@ function heapView(backend: WasmBackend, bytes: number): Int32Array | Uint8Array 
   return bytes === 4 ? new Int32Array(heap.buffer, 0, heap.byteLength >>> 2) : heap;
 }
 
-/**
- * Where tensor `t` starts in the heap, in elements of `bytes` bytes, as an int32: a plain
- * division's result made V8 index the typed arrays below through its slow path (20 ns an
- * element instead of ~1).
- */
+/** Where tensor `t` starts in the heap, in elements of `bytes` bytes. */
 function elementOffset(backend: WasmBackend, t: TensorInfo, bytes: number): number {
-  return (backend.dataIdMap.get(t.dataId)!.memoryOffset / bytes) | 0;
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset / bytes;
 }
 
 /** Element size in bytes of the dtypes the copies handle (others go to tfjs's kernels). */
