@@ -67,4 +67,71 @@ describe('examples/shakespeare-char', () => {
       expect(sample.stdout.length).toBeGreaterThanOrEqual('ROMEO:'.length + 20);
     }
   }, 240_000);
+
+  it('fine-tunes a GPT-2 directory with finetune_shakespeare.ts', () => {
+    // A stand-in for the Hugging Face gpt2 directory, made by the CLI itself: a nano model
+    // with a byte-level BPE, exported with --hf (config.json, model.safetensors, tokenizer.json).
+    const text = 'ROMEO:\nBut soft, what light through yonder window breaks?\n\n'.repeat(300);
+    writeFileSync(join(work, 'pretrain.txt'), text);
+    writeFileSync(
+      join(work, 'play.txt'),
+      'JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\n'.repeat(200),
+    );
+    const run = (...args: string[]) => {
+      const result = minigpt(...args);
+      expect(result.status, result.output).toBe(0);
+      return result;
+    };
+    run(
+      'prepare',
+      '--input',
+      'pretrain.txt',
+      '--tokenizer',
+      'bpe',
+      '--vocab-size',
+      '300',
+      '--out',
+      'pre',
+    );
+    run(
+      'train',
+      '--data',
+      'pre',
+      '--out',
+      'pre-run',
+      '--preset=nano',
+      '--maxIters=2',
+      '--no-progress',
+    );
+    run('export', '--checkpoint', 'pre-run', '--out', 'gpt2', '--hf');
+    run('prepare', '--input', 'play.txt', '--tokenizer', 'gpt2', '--out', 'data-gpt2');
+    const train = run(
+      'train',
+      '--config',
+      join(exampleDir, 'config', 'finetune_shakespeare.ts'),
+      '--init-from',
+      'gpt2',
+      '--data',
+      'data-gpt2',
+      '--out',
+      'finetuned',
+      // The stand-in has 16 positions, GPT-2 1,024: the config's 256 is cropped further here.
+      '--blockSize=16',
+      '--maxIters=2',
+      '--no-progress',
+    );
+    expect(train.output).toMatch(/starting weights: gpt2\n/);
+    expect(train.output).toMatch(/model: 2 layers, 2 heads, 32 wide, block 16, vocab 300/);
+    expect(train.output).toMatch(/training: batch 4×2, lr 0.00003 → 0.00003, 2 iterations/);
+    const sample = run(
+      'sample',
+      '--checkpoint',
+      'finetuned',
+      '--prompt',
+      'ROMEO:',
+      '--max-new-tokens',
+      '10',
+    );
+    expect(sample.stdout.startsWith('ROMEO:')).toBe(true);
+  }, 240_000);
 });

@@ -206,7 +206,7 @@ describe('minigpt prepare (spawned CLI)', () => {
     expect(root.stdout).toMatch(/prepare \[options\]/);
     const prepare = runCli(['prepare', '--help'], { cwd });
     expect(prepare.status).toBe(0);
-    expect(prepare.stdout).toMatch(/--tokenizer <kind>/);
+    expect(prepare.stdout).toMatch(/--tokenizer <kind or path>/);
     expect(prepare.stdout).toMatch(/Built-in datasets:\n\s+moby-dick/);
   });
 

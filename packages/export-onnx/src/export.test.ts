@@ -170,6 +170,7 @@ describe('writeExport', () => {
       n_layer: 2,
       n_head: 2,
       n_embd: 32,
+      activation_function: 'gelu', // the exact GELU
       'transformers.js_config': { dtype: 'fp32', minigpt_dtypes: ['fp32', 'q8'] },
     });
     const padId = hfConfig['pad_token_id'] as number;
@@ -193,6 +194,26 @@ describe('writeExport', () => {
     expect(ids.every((id: number) => id >= 0 && id < config.vocabSize)).toBe(true);
     expect(ids[0]).toBe(tokenizer.encode(' ')[0]); // 'A' is unseen
     expect(hf.encode(vocabularyText).ids).toEqual(tokenizer.encode(vocabularyText));
+  });
+
+  it('names the tanh GELU "gelu_new" in config.json and keeps it in minigpt.json', async () => {
+    const out = join(work, 'gelu-tanh');
+    const tanhConfig = { ...config, activation: 'gelu_tanh' as const };
+    await writeExport({ ...source, config: tanhConfig }, { outDir: out });
+    expect(readJson(out, 'config.json')['activation_function']).toBe('gelu_new');
+    expect(readJson(out, EXPORT_FILES.manifest)['model']).toMatchObject({
+      activation: 'gelu_tanh',
+    });
+    // The graph is the tanh GELU's: the same bytes as exportModel builds for that config.
+    expect(new Uint8Array(readFileSync(join(out, 'onnx/model.onnx')))).toEqual(
+      exportModel(tanhConfig, weights, 'char').onnx,
+    );
+    expect(exportModel(tanhConfig, weights, 'char').opTypes.has('Tanh')).toBe(true);
+    // Without the key, nothing in minigpt.json names a GELU (exports stay as they were).
+    const exact = join(work, 'gelu-exact');
+    await writeExport(source, { outDir: exact });
+    expect(readJson(exact, EXPORT_FILES.manifest)['model']).not.toHaveProperty('activation');
+    expect(readJson(exact, 'config.json')['activation_function']).toBe('gelu');
   });
 
   it('without quantize writes no int8 graph, and config.json lists fp32 only', async () => {

@@ -6,6 +6,7 @@
 // writes them into a directory). No TensorFlow.js.
 import { MinigptError } from '@minigpt/errors';
 import { validateGPTConfig, type GPTConfig } from '@minigpt/model/config';
+import { GPT2_WEIGHTS_FILE, gpt2DirectoryFiles } from '@minigpt/model/huggingface';
 import { MANIFEST_FORMAT_VERSION, type ExportManifest } from '@minigpt/runtime';
 import { tokenizerFromJSON, type TokenizerJSON } from '@minigpt/tokenizer';
 import { GRAPH_NAMES, IR_VERSION, OPSET, buildGptGraph, type Weight } from './gpt-graph.js';
@@ -28,6 +29,8 @@ export const EXPORT_FILES = {
   hfGenerationConfig: 'generation_config.json',
   hfTokenizer: 'tokenizer.json',
   hfTokenizerConfig: 'tokenizer_config.json',
+  /** With the `safetensors` option: the weights in GPT-2's layout, for PyTorch. */
+  hfWeights: GPT2_WEIGHTS_FILE,
 } as const;
 
 /** Files of format-1 exports, removed when a new export replaces one (force). */
@@ -38,6 +41,13 @@ export interface ExportModelOptions {
   readonly quantize?: 'int8';
   /** Add the num_logits_to_keep input (see GraphOptions; off in exports). */
   readonly numLogitsToKeep?: boolean;
+  /**
+   * Also write model.safetensors in GPT-2's layout (gpt2DirectoryFiles in @minigpt/model):
+   * with config.json and the tokenizer files the directory is then a GPT-2 directory that
+   * PyTorch's transformers (GPT2LMHeadModel.from_pretrained) and `minigpt train --init-from`
+   * load. A model without biases is written with zero biases (the same function).
+   */
+  readonly safetensors?: boolean;
 }
 
 export class ExportError extends MinigptError {
@@ -167,6 +177,14 @@ export function exportFiles(model: ExportSource, options: ExportModelOptions = {
     [EXPORT_FILES.hfGenerationConfig, json(huggingFaceGenerationConfig(config, tokenizerJson))],
     [EXPORT_FILES.hfTokenizer, text(`${JSON.stringify(huggingFaceTokenizer(tokenizerJson))}\n`)],
     [EXPORT_FILES.hfTokenizerConfig, json(huggingFaceTokenizerConfig(config, tokenizerJson))],
+    ...(options.safetensors
+      ? [
+          [
+            EXPORT_FILES.hfWeights,
+            gpt2DirectoryFiles(config, model.weights).get(EXPORT_FILES.hfWeights)!,
+          ] as [string, Uint8Array],
+        ]
+      : []),
     [EXPORT_FILES.manifest, json(exported.manifest)],
   ]);
   return {

@@ -8,14 +8,18 @@
 // batch may be left-padded to a common length. Positions come from position_ids (a Gather of
 // wpe): an id ≥ blockSize is an onnxruntime error, never a silently short result.
 // Only standard ops at opset 17, so onnxruntime-node (CPU, CUDA) and onnxruntime-web (wasm,
-// WebGPU) all run it. The math is @minigpt/model's: pre-LN blocks, exact GELU (Div → Erf,
-// which onnxruntime fuses), LayerNorm eps 1e-5, LM head tied to wte.
+// WebGPU) all run it. The math is @minigpt/model's: pre-LN blocks, the config's GELU (exact:
+// Div → Erf; tanh: Mul/Add → Tanh; onnxruntime fuses either into one kernel), LayerNorm eps
+// 1e-5, LM head tied to wte.
 //
 // Dimensions: B batch, T new tokens, P cached tokens, C nEmbd, nh heads, hs = C/nh, V vocab.
-import type { GPTConfig } from '@minigpt/model/config';
+import { activationOf, type GPTConfig } from '@minigpt/model/config';
 import { Graph, DataType, floatInitializer, int64Initializer, int8Initializer } from './onnx.js';
 
 export const OPSET = 17;
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const TANH_GELU_CUBIC = 0.044715;
 export const IR_VERSION = 8;
 
 export const GRAPH_NAMES = {
@@ -140,7 +144,11 @@ export function buildGptGraph(
   const headsShape = int64s('const.heads_shape', [0, 0, nHead, headSize]); // (B, T, nh, hs); 0 = keep
   const mergedShape = int64s('const.merged_shape', [0, 0, c]); // (B, T, C)
   const qkvSplit = int64s('const.qkv_split', [c, c, c]);
-  const sqrt2 = constant('const.sqrt2', [Math.SQRT2]);
+  const tanhGelu = activationOf(config) === 'gelu_tanh';
+  // The exact GELU's constant, or the tanh GELU's two: 0.044715 and √(2/π).
+  const sqrt2 = tanhGelu ? undefined : constant('const.sqrt2', [Math.SQRT2]);
+  const tanhCubic = tanhGelu ? constant('const.gelu_tanh_cubic', [TANH_GELU_CUBIC]) : undefined;
+  const tanhScale = tanhGelu ? constant('const.gelu_tanh_scale', [SQRT_2_OVER_PI]) : undefined;
   const one = constant('const.one', [1]);
   const half = constant('const.half', [0.5]);
   const zeroBias = constant('const.mask_keep', [0]);
@@ -294,10 +302,31 @@ export function buildGptGraph(
     ]); // (B, T, C)
     x = graph.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);
 
-    // MLP: x + c_proj(gelu(c_fc(ln_2(x)))), GELU(u) = u · (erf(u/√2) + 1) · 0.5.
+    // MLP: x + c_proj(gelu(c_fc(ln_2(x)))), GELU(u) = u · (erf(u/√2) + 1) · 0.5; or the tanh
+    // GELU, (u · 0.5) · (tanh((u · √(2/π)) · ((u · 0.044715) · u + 1)) + 1), in the node order
+    // onnxruntime's FastGelu fusion matches.
     const up = linear(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`); // (B, T, 4C)
-    const erf = graph.op('Erf', [graph.op('Div', [up, sqrt2])]);
-    const activated = graph.op('Mul', [graph.op('Mul', [up, graph.op('Add', [erf, one])]), half]);
+    const activated =
+      tanhCubic && tanhScale
+        ? graph.op('Mul', [
+            graph.op('Mul', [up, half]),
+            graph.op('Add', [
+              graph.op('Tanh', [
+                graph.op('Mul', [
+                  graph.op('Add', [graph.op('Mul', [graph.op('Mul', [up, tanhCubic]), up]), one]),
+                  graph.op('Mul', [up, tanhScale]),
+                ]),
+              ]),
+              one,
+            ]),
+          ])
+        : graph.op('Mul', [
+            graph.op('Mul', [
+              up,
+              graph.op('Add', [graph.op('Erf', [graph.op('Div', [up, sqrt2!])]), one]),
+            ]),
+            half,
+          ]); // (B, T, 4C)
     x = graph.op('Add', [x, linear(activated, `${p}.mlp.c_proj`)]);
   }
   // With num_logits_to_keep, only the last K positions go through the LM head: K =

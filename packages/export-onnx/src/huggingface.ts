@@ -4,8 +4,9 @@
 // tokenizer_config.json. A char vocabulary is a BPE model with no merges whose unknown
 // characters map to a character of the vocabulary (never an id outside the embedding); a
 // minigpt byte-level BPE becomes a ByteLevel BPE with its split regex, merges and special
-// tokens.
+// tokens, its byte tokens at the ids it gives them (GPT-2's order for GPT-2's tokenizer).
 import type { GPTConfig } from '@minigpt/model/config';
+import { gpt2Config } from '@minigpt/model/huggingface';
 import { tokenizerFromJSON, type TokenizerJSON } from '@minigpt/tokenizer';
 
 /** The special tokens a tokenizer JSON has: content → id. */
@@ -48,7 +49,9 @@ function padToken(json: TokenizerJSON): { token: string; id: number } {
     const token = charUnknownToken(vocab);
     return { token, id: vocab.indexOf(token) };
   }
-  return { token: byteToUnicode()[0]!, id: 0 };
+  // The token of id 0: byte 0's, unless the byte tokens are renumbered (GPT-2's id 0 is "!").
+  const byteIds = (json as unknown as BpeJSON).byteIds;
+  return { token: byteToUnicode()[byteIds ? byteIds.indexOf(0) : 0]!, id: 0 };
 }
 
 export interface HuggingFaceConfigOptions {
@@ -63,21 +66,9 @@ export function huggingFaceConfig(
 ): Record<string, unknown> {
   const end = endOfText(tokenizer);
   return {
-    model_type: 'gpt2',
-    architectures: ['GPT2LMHeadModel'],
-    vocab_size: config.vocabSize,
-    n_positions: config.blockSize,
-    n_ctx: config.blockSize,
-    n_embd: config.nEmbd,
-    n_layer: config.nLayer,
-    n_head: config.nHead,
-    n_inner: 4 * config.nEmbd,
-    activation_function: 'gelu', // exact (erf) GELU, as minigpt trains with
-    layer_norm_epsilon: 1e-5,
-    resid_pdrop: 0,
-    embd_pdrop: 0,
-    attn_pdrop: 0,
-    tie_word_embeddings: true,
+    // GPT-2's own config.json for this model (one writer for it: @minigpt/model), so the
+    // directory is also a GPT-2 directory (`--hf` adds its model.safetensors).
+    ...gpt2Config(config, end ? { bosTokenId: end.id, eosTokenId: end.id } : {}),
     // GPT-2 always has biases; minigpt models may not (their weights then omit them).
     minigpt_bias: config.bias,
     use_cache: true,
@@ -144,6 +135,24 @@ function byteToUnicode(): string[] {
   return table;
 }
 
+/** The fields of minigpt's BPE tokenizer JSON this file reads. */
+interface BpeJSON {
+  pattern: string;
+  /** byteIds[byte]: the id of the byte's token; absent: the byte itself. */
+  byteIds?: number[];
+  merges: Array<[number, number]>;
+  specialTokens: Record<string, number>;
+}
+
+/** Each byte and merged token's string in the vocabulary, by id. */
+function bpeTokenStrings(bpe: BpeJSON): string[] {
+  const bytes = byteToUnicode();
+  const strings: string[] = new Array<string>(256);
+  for (let byte = 0; byte < 256; byte++) strings[bpe.byteIds?.[byte] ?? byte] = bytes[byte]!;
+  for (const [first, second] of bpe.merges) strings.push(strings[first]! + strings[second]!);
+  return strings;
+}
+
 export function huggingFaceTokenizer(json: TokenizerJSON): Record<string, unknown> {
   const base = {
     version: '1.0',
@@ -178,15 +187,14 @@ export function huggingFaceTokenizer(json: TokenizerJSON): Record<string, unknow
     };
   }
   if (json.type === 'bpe') {
-    const bpe = json as unknown as {
-      pattern: string;
-      merges: Array<[number, number]>;
-      specialTokens: Record<string, number>;
-    };
+    const bpe = json as unknown as BpeJSON;
     tokenizerFromJSON(json); // validates
-    const bytes = byteToUnicode();
-    const strings: string[] = bytes.slice();
-    for (const [first, second] of bpe.merges) strings.push(strings[first]! + strings[second]!);
+    const strings = bpeTokenStrings(bpe);
+    const vocab = Object.fromEntries(strings.map((token, id) => [token, id]));
+    // A tokenizer read from GPT-2-style files (its byte tokens renumbered) is written back as
+    // they are: its special tokens in the vocabulary too, so GPT-2's vocabulary comes out
+    // equal. Tokenizers minigpt trained keep the form earlier exports had.
+    if (bpe.byteIds !== undefined) Object.assign(vocab, bpe.specialTokens);
     return {
       ...base,
       added_tokens: Object.entries(bpe.specialTokens).map(([content, id]) =>
@@ -208,7 +216,7 @@ export function huggingFaceTokenizer(json: TokenizerJSON): Record<string, unknow
       model: {
         ...modelBase,
         unk_token: null,
-        vocab: Object.fromEntries(strings.map((token, id) => [token, id])),
+        vocab,
         merges: bpe.merges.map(([first, second]) => [strings[first]!, strings[second]!]),
       },
     };

@@ -12,6 +12,7 @@ import {
   maxAbsDiff,
   randomIds,
   runLogits,
+  tanhGeluModel,
   tfjsLogits,
   tinyModel,
 } from './test-helpers.js';
@@ -50,6 +51,43 @@ describe('float32 graph against tfjs', () => {
       model.dispose();
     });
   }
+
+  it("gives tfjs's logits with the tanh GELU (gelu_tanh), not the exact GELU's, prefill and cached decode", async () => {
+    const { config, exactConfig, model } = await tanhGeluModel(VOCAB, 7);
+    const weights = await model.weightData();
+    const session = await ort.InferenceSession.create(exportModel(config, weights, 'char').onnx);
+    const exact = await ort.InferenceSession.create(exportModel(exactConfig, weights, 'char').onnx);
+    for (const length of [1, 7, config.blockSize]) {
+      const ids = [randomIds(length, VOCAB, length + 7), randomIds(length, VOCAB, length + 107)];
+      const expected = tfjsLogits(model, ids); // (2, T, V)
+      const tanh = await runLogits(session, config, { ids }, length);
+      // Measured: 8e-7, 2.8e-6 and 2.0e-6 at lengths 1, 7 and 16 (onnxruntime fuses FastGelu).
+      expect(maxAbsDiff(tanh.logits, expected)).toBeLessThanOrEqual(1e-4);
+      if (length === config.blockSize) {
+        // The exact GELU's graph is far off these logits (measured: 8.8e-3).
+        const { logits } = await runLogits(exact, config, { ids }, length);
+        expect(maxAbsDiff(logits, expected)).toBeGreaterThan(1e-3);
+        // The last position again, through the KV cache of the others.
+        const prefill = await runLogits(
+          session,
+          config,
+          { ids: ids.map((row) => row.slice(0, -1)) },
+          length - 1,
+        );
+        const last = await runLogits(
+          session,
+          config,
+          { ids: ids.map((row) => row.slice(-1)), past: prefill.results },
+          1,
+        );
+        const lastRows = [0, 1].flatMap((row) => [
+          ...logitsRow(expected, (row + 1) * length - 1, VOCAB),
+        ]);
+        expect(maxAbsDiff(last.logits, lastRows)).toBeLessThanOrEqual(1e-4);
+      }
+    }
+    model.dispose();
+  });
 
   it('decoding token by token with the KV cache gives the full pass logits', async () => {
     const { config, model } = await tinyModel({ vocabSize: VOCAB }, 'nano', 3);

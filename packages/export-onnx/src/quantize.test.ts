@@ -160,6 +160,37 @@ describe('int8 graph of a 4-layer, 128-wide model', () => {
   });
 });
 
+describe('graphs of a model with the tanh GELU (activation "gelu_tanh")', () => {
+  it("use Tanh for Div → Erf, pass ONNX's checker (full_check), and int8 stays close to float32", async () => {
+    const VOCAB = 65;
+    const { config, model } = await tinyModel(
+      { vocabSize: VOCAB, activation: 'gelu_tanh' },
+      'baby',
+      22,
+    );
+    const weights = await model.weightData();
+    const exported = exportModel(config, weights, 'char', { quantize: 'int8' });
+    const withTanh = (ops: string[]) =>
+      [...ops.filter((op) => op !== 'Div' && op !== 'Erf'), 'Tanh'].sort();
+    const paths = [join(work, 'tanh.onnx'), join(work, 'tanh_quantized.onnx')];
+    writeFileSync(paths[0]!, exported.onnx);
+    writeFileSync(paths[1]!, exported.onnxQuantized!);
+    expect(checkWithOnnx(paths)).toEqual([
+      { irVersion: 8, opset: 17, opTypes: withTanh(FLOAT_OPS), domains: [''] },
+      { irVersion: 8, opset: 17, opTypes: withTanh(INT8_OPS), domains: [''] },
+    ]);
+
+    const ids = [0, 1].map((row) => randomIds(config.blockSize, VOCAB, 50 + row));
+    const result = await compare(config, exported, ids);
+    report('baby, tanh GELU, fresh weights', result);
+    expect(maxAbsDiff(result.floatLogits, tfjsLogits(model, ids))).toBeLessThanOrEqual(1e-4);
+    // The same bounds as the exact GELU's graph above (measured: max 1.7e-2, mean 3.6e-3).
+    expect(result.maxDiff).toBeLessThan(0.05);
+    expect(result.meanDiff).toBeLessThan(0.01);
+    model.dispose();
+  });
+});
+
 describe('int8 graph of a trained model', () => {
   // A fresh model's argmax is its input token (tied embeddings, small blocks), which any
   // int8 graph keeps; after a little training the predictions depend on the blocks.

@@ -18,6 +18,29 @@ export async function tinyModel(
   return { config, model: GPT.create(config, { log: null, random: new Random(seed) }) };
 }
 
+/**
+ * A nano GPT (biases on) with the tanh GELU, and the same weights' exact-GELU config. Its MLP
+ * is made loud — c_fc bias −3, c_fc × 10, c_proj × 50 — so the MLP's inputs sit around −3,
+ * where the tanh GELU is 10 % off the exact one relative to its value: the two GELUs' logits
+ * then differ by ~1e-3 (at init, by ~1e-7, which no parity check at 1e-4 could see).
+ */
+export async function tanhGeluModel(
+  vocabSize: number,
+  seed: number,
+): Promise<{ config: GPTConfig; exactConfig: GPTConfig; model: GPT }> {
+  const { config: exactConfig, model: source } = await tinyModel({ vocabSize }, 'nano', seed);
+  const weights = await source.weightData();
+  source.dispose();
+  for (const [name, weight] of weights) {
+    const scale = (factor: number) => weight.data.forEach((v, i, data) => (data[i] = v * factor));
+    if (name.endsWith('mlp.c_fc.weight')) scale(10);
+    if (name.endsWith('mlp.c_fc.bias')) weight.data.fill(-3);
+    if (name.endsWith('mlp.c_proj.weight')) scale(50);
+  }
+  const config = resolveGPTConfig({ vocabSize, activation: 'gelu_tanh' }, 'nano');
+  return { config, exactConfig, model: GPT.fromWeights(config, weights) };
+}
+
 /** tfjs logits (B, T, V) of `ids` (B rows of T ids), flattened. */
 export function tfjsLogits(model: GPT, ids: readonly (readonly number[])[]): Float32Array {
   return tf

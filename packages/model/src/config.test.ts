@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
   GPT_CONFIG_BOUNDS,
+  activationOf,
   countParameters,
   resolveGPTConfig,
   validateGPTConfig,
@@ -100,7 +101,7 @@ describe('validateGPTConfig bounds', () => {
       const error = refusal(value);
       expect(error.rule).toBe('config-type');
       expect(error.message).toBe(
-        `the model config must be an object with keys blockSize, vocabSize, nLayer, nHead, nEmbd, dropout, bias; got ${found}`,
+        `the model config must be an object with keys blockSize, vocabSize, nLayer, nHead, nEmbd, dropout, bias (optional: activation); got ${found}`,
       );
     }
   });
@@ -123,5 +124,53 @@ describe('validateGPTConfig bounds', () => {
     expect(refusal({ ...base, dropout: 1 }).rule).toBe('dropout');
     expect(refusal({ ...base, typo: 1 }).rule).toBe('unknown-key');
     expect(() => resolveGPTConfig({ vocabSize: 11 }, 'huge' as never)).toThrow(ConfigError);
+  });
+});
+
+describe('validateGPTConfig activation', () => {
+  it('keeps "gelu" and "gelu_tanh" when given, and adds no key when absent', () => {
+    expect(validateGPTConfig({ ...base, activation: 'gelu_tanh' }).activation).toBe('gelu_tanh');
+    expect(validateGPTConfig({ ...base, activation: 'gelu' }).activation).toBe('gelu');
+    // A config written before the key existed serializes byte for byte as it did.
+    expect(JSON.stringify(validateGPTConfig(base))).toBe(
+      '{"blockSize":16,"vocabSize":11,"nLayer":2,"nHead":2,"nEmbd":32,"dropout":0,"bias":true}',
+    );
+    expect(JSON.stringify(resolveGPTConfig({ vocabSize: 11 }, 'nano'))).toBe(
+      '{"blockSize":16,"vocabSize":11,"nLayer":2,"nHead":2,"nEmbd":32,"dropout":0,"bias":true}',
+    );
+    // An optional field spread as undefined is no key either (JSON has no undefined).
+    expect('activation' in validateGPTConfig({ ...base, activation: undefined })).toBe(false);
+    expect(resolveGPTConfig({ vocabSize: 11, activation: 'gelu_tanh' }, 'nano')).toEqual({
+      ...base,
+      activation: 'gelu_tanh',
+    });
+  });
+
+  it('reads an absent activation as the exact GELU', () => {
+    expect(activationOf(validateGPTConfig(base))).toBe('gelu');
+    expect(activationOf(validateGPTConfig({ ...base, activation: 'gelu_tanh' }))).toBe('gelu_tanh');
+  });
+
+  it('refuses any other value, naming the key, the valid values and the file', () => {
+    for (const [value, shown] of [
+      ['gelu_new', '"gelu_new"'],
+      ['GELU', '"GELU"'],
+      ['relu', '"relu"'],
+      [null, 'null'],
+      [1, '1'],
+    ] as const) {
+      const error = refusal({ ...base, activation: value }, 'run/config.json');
+      expect(error.message).toBe(
+        `run/config.json: model config "activation" must be one of "gelu", "gelu_tanh", got ${shown}`,
+      );
+      expect([error.rule, error.file]).toEqual(['value-type', 'run/config.json']);
+    }
+    expect(refusal({ ...base, activations: 'gelu' }).message).toBe(
+      'unknown model config key "activations"; valid keys: blockSize, vocabSize, nLayer, nHead, nEmbd, dropout, bias, activation',
+    );
+    // Inherited, not own: not a config key, so not read.
+    const inherited = Object.create({ activation: 'relu' }) as Record<string, unknown>;
+    Object.assign(inherited, base);
+    expect('activation' in validateGPTConfig(inherited)).toBe(false);
   });
 });

@@ -15,6 +15,23 @@ export interface GPTConfig {
   readonly dropout: number;
   /** Biases in linear layers and LayerNorms (nanoGPT's train.py default: false). */
   readonly bias: boolean;
+  /**
+   * The MLP's GELU. Absent means 'gelu', the exact 0.5·x·(1 + erf(x/√2)) minigpt trains with;
+   * 'gelu_tanh' is 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), GPT-2's own ("gelu_new" in a
+   * Hugging Face config.json), so GPT-2 weights run with the function they were trained with.
+   * Optional so that configs written before it existed (checkpoints, exports) read unchanged.
+   */
+  readonly activation?: GPTActivation;
+}
+
+/** The GELU variants a GPTConfig may name; see `GPTConfig.activation`. */
+export const GPT_ACTIVATIONS = ['gelu', 'gelu_tanh'] as const;
+
+export type GPTActivation = (typeof GPT_ACTIVATIONS)[number];
+
+/** The GELU a config runs: its `activation`, or 'gelu' (exact) when absent. */
+export function activationOf(config: Pick<GPTConfig, 'activation'>): GPTActivation {
+  return config.activation ?? 'gelu';
 }
 
 /** Presets by name. Parameter counts exclude position embeddings, as nanoGPT reports them. */
@@ -39,7 +56,11 @@ export class ModelError extends MinigptError {
   override name = 'ModelError';
 }
 
-const FIELD_TYPES: Record<keyof GPTConfig, 'integer' | 'number' | 'boolean'> = {
+/** The keys every config has, by type; `activation` is the one optional key. */
+const FIELD_TYPES: Record<
+  Exclude<keyof GPTConfig, 'activation'>,
+  'integer' | 'number' | 'boolean'
+> = {
   blockSize: 'integer',
   vocabSize: 'integer',
   nLayer: 'integer',
@@ -82,8 +103,10 @@ export function resolveGPTConfig(
 
 /**
  * Checks a config from anywhere (a config.json is untrusted): an object with exactly the
- * GPTConfig keys, each of its type and within `GPT_CONFIG_BOUNDS`. `source`, when given,
- * names the file in errors. Returns a fresh object holding only those keys.
+ * GPTConfig keys (`activation` optional), each of its type and within `GPT_CONFIG_BOUNDS`.
+ * `source`, when given, names the file in errors. Returns a fresh object holding only those
+ * keys; `activation` only when the input has it, so a config written before the key existed
+ * comes back, and serializes, exactly as it was.
  */
 export function validateGPTConfig(config: unknown, source?: string): GPTConfig {
   const fail = (rule: string, problem: string): never => {
@@ -92,20 +115,33 @@ export function validateGPTConfig(config: unknown, source?: string): GPTConfig {
       ...(source === undefined ? {} : { file: source }),
     });
   };
-  const validKeys = Object.keys(FIELD_TYPES);
+  const requiredKeys = Object.keys(FIELD_TYPES);
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     const found = config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config;
     return fail(
       'config-type',
-      `the model config must be an object with keys ${validKeys.join(', ')}; got ${found}`,
+      `the model config must be an object with keys ${requiredKeys.join(', ')} (optional: activation); got ${found}`,
     );
   }
   const record = config as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     // hasOwn, not `in`: "constructor" or "toString" are not config keys.
-    if (!Object.hasOwn(FIELD_TYPES, key)) {
-      fail('unknown-key', `unknown model config key "${key}"; valid keys: ${validKeys.join(', ')}`);
+    if (!Object.hasOwn(FIELD_TYPES, key) && key !== 'activation') {
+      fail(
+        'unknown-key',
+        `unknown model config key "${key}"; valid keys: ${[...requiredKeys, 'activation'].join(', ')}`,
+      );
     }
+  }
+  // Own keys only, as above. `activation: undefined` (a spread of an optional field; JSON
+  // has no undefined) counts as absent.
+  const activation = Object.hasOwn(record, 'activation') ? record['activation'] : undefined;
+  const hasActivation = activation !== undefined;
+  if (hasActivation && !(GPT_ACTIVATIONS as readonly unknown[]).includes(activation)) {
+    fail(
+      'value-type',
+      `model config "activation" must be one of ${GPT_ACTIVATIONS.map((name) => `"${name}"`).join(', ')}, got ${preview(activation)}`,
+    );
   }
   for (const [key, type] of Object.entries(FIELD_TYPES)) {
     const value = record[key];
@@ -133,6 +169,7 @@ export function validateGPTConfig(config: unknown, source?: string): GPTConfig {
     nEmbd: record['nEmbd'] as number,
     dropout: record['dropout'] as number,
     bias: record['bias'] as boolean,
+    ...(hasActivation ? { activation: activation as GPTActivation } : {}),
   };
   for (const key of ['nLayer', 'nHead', 'nEmbd', 'blockSize', 'vocabSize'] as const) {
     const bound = GPT_CONFIG_BOUNDS[key];

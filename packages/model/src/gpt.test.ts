@@ -246,3 +246,176 @@ describe('GPT', () => {
     restored.dispose();
   });
 });
+
+/**
+ * Logits (T, V) of one sequence through GPT-2's math written plainly in tfjs ops, none of
+ * ops.ts (its gradients are tfjs autodiff's), with the MLP's GELU given: the reference for
+ * `activation`.
+ */
+function referenceLogits(
+  model: GPT,
+  ids: readonly number[],
+  geluOf: (u: tf.Tensor) => tf.Tensor,
+): tf.Tensor2D {
+  const { nLayer, nHead, nEmbd } = model.config;
+  const time = ids.length;
+  const headSize = nEmbd / nHead;
+  const w = (name: string) => model.weights.get(name)! as tf.Tensor as tf.Tensor2D;
+  const withBias = (y: tf.Tensor, prefix: string) =>
+    model.weights.has(`${prefix}.bias`) ? tf.add(y, w(`${prefix}.bias`)) : y;
+  const norm = (x: tf.Tensor, prefix: string) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const scaled = tf.mul(
+      tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))),
+      w(`${prefix}.weight`),
+    );
+    return withBias(scaled, prefix);
+  };
+  const dense = (x: tf.Tensor, prefix: string) =>
+    withBias(tf.matMul(x as tf.Tensor2D, w(`${prefix}.weight`)), prefix);
+  // (T, T): 0 where query t sees key s ≤ t, −1e9 above the diagonal.
+  const blocked = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([time, time]), -1, 0)), -1e9);
+  let x: tf.Tensor = tf.add(
+    tf.gather(w('wte.weight'), tf.tensor1d(ids as number[], 'int32')),
+    tf.slice(w('wpe.weight'), [0, 0], [time, nEmbd]),
+  ); // (T, C)
+  for (let layer = 0; layer < nLayer; layer++) {
+    const p = `h.${layer}`;
+    const qkv = dense(norm(x, `${p}.ln_1`), `${p}.attn.c_attn`); // (T, 3C)
+    const head = (part: number) =>
+      tf.transpose(
+        tf.reshape(tf.slice(qkv, [0, part * nEmbd], [time, nEmbd]), [time, nHead, headSize]),
+        [1, 0, 2],
+      ); // (nh, T, hs)
+    const scores = tf.add(
+      tf.div(tf.matMul(head(0), head(1), false, true), Math.sqrt(headSize)),
+      blocked,
+    ); // (nh, T, T)
+    const attended = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores), head(2)), [1, 0, 2]), [
+      time,
+      nEmbd,
+    ]); // (T, C)
+    x = tf.add(x, dense(attended, `${p}.attn.c_proj`));
+    x = tf.add(x, dense(geluOf(dense(norm(x, `${p}.ln_2`), `${p}.mlp.c_fc`)), `${p}.mlp.c_proj`));
+  }
+  return tf.matMul(norm(x, 'ln_f') as tf.Tensor2D, w('wte.weight'), false, true); // (T, V)
+}
+
+const exactGelu = (u: tf.Tensor) =>
+  tf.mul(tf.mul(u, 0.5), tf.add(1, tf.erf(tf.div(u, Math.SQRT2))));
+const tanhGelu = (u: tf.Tensor) =>
+  tf.mul(
+    tf.mul(u, 0.5),
+    tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(u, tf.mul(0.044715, tf.pow(u, 3)))))),
+  );
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+describe('GPT with the tanh GELU (activation "gelu_tanh")', () => {
+  /** The same weights under three configs: no activation key, "gelu", "gelu_tanh". */
+  async function models() {
+    const source = GPT.create(nano, { log: null, random: new Random(11) });
+    const weights = await source.weightData();
+    source.dispose();
+    // MLP inputs u around −3 (c_fc bias −3, weights × 10: spread ≈ 1.1), where the tanh GELU
+    // is far off the exact one relative to its value (−10 % at −3, −45 % at −4), and c_proj
+    // × 50 so that the MLP's output counts in the residual stream. At init (u ≈ ±0.11) the
+    // GELUs differ by ≤ 5e-6 and the two models' logits hardly at all.
+    for (const [name, weight] of weights) {
+      const scale = (factor: number) => weight.data.forEach((v, i, data) => (data[i] = v * factor));
+      if (name.endsWith('mlp.c_fc.weight')) scale(10);
+      if (name.endsWith('mlp.c_fc.bias')) weight.data.fill(-3);
+      if (name.endsWith('mlp.c_proj.weight')) scale(50);
+    }
+    const [none, exact, tanh] = [undefined, 'gelu', 'gelu_tanh'].map((activation) =>
+      GPT.fromWeights(
+        resolveGPTConfig({ vocabSize: 11, ...(activation ? { activation } : {}) }, 'nano'),
+        weights,
+      ),
+    );
+    return { none: none!, exact: exact!, tanh: tanh! };
+  }
+  const ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8];
+  const targets = [1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9];
+
+  it('forward gives the reference logits of its own GELU, and not those of the exact one', async () => {
+    const { none, exact, tanh } = await models();
+    tf.tidy(() => {
+      const logits = (model: GPT) => tf.reshape(model.forward(batch([ids])), [ids.length, 11]);
+      const reference = {
+        exact: referenceLogits(none, ids, exactGelu),
+        tanh: referenceLogits(none, ids, tanhGelu),
+      };
+      // Measured: 1.8e-7 against the reference of the same GELU (logits up to 0.29).
+      expect(maxAbsDiff(logits(tanh), reference.tanh)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(logits(exact), reference.exact)).toBeLessThan(1e-6);
+      // The two GELUs' models are far further apart (measured: 4.6e-3).
+      expect(maxAbsDiff(reference.tanh, reference.exact)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(logits(tanh), reference.exact)).toBeGreaterThan(1e-3);
+      // No key and "gelu" are the same model, to the bit.
+      expect(logits(exact).arraySync()).toEqual(logits(none).arraySync());
+    });
+    expect('activation' in none.config).toBe(false);
+    expect(tanh.config.activation).toBe('gelu_tanh');
+    for (const model of [none, exact, tanh]) model.dispose();
+  });
+
+  it('loss and its gradients go through the tanh GELU (against tfjs autodiff of the reference)', async () => {
+    const { none, tanh } = await models();
+    const targetIds = tf.tensor1d(targets, 'int32');
+    const gradients = (model: GPT, loss: () => tf.Scalar) => {
+      const { value, grads } = tf.variableGrads(loss, [...model.weights.values()]);
+      const byName = new Map([...model.weights].map(([name, v]) => [name, grads[v.name]!]));
+      return {
+        value: value.dataSync()[0]!,
+        byName,
+        dispose: () => tf.dispose([value, ...byName.values()]),
+      };
+    };
+    const expected = gradients(tanh, () =>
+      tf.losses.softmaxCrossEntropy(tf.oneHot(targetIds, 11), referenceLogits(tanh, ids, tanhGelu)),
+    );
+    const actual = gradients(tanh, () => tanh.loss(batch([ids]), batch([targets])));
+    const exact = gradients(none, () => none.loss(batch([ids]), batch([targets])));
+    expect(Math.abs(actual.value - expected.value)).toBeLessThan(5e-7); // measured: 0
+    let exactApart = 0;
+    for (const [name, grad] of expected.byName) {
+      const scale = tf.tidy(() => tf.max(tf.abs(grad)).dataSync()[0]!);
+      // Measured: ≤ 1.5e-6 of the gradient's largest entry, for every weight.
+      expect(maxAbsDiff(actual.byName.get(name)!, grad), name).toBeLessThan(1e-5 * scale);
+      exactApart = Math.max(exactApart, maxAbsDiff(exact.byName.get(name)!, grad));
+    }
+    // The exact GELU's gradients are far from these (measured: up to 9.7e-3).
+    expect(exactApart).toBeGreaterThan(1e-3);
+    for (const result of [expected, actual, exact]) result.dispose();
+    targetIds.dispose();
+    for (const model of [none, tanh]) model.dispose();
+  });
+
+  it('generate decodes from the tanh GELU logits', async () => {
+    const { none, tanh } = await models();
+    // A prompt whose greedy continuation differs between the two GELUs (from the first token).
+    const prompt = [9, 5, 0];
+    const greedy = (geluOf: (u: tf.Tensor) => tf.Tensor) => {
+      const out: number[] = [];
+      for (let step = 0; step < 6; step++) {
+        const row = tf.tidy(() =>
+          referenceLogits(none, [...prompt, ...out], geluOf)
+            .arraySync()
+            .at(-1)!,
+        );
+        const sorted = [...row].sort((a, b) => b - a);
+        // Far from a tie (measured: ≥ 8e-4), so float32 rounding cannot flip the choice.
+        expect(sorted[0]! - sorted[1]!).toBeGreaterThan(1e-5);
+        out.push(row.indexOf(sorted[0]!));
+      }
+      return out;
+    };
+    const expected = greedy(tanhGelu);
+    expect(expected).not.toEqual(greedy(exactGelu));
+    expect(tanh.generate(prompt, 6, { temperature: 0 })).toEqual(expected);
+    for (const model of [none, tanh]) model.dispose();
+  });
+});

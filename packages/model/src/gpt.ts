@@ -1,12 +1,13 @@
 // The GPT (nanoGPT's architecture) in TensorFlow.js: token + position embeddings, pre-LN
-// blocks of causal self-attention and a GELU MLP with residual connections, a final
+// blocks of causal self-attention and a GELU MLP (exact, or GPT-2's tanh form by
+// config.activation) with residual connections, a final
 // LayerNorm, and an LM head tied to the token embedding. Weights carry GPT-2 names.
 // It knows nothing of training loops, files or tokenizers.
 //
 // Dimensions: B batch, T time (≤ blockSize), C nEmbd, nh nHead, hs = C/nh, V vocabSize.
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '@minigpt/random';
-import { countParameters, validateGPTConfig, type GPTConfig } from './config.js';
+import { activationOf, countParameters, validateGPTConfig, type GPTConfig } from './config.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { checkWeights, weightShapes, type WeightData, type WeightToCheck } from './weights.js';
 import {
@@ -17,6 +18,7 @@ import {
   layerNorm,
   linear,
   mlp,
+  tiedHead,
   type AttentionDropout,
 } from './ops.js';
 import { sampleToken, type SamplingOptions } from '@minigpt/runtime';
@@ -150,8 +152,7 @@ export class GPT {
     }
     return tf.tidy(() => {
       const hidden = this.hidden(idx, options); // (B·T, C)
-      // LM head tied to the token embedding: logits = x · wteᵀ.
-      const logits = linear(hidden, tf.transpose(this.matrix('wte.weight')) as tf.Tensor2D); // (B·T, V)
+      const logits = tiedHead(hidden, this.matrix('wte.weight')); // (B·T, V)
       return tf.reshape(logits, [batch, time, vocabSize]) as tf.Tensor3D;
     });
   }
@@ -160,7 +161,7 @@ export class GPT {
   loss(idx: tf.Tensor2D, targets: tf.Tensor2D, options: ForwardOptions = {}): tf.Scalar {
     return tf.tidy(() => {
       const hidden = this.hidden(idx, options); // (B·T, C)
-      const logits = linear(hidden, tf.transpose(this.matrix('wte.weight')) as tf.Tensor2D); // (B·T, V)
+      const logits = tiedHead(hidden, this.matrix('wte.weight')); // (B·T, V), tied to wte
       return crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
     });
   }
@@ -224,6 +225,7 @@ export class GPT {
       b('mlp.c_fc.bias'),
       w('mlp.c_proj.weight'),
       b('mlp.c_proj.bias'),
+      activationOf(this.config),
     ); // (B·T, C), via (B·T, 4C)
     return tf.add(x, dropout(mlpOut));
   }

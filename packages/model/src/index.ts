@@ -1,6 +1,6 @@
 // Public entry of @minigpt/model: a GPT in TensorFlow.js, its config and presets, the
-// custom-gradient ops it is built from, sampling, the safetensors format and the checks that
-// weights from elsewhere fit a config.
+// custom-gradient ops it is built from, sampling, the safetensors format, the checks that
+// weights from elsewhere fit a config, and GPT-2 directories in the Hugging Face layout.
 export { GPT, type CreateGPTOptions, type ForwardOptions, type GenerateOptions } from './gpt.js';
 export {
   checkWeights,
@@ -12,11 +12,14 @@ export {
 export {
   ConfigError,
   ModelError,
+  GPT_ACTIVATIONS,
   GPT_CONFIG_BOUNDS,
   GPT_PRESETS,
+  activationOf,
   countParameters,
   resolveGPTConfig,
   validateGPTConfig,
+  type GPTActivation,
   type GPTConfig,
   type GPTPresetName,
 } from './config.js';
@@ -34,10 +37,25 @@ export {
   type AttentionDropout,
 } from './ops.js';
 export {
+  GPT2_CONFIG_FILE,
+  GPT2_CONFIG_MAX_BYTES,
+  GPT2_DIRECTORY_LAYOUT,
+  GPT2_WEIGHTS_FILE,
+  gpt2Config,
+  gpt2DirectoryFiles,
+  readGpt2Directory,
+  type Gpt2Directory,
+  type Gpt2DirectoryFilesOptions,
+  type Gpt2DirectoryRule,
+  type Gpt2FileReader,
+  type ReadGpt2DirectoryOptions,
+} from './huggingface.js';
+export {
   decodeSafetensors,
   encodeSafetensors,
   SAFETENSORS_MAX_HEADER_BYTES,
   SAFETENSORS_MAX_TENSORS,
+  type DecodeSafetensorsOptions,
   type SafeTensor,
   type SafetensorsRule,
   type SafetensorsDtype,

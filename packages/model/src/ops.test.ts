@@ -52,6 +52,28 @@ function expectSameGradients(
   });
 }
 
+/**
+ * The tanh GELU 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) at x = −3, −1, −0.5, 0, 0.5, 1, 3
+ * and its slope there, in float64: torch.nn.functional.gelu(x, approximate='tanh') on a
+ * float64 tensor and its autograd gradient (PyTorch 1.13, Debian's python3-torch); the same
+ * digits from Python's math.tanh and the derivative written out.
+ */
+const TANH_GELU_VALUES = [
+  -0.0036373920817729943, -0.15880800939172324, -0.15428599017485606, 0, 0.34571400982514394,
+  0.8411919906082768, 2.996362607918227,
+];
+const TANH_GELU_SLOPES = [
+  -0.011584166630969648, -0.08296408384578252, 0.13263009646535764, 0.5, 0.8673699035346424,
+  1.0829640838457826, 1.0115841666309695,
+];
+
+/** The tanh GELU as tfjs ops, differentiated by tfjs autodiff. */
+const naiveGeluTanh = (x: tf.Tensor) =>
+  tf.mul(
+    tf.mul(x, 0.5),
+    tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+  );
+
 for (const backend of ['cpu', 'wasm']) {
   describe(`custom-gradient ops (${backend})`, () => {
     beforeAll(async () => {
@@ -116,6 +138,22 @@ for (const backend of ['cpu', 'wasm']) {
       ).toEqual([0, 0.8413, -0.1587]);
     });
 
+    it('tanh GELU: known values and slopes, and the gradient of its formula', () => {
+      const xs = [-3, -1, -0.5, 0, 0.5, 1, 3];
+      const x = tf.tensor1d(xs);
+      const values = gelu(x, 'gelu_tanh').dataSync();
+      const slopes = tf
+        .grad((t) => tf.sum(gelu(t, 'gelu_tanh')))(x)
+        .dataSync();
+      xs.forEach((_, i) => {
+        // float32 rounding of values ≤ 3 is ≤ 2.4e-7; the exact GELU differs by ≥ 1.5e-5 at
+        // every x ≠ 0 here (4.1e-4 at −3), so these values tell the two apart.
+        expect(Math.abs(values[i]! - TANH_GELU_VALUES[i]!)).toBeLessThan(1e-6);
+        expect(Math.abs(slopes[i]! - TANH_GELU_SLOPES[i]!)).toBeLessThan(1e-6);
+      });
+      expectSameGradients([randn([4, 7], 2)], (x) => gelu(x!, 'gelu_tanh'), naiveGeluTanh);
+    });
+
     it('fused MLP equals linear → GELU → linear, with and without biases', () => {
       const [x, wFc, bFc, wProj, bProj] = [
         randn([6, 4]),
@@ -149,6 +187,32 @@ for (const backend of ['cpu', 'wasm']) {
         [x!, wFc!, wProj!],
         (x, a, c) => mlp(as2(x!), as2(a!), undefined, as2(c!), undefined),
         (x, a, c) => naive(x!, a!, undefined, c!, undefined),
+      );
+    });
+
+    it('fused MLP with the tanh GELU equals linear → tanh GELU → linear', () => {
+      const [x, wFc, bFc, wProj, bProj] = [
+        randn([6, 4]),
+        randn([4, 16], 0.8),
+        randn([16]),
+        randn([16, 4], 0.5),
+        randn([4]),
+      ];
+      const as2 = (t: tf.Tensor) => t as tf.Tensor2D;
+      const as1 = (t: tf.Tensor) => t as tf.Tensor1D;
+      expectSameGradients(
+        [x!, wFc!, bFc!, wProj!, bProj!],
+        (x, a, b, c, d) => mlp(as2(x!), as2(a!), as1(b!), as2(c!), as1(d!), 'gelu_tanh'),
+        (x, a, b, c, d) =>
+          tf.add(
+            tf.matMul(as2(naiveGeluTanh(tf.add(tf.matMul(as2(x!), as2(a!)), b!))), as2(c!)),
+            d!,
+          ),
+      );
+      expectSameGradients(
+        [x!, wFc!, wProj!],
+        (x, a, c) => mlp(as2(x!), as2(a!), undefined, as2(c!), undefined, 'gelu_tanh'),
+        (x, a, c) => tf.matMul(as2(naiveGeluTanh(tf.matMul(as2(x!), as2(a!)))), as2(c!)),
       );
     });
 
@@ -248,4 +312,75 @@ for (const backend of ['cpu', 'wasm']) {
       ).toBeCloseTo(Math.log(9), 5);
     });
   });
+}
+
+describe('fused GELU kernels (MinigptGelu, MinigptGeluGrad: the exact GELU only)', () => {
+  // Stand-ins registered on cpu, as @minigpt/native-kernels and @minigpt/wasm-kernels register
+  // theirs on wasm, returning a marker value: the exact GELU must run them, the tanh GELU never.
+  const MARKER = 1234;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    await tf.ready();
+  });
+
+  it('run for the exact GELU, and never for the tanh one (values, gradients, fused MLP)', () => {
+    const names = ['MinigptGelu', 'MinigptGeluGrad'];
+    for (const kernelName of names) {
+      tf.registerKernel({
+        kernelName,
+        backendName: 'cpu',
+        kernelFunc: ({ inputs, backend }) => {
+          const { x } = inputs as { x: tf.TensorInfo };
+          const size = x.shape.reduce((a, b) => a * b, 1);
+          return (backend as unknown as CpuBackend).makeTensorInfo(
+            x.shape,
+            'float32',
+            new Float32Array(size).fill(MARKER),
+          );
+        },
+      });
+    }
+    try {
+      const x = tf.tensor1d([-3, -1, -0.5, 0, 0.5, 1, 3]);
+      // The exact GELU takes the registered kernels (so the stand-ins are in effect)…
+      expect(Array.from(gelu(x).dataSync())).toEqual(new Array(7).fill(MARKER));
+      expect(
+        Array.from(
+          tf
+            .grad((t) => tf.sum(gelu(t)))(x)
+            .dataSync(),
+        ),
+      ).toEqual(new Array(7).fill(MARKER));
+      // …the tanh GELU does not.
+      const values = gelu(x, 'gelu_tanh').dataSync();
+      const slopes = tf
+        .grad((t) => tf.sum(gelu(t, 'gelu_tanh')))(x)
+        .dataSync();
+      TANH_GELU_VALUES.forEach((value, i) => {
+        expect(Math.abs(values[i]! - value)).toBeLessThan(1e-6);
+        expect(Math.abs(slopes[i]! - TANH_GELU_SLOPES[i]!)).toBeLessThan(1e-6);
+      });
+      const [input, wFc, wProj] = [randn([3, 4]), randn([4, 16], 0.8), randn([16, 4], 0.5)];
+      const as2 = (t: tf.Tensor) => t as tf.Tensor2D;
+      expectSameGradients(
+        [input!, wFc!, wProj!],
+        (x, a, c) => mlp(as2(x!), as2(a!), undefined, as2(c!), undefined, 'gelu_tanh'),
+        (x, a, c) => tf.matMul(as2(naiveGeluTanh(tf.matMul(as2(x!), as2(a!)))), as2(c!)),
+      );
+    } finally {
+      for (const kernelName of names) tf.unregisterKernel(kernelName, 'cpu');
+    }
+    expect(tf.getKernel('MinigptGelu', 'cpu')).toBeUndefined();
+  });
+
+  it('refuses an unknown activation instead of picking a GELU', () => {
+    expect(() => gelu(tf.tensor1d([1]), 'relu' as never)).toThrow(
+      /unknown GELU "relu"; valid: gelu, gelu_tanh/,
+    );
+  });
+});
+
+/** The part of tfjs's cpu backend a stand-in kernel uses. */
+interface CpuBackend {
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
 }

@@ -7,6 +7,7 @@
 //
 // Shapes: N rows (= B·T), C channels, V vocab, B batch, nh heads, T time, hs head size.
 import * as tf from '@tensorflow/tfjs';
+import type { GPTActivation } from './config.js';
 
 type Grads = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
@@ -68,6 +69,26 @@ function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): [tf.Tenso
     const dw: tf.Tensor2D = matMulT(x, dy, true, false); // (in, N)·(N, out) → (in, out)
     return [dx, dw];
   });
+}
+
+/**
+ * The LM head tied to the token embedding: x·tableᵀ. x (N, C), table (V, C) → (N, V).
+ * The products take the table as it is stored (transposed operands), where `linear` of a
+ * transposed table would copy the (V, C) table and its gradient every step: at GPT-2's
+ * vocabulary those two copies of 154 MB cost more than the head's backward product.
+ */
+export function tiedHead(x: tf.Tensor2D, table: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((xIn, tableIn, save) => {
+    const [xt, tt] = [xIn as tf.Tensor2D, tableIn as tf.Tensor2D];
+    (save as tf.GradSaveFunc)([xt, tt]);
+    const gradFunc: Grads = (dy, [xs, ts]) =>
+      tf.tidy(() => [
+        tf.matMul(dy as tf.Tensor2D, ts as tf.Tensor2D), // (N, V)·(V, C) → (N, C)
+        matMulT(dy as tf.Tensor2D, xs as tf.Tensor2D, true, false), // (V, N)·(N, C) → (V, C)
+      ]);
+    return { value: matMulT(xt, tt, false, true), gradFunc }; // (N, C)·(C, V)
+  });
+  return op(x, table) as tf.Tensor2D;
 }
 
 /** Rows `ids` of `table`. ids (N) int32, table (V, C) → (N, C). */
@@ -199,6 +220,7 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
  *   MinigptGelu      {x} → x·Φ(x)
  *   MinigptGeluGrad  {dy, x} → dy·(Φ(x) + x·φ(x))
  * Where they exist, GELU forward and backward are one kernel each instead of 5 and ~9 ops.
+ * They compute the exact GELU only: the tanh GELU never runs them.
  */
 export const FUSED_GELU = 'MinigptGelu';
 export const FUSED_GELU_GRAD = 'MinigptGeluGrad';
@@ -222,22 +244,85 @@ function geluBackward(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   });
 }
 
-/** Exact GELU, 0.5·x·(1 + erf(x/√2)) — PyTorch's nn.GELU() default, and ONNX's Erf form. */
-export function gelu<T extends tf.Tensor>(x: T): T {
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const TANH_GELU_CUBIC = 0.044715;
+
+/**
+ * 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), computed as x·σ(2u) — the same
+ * function, since 0.5·(1 + tanh(u)) = σ(2u). tfjs-wasm's Sigmoid is XNNPACK's vectorised
+ * one and its Tanh a scalar loop: 0.8 against 14 ms for a (256, 3072) tensor, which made
+ * Tanh the largest cost after the matMuls of a GPT-2 fine-tuning step. Plain tfjs ops on
+ * every backend: the fused kernels are the exact GELU's.
+ */
+function geluTanhValue(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(twiceInner(x, tf.square(x)))));
+}
+
+/** 2u = x·(2√(2/π) + 2√(2/π)·0.044715·x²), given x². */
+function twiceInner(x: tf.Tensor, xSquared: tf.Tensor): tf.Tensor {
+  return tf.mul(
+    x,
+    tf.add(tf.mul(xSquared, 2 * SQRT_2_OVER_PI * TANH_GELU_CUBIC), 2 * SQRT_2_OVER_PI),
+  );
+}
+
+/**
+ * dy · d/dx of the tanh GELU x·s, s = σ(2u): dy·s·(1 + x·(1 − s)·2u′), with
+ * 2u′ = 2√(2/π)·(1 + 3·0.044715·x²) (σ′ = σ·(1 − σ)).
+ */
+function geluTanhBackward(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const xSquared = tf.square(x);
+    const s = tf.sigmoid(twiceInner(x, xSquared));
+    const twiceInnerSlope = tf.add(
+      tf.mul(xSquared, 6 * SQRT_2_OVER_PI * TANH_GELU_CUBIC),
+      2 * SQRT_2_OVER_PI,
+    );
+    const slope = tf.mul(s, tf.add(tf.mul(tf.mul(x, tf.sub(1, s)), twiceInnerSlope), 1));
+    return tf.mul(dy, slope);
+  });
+}
+
+/** Each GELU's forward and backward (dy · GELU′(x)), by `GPTConfig.activation`. */
+const GELUS: Record<
+  GPTActivation,
+  { value: (x: tf.Tensor) => tf.Tensor; backward: (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor }
+> = {
+  gelu: { value: geluValue, backward: geluBackward },
+  gelu_tanh: { value: geluTanhValue, backward: geluTanhBackward },
+};
+
+/**
+ * GELU. 'gelu' (default): exact, 0.5·x·(1 + erf(x/√2)) — PyTorch's nn.GELU() default, and
+ * ONNX's Erf form. 'gelu_tanh': 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) — PyTorch's
+ * gelu(approximate='tanh'), GPT-2's, Hugging Face's "gelu_new".
+ */
+export function gelu<T extends tf.Tensor>(x: T, activation: GPTActivation = 'gelu'): T {
+  const { value, backward } = geluOf(activation);
   const op = tf.customGrad((xIn, save) => {
     const xt = xIn as tf.Tensor;
     // Only x is saved (Φ is recomputed in backward): the MLP's (N, 4C) tensors are big.
     (save as tf.GradSaveFunc)([xt]);
-    const gradFunc: Grads = (dy, [xs]) => [geluBackward(dy, xs!)];
-    return { value: geluValue(xt), gradFunc };
+    const gradFunc: Grads = (dy, [xs]) => [backward(dy, xs!)];
+    return { value: value(xt), gradFunc };
   });
   return op(x) as T;
 }
 
+function geluOf(activation: GPTActivation) {
+  // Callers in JS may pass anything; a wrong name must not silently pick a GELU.
+  if (!Object.hasOwn(GELUS, activation))
+    throw new RangeError(
+      `unknown GELU "${String(activation)}"; valid: ${Object.keys(GELUS).join(', ')}`,
+    );
+  return GELUS[activation];
+}
+
 /**
- * The transformer MLP, fused: gelu(x·wFc + bFc)·wProj + bProj. x (N, C), wFc (C, 4C),
- * wProj (4C, C) → (N, C). Saves only x and the (N, 4C) pre-activation and recomputes the
- * GELU in backward: one (N, 4C) tensor kept per layer instead of four.
+ * The transformer MLP, fused: gelu(x·wFc + bFc)·wProj + bProj, with the GELU `activation`
+ * names (see `gelu`). x (N, C), wFc (C, 4C), wProj (4C, C) → (N, C). Saves only x and the
+ * (N, 4C) pre-activation and recomputes the GELU in backward: one (N, 4C) tensor kept per
+ * layer instead of four.
  */
 export function mlp(
   x: tf.Tensor2D,
@@ -245,7 +330,9 @@ export function mlp(
   bFc: tf.Tensor1D | undefined,
   wProj: tf.Tensor2D,
   bProj: tf.Tensor1D | undefined,
+  activation: GPTActivation = 'gelu',
 ): tf.Tensor2D {
+  const { value: activate, backward: activateBackward } = geluOf(activation);
   const withBias = bFc !== undefined && bProj !== undefined;
   const forward = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => {
     const [xt, fc, proj, fcBias, projBias] = inputs as [
@@ -258,16 +345,16 @@ export function mlp(
     const value = tf.tidy(() => {
       const preActivation = fcBias ? tf.add(tf.matMul(xt, fc), fcBias) : tf.matMul(xt, fc); // (N, 4C)
       save([xt, fc, proj, preActivation]);
-      const activated = geluValue(preActivation); // (N, 4C)
+      const activated = activate(preActivation); // (N, 4C)
       const out = tf.matMul(activated, proj); // (N, C)
       return (projBias ? tf.add(out, projBias) : out) as tf.Tensor2D;
     });
     const gradFunc: Grads = (dy, [xs, fcs, projs, h]) =>
       tf.tidy(() => {
-        const activated = geluValue(h!); // recomputed (N, 4C)
+        const activated = activate(h!); // recomputed (N, 4C)
         const dProj = matMulT(activated, dy, true, false); // (4C, N)·(N, C)
         const dActivated = matMulT(dy, projs!, false, true); // (N, C)·(C, 4C)
-        const dh = geluBackward(dActivated, h!); // (N, 4C)
+        const dh = activateBackward(dActivated, h!); // (N, 4C)
         const dFc = matMulT(xs!, dh, true, false); // (C, N)·(N, 4C)
         const dx = matMulT(dh, fcs!, false, true); // (N, 4C)·(4C, C)
         return withBias ? [dx, dFc, dProj, tf.sum(dh, 0), tf.sum(dy, 0)] : [dx, dFc, dProj];

@@ -1,7 +1,8 @@
 // The safetensors file format: an 8-byte little-endian header length, a JSON header of
 // { name: { dtype, shape, data_offsets } } (+ "__metadata__"), then raw little-endian data.
 // Python's `safetensors` reads what this writes; every file read is untrusted and checked
-// against the format's rules. Only float32 and int32 are handled; it knows nothing of models.
+// against the format's rules. Float32 and int32 are read and written; on request, float16 and
+// bfloat16 are read, widened to float32. It knows nothing of models.
 import { preview } from '@minigpt/errors';
 import { ModelError } from './config.js';
 
@@ -11,6 +12,23 @@ export interface SafeTensor {
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
   readonly data: Float32Array | Int32Array;
+  /** The file's dtype of a tensor read with `widenHalf` ('F16' or 'BF16'); absent otherwise. */
+  readonly storedAs?: 'F16' | 'BF16';
+}
+
+export interface DecodeSafetensorsOptions {
+  /**
+   * Also read F16 and BF16 tensors, widened to float32. The conversion is exact (every
+   * float16 and bfloat16 value, infinities and NaNs included, is a float32); such a tensor
+   * comes back as `dtype: 'F32'` with `storedAs` naming the file's dtype.
+   */
+  readonly widenHalf?: boolean;
+  /**
+   * Tensors to check against the format (entry, shape, offsets, coverage) but not read or
+   * return, whatever their safetensors dtype: buffers a caller ignores (GPT-2's attention
+   * masks, which may be BOOL) then cost no copy and no dtype support.
+   */
+  readonly skip?: (name: string) => boolean;
 }
 
 export interface SafetensorsFile {
@@ -45,21 +63,24 @@ export type SafetensorsRule =
 
 const DTYPE_SIZES: Record<SafetensorsDtype, number> = { F32: 4, I32: 4 };
 
-/** The format's other dtypes: named in errors as "valid but not read here" (the fix differs). */
-const OTHER_DTYPES = new Set([
-  'BOOL',
-  'U8',
-  'I8',
-  'F8_E5M2',
-  'F8_E4M3',
-  'I16',
-  'U16',
-  'F16',
-  'BF16',
-  'U32',
-  'F64',
-  'I64',
-  'U64',
+/**
+ * The format's other dtypes and their sizes in bytes: named in errors as "valid but not read
+ * here" (the fix differs), and sized for tensors that are skipped or widened.
+ */
+const OTHER_DTYPE_SIZES: ReadonlyMap<string, number> = new Map([
+  ['BOOL', 1],
+  ['U8', 1],
+  ['I8', 1],
+  ['F8_E5M2', 1],
+  ['F8_E4M3', 1],
+  ['I16', 2],
+  ['U16', 2],
+  ['F16', 2],
+  ['BF16', 2],
+  ['U32', 4],
+  ['F64', 8],
+  ['I64', 8],
+  ['U64', 8],
 ]);
 
 const ENTRY_KEYS = ['data_offsets', 'dtype', 'shape'];
@@ -161,18 +182,25 @@ export function encodeSafetensors(
 
 interface Layout {
   readonly name: string;
-  readonly dtype: SafetensorsDtype;
+  /** SafetensorsDtype, 'F16' or 'BF16' when widened, or any dtype of a skipped tensor. */
+  readonly dtype: string;
   readonly shape: number[];
   readonly begin: number;
   readonly end: number;
+  readonly skipped: boolean;
 }
 
 /**
  * Parses a safetensors file; `source` names it in errors. Anything that breaks the format
  * throws a `ModelError` whose `rule` is a `SafetensorsRule` and whose message starts with
- * `source`, names the tensor when there is one, and says which rule was broken.
+ * `source`, names the tensor when there is one, and says which rule was broken. `options`
+ * widens F16/BF16 tensors and skips tensors a caller ignores (`DecodeSafetensorsOptions`).
  */
-export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = 'safetensors',
+  options: DecodeSafetensorsOptions = {},
+): SafetensorsFile {
   const fail: Fail = (rule, problem, name, fix = DAMAGED) => {
     const subject = name === undefined ? '' : `tensor ${preview(name)}: `;
     throw new ModelError(`${source}: ${subject}${problem} [${rule}] — ${fix}`, {
@@ -278,11 +306,17 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
       );
     }
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (dtype !== 'F32' && dtype !== 'I32') {
-      if (typeof dtype === 'string' && OTHER_DTYPES.has(dtype)) {
+    const skipped = options.skip?.(name) === true;
+    const read =
+      dtype === 'F32' ||
+      dtype === 'I32' ||
+      (options.widenHalf === true && (dtype === 'F16' || dtype === 'BF16')) ||
+      (skipped && typeof dtype === 'string' && OTHER_DTYPE_SIZES.has(dtype));
+    if (!read) {
+      if (typeof dtype === 'string' && OTHER_DTYPE_SIZES.has(dtype)) {
         fail(
           'dtype',
-          `has dtype ${dtype}; this reader reads only F32 and I32`,
+          `has dtype ${dtype}; this reader reads only F32 and I32${options.widenHalf === true ? ' (and F16, BF16)' : ''}`,
           name,
           'convert the tensor to float32 (or int32) and save the file again',
         );
@@ -318,7 +352,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
       );
     }
     const [begin, end] = offsets as [number, number];
-    const size = DTYPE_SIZES[dtype];
+    const size = DTYPE_SIZES[dtype as SafetensorsDtype] ?? OTHER_DTYPE_SIZES.get(dtype as string)!;
     const bytesNeeded = byteLength(shape as number[], size, dataLength);
     if (bytesNeeded !== end - begin) {
       const needed =
@@ -331,7 +365,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
         name,
       );
     }
-    layouts.push({ name, dtype, shape: shape as number[], begin, end });
+    layouts.push({ name, dtype: dtype as string, shape: shape as number[], begin, end, skipped });
   }
 
   // The tensors must tile the data: no byte read twice, none left over (hidden payloads).
@@ -364,12 +398,20 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
   }
 
   const tensors = new Map<string, SafeTensor>();
-  for (const { name, dtype, shape, begin, end } of layouts) {
+  for (const { name, dtype, shape, begin, end, skipped } of layouts) {
+    if (skipped) continue;
     // A copy with its own aligned buffer (a Node Buffer's slice() would share the pool).
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
+    if (dtype === 'F16' || dtype === 'BF16') {
+      if (!isLittleEndian) swap16(copy);
+      const halves = new Uint16Array(copy.buffer);
+      const data = dtype === 'F16' ? widenFloat16(halves) : widenBfloat16(halves);
+      tensors.set(name, { dtype: 'F32', shape, data, storedAs: dtype });
+      continue;
+    }
     if (!isLittleEndian) swap32(copy);
     tensors.set(name, {
-      dtype,
+      dtype: dtype as SafetensorsDtype,
       shape,
       data: dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer),
     });
@@ -459,6 +501,63 @@ function duplicateTopLevelKey(text: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** bfloat16 is the upper half of a float32: shifting its bits up is the exact conversion. */
+function widenBfloat16(halves: Uint16Array): Float32Array {
+  const out = new Float32Array(halves.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
+  return out;
+}
+
+function widenFloat16(halves: Uint16Array): Float32Array {
+  const table = float16Table();
+  const out = new Float32Array(halves.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < halves.length; i++) bits[i] = table[halves[i]!]!;
+  return out;
+}
+
+let float16Bits: Uint32Array | undefined;
+
+/**
+ * The float32 bit pattern of every float16 (a 256 KB table, made on first use): sign kept,
+ * exponent rebiased from 15 to 127, mantissa moved up 13 bits; subnormals normalised;
+ * infinities and NaNs (payload kept) stay infinities and NaNs.
+ */
+function float16Table(): Uint32Array {
+  if (float16Bits) return float16Bits;
+  const table = new Uint32Array(65_536);
+  for (let half = 0; half < 65_536; half++) {
+    const sign = (half & 0x8000) << 16;
+    const exponent = (half >> 10) & 0x1f;
+    let mantissa = half & 0x3ff;
+    if (exponent === 0x1f) {
+      table[half] = sign | 0x7f800000 | (mantissa << 13);
+    } else if (exponent !== 0) {
+      table[half] = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa === 0) {
+      table[half] = sign; // ±0
+    } else {
+      // Subnormal: mantissa · 2^-24. Shift until the implicit bit appears, lowering the
+      // exponent once per shift; 113 is the float32 biased exponent of 2^-14.
+      let biased = 113;
+      while ((mantissa & 0x400) === 0) {
+        mantissa <<= 1;
+        biased--;
+      }
+      table[half] = sign | (biased << 23) | ((mantissa & 0x3ff) << 13);
+    }
+  }
+  float16Bits = table;
+  return table;
+}
+
+function swap16(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i += 2) {
+    [bytes[i], bytes[i + 1]] = [bytes[i + 1]!, bytes[i]!];
+  }
 }
 
 function swap32(bytes: Uint8Array): void {

@@ -1,5 +1,6 @@
-// Public entry of @minigpt/tokenizer: the Tokenizer contract, the char and BPE kinds, and
-// the registry that loads any kind from JSON. No third-party dependencies; Node and browsers.
+// Public entry of @minigpt/tokenizer: the Tokenizer contract, the char and BPE kinds, the
+// loaders of GPT-2-style files from elsewhere, and the registry that loads any kind from JSON.
+// No third-party dependencies; Node and browsers.
 export {
   TokenizerError,
   UnknownCharacterError,
@@ -26,6 +27,7 @@ export {
   type BpeTrainOptions,
 } from './bpe.js';
 export { BpeTrainer } from './bpe-train.js';
+export { MAX_MERGES_TEXT_LENGTH, bpeFromHuggingFace, bpeFromVocabMerges } from './huggingface.js';
 export {
   GPT2_SPLIT_PATTERN,
   GPT4_SPLIT_PATTERN,

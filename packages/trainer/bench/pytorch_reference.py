@@ -12,6 +12,7 @@ Debian's torch uses a BLAS ~30x slower).
 """
 import argparse
 import math
+import resource
 import statistics
 import time
 
@@ -23,19 +24,25 @@ PRESETS = {
     # name: (n_layer, n_head, n_embd, block_size, batch_size, dropout)
     "baby": (4, 4, 128, 64, 12, 0.0),
     "seed": (6, 8, 256, 128, 64, 0.1),
+    # GPT-2 (124M) fine-tuned at block 256 (bench/finetune-gpt2.bench.mjs): biases, tanh GELU,
+    # vocab 50257, the fine-tune's learning rate, AdamW betas 0.9/0.99 as the trainer's.
+    "gpt2-b1": (12, 12, 768, 256, 1, 0.0),
+    "gpt2-b4": (12, 12, 768, 256, 4, 0.0),
 }
+GPT2_PRESETS = {"gpt2-b1", "gpt2-b4"}
 
 
 class Block(nn.Module):
-    def __init__(self, n_head, n_embd, block_size, dropout):
+    def __init__(self, n_head, n_embd, block_size, dropout, bias=False, gelu="none"):
         super().__init__()
         self.n_head = n_head
+        self.gelu = gelu
         self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5, elementwise_affine=True)
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=False)
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=False)
-        self.mlp_proj = nn.Linear(4 * n_embd, n_embd, bias=False)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
+        self.mlp_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = nn.Dropout(dropout)
         mask = torch.tril(torch.ones(block_size, block_size)).bool()
@@ -49,16 +56,18 @@ class Block(nn.Module):
         att = att.masked_fill(~self.mask[:, :, :t, :t], float("-inf")).softmax(dim=-1)
         y = (self.attn_dropout(att) @ v).transpose(1, 2).reshape(b, t, c)
         x = x + self.dropout(self.c_proj(y))
-        return x + self.dropout(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)))))
+        return x + self.dropout(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate=self.gelu)))
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab, n_layer, n_head, n_embd, block_size, dropout):
+    def __init__(self, vocab, n_layer, n_head, n_embd, block_size, dropout, bias=False, gelu="none"):
         super().__init__()
         self.wte = nn.Embedding(vocab, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_head, n_embd, block_size, dropout) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(
+            Block(n_head, n_embd, block_size, dropout, bias, gelu) for _ in range(n_layer)
+        )
         self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
 
     def forward(self, idx, targets):
@@ -81,18 +90,21 @@ def main():
     results = []
     for name in args.presets.split(","):
         n_layer, n_head, n_embd, block_size, batch, dropout = PRESETS[name]
-        model = GPT(65, n_layer, n_head, n_embd, block_size, dropout)
+        gpt2 = name in GPT2_PRESETS
+        vocab = 50257 if gpt2 else 65
+        model = GPT(vocab, n_layer, n_head, n_embd, block_size, dropout, bias=gpt2, gelu="tanh" if gpt2 else "none")
         decay = [p for p in model.parameters() if p.dim() >= 2 and p is not model.wpe.weight and p is not model.wte.weight]
         no_decay = [p for p in model.parameters() if not any(p is d for d in decay)]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=1e-3, betas=(0.9, 0.95),
+            lr=3e-5 if gpt2 else 1e-3, betas=(0.9, 0.99) if gpt2 else (0.9, 0.95),
         )
         times = []
-        iters = args.iters if name == "baby" else max(4, args.iters // 3)
-        for step in range(iters + 2):
-            x = torch.randint(0, 65, (batch, block_size))
-            y = torch.randint(0, 65, (batch, block_size))
+        iters = args.iters if name == "baby" or gpt2 else max(4, args.iters // 3)
+        warmup = 1 if gpt2 else 2
+        for step in range(iters + warmup):
+            x = torch.randint(0, vocab, (batch, block_size))
+            y = torch.randint(0, vocab, (batch, block_size))
             start = time.perf_counter()
             loss = model(x, y)
             optimizer.zero_grad(set_to_none=True)
@@ -100,11 +112,15 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             loss.item()
-            if step >= 2:
+            if step >= warmup:
                 times.append(time.perf_counter() - start)
         ms = statistics.median(times) * 1000
         tok_s = batch * block_size / (ms / 1000)
-        print(f"{name}: {ms:.1f} ms/iter, {tok_s:.0f} tokens/s (PyTorch {torch.__version__}, {args.threads} threads)")
+        # Linux reports ru_maxrss in KiB; the peak of this process so far (presets run in order).
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"{name}: {ms:.1f} ms/iter, {tok_s:.0f} tokens/s (PyTorch {torch.__version__}, {args.threads} threads), peak RSS {rss_mb:.0f} MB"
+        )
         results.append(f"{name}:{tok_s:.0f}")
     print("--reference-tok-s=" + ",".join(results))
 

@@ -13,6 +13,11 @@ export interface TrainConfig {
   readonly blockSize: number;
   readonly dropout: number;
   readonly bias: boolean;
+  /**
+   * The MLP's GELU: 'gelu' (exact, erf) or 'gelu_tanh' (the tanh approximation GPT-2 was
+   * trained with, Hugging Face's `gelu_new`; set by `initFrom` a GPT-2).
+   */
+  readonly activation: 'gelu' | 'gelu_tanh';
 
   readonly batchSize: number;
   /** Micro-batches summed into one optimizer step (effective batch = batchSize × this). */
@@ -41,7 +46,18 @@ export interface TrainConfig {
   readonly seed: number;
 }
 
-const MODEL_KEYS = ['nLayer', 'nHead', 'nEmbd', 'blockSize', 'dropout', 'bias'] as const;
+const MODEL_KEYS = [
+  'nLayer',
+  'nHead',
+  'nEmbd',
+  'blockSize',
+  'dropout',
+  'bias',
+  'activation',
+] as const;
+
+/** The values of `activation`. */
+export const ACTIVATIONS = ['gelu', 'gelu_tanh'] as const;
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   preset: 'baby',
@@ -102,7 +118,7 @@ export class TrainConfigError extends MinigptError {
 
 function pickModel(preset: Omit<GPTConfig, 'vocabSize'>) {
   const { nLayer, nHead, nEmbd, blockSize, dropout, bias } = preset;
-  return { nLayer, nHead, nEmbd, blockSize, dropout, bias };
+  return { nLayer, nHead, nEmbd, blockSize, dropout, bias, activation: 'gelu' as const };
 }
 
 /**
@@ -164,6 +180,11 @@ export function resolveTrainConfig(overrides: Record<string, unknown> = {}): Tra
   if (!(config.beta1 >= 0 && config.beta1 < 1 && config.beta2 >= 0 && config.beta2 < 1)) {
     throw new TrainConfigError(
       `beta1 and beta2 must be in [0, 1), got ${config.beta1} and ${config.beta2}`,
+    );
+  }
+  if (!(ACTIVATIONS as readonly string[]).includes(config.activation)) {
+    throw new TrainConfigError(
+      `config key "activation" must be one of ${ACTIVATIONS.map((name) => `"${name}"`).join(', ')}, got ${JSON.stringify(config.activation)}`,
     );
   }
   if (!(config.weightDecay >= 0) || !(config.gradClip >= 0)) {
@@ -268,5 +289,8 @@ export function resumeTrainConfig(
 export function modelConfigOf(config: TrainConfig, vocabSize: number): GPTConfig {
   const model: Record<string, unknown> = { vocabSize };
   for (const key of MODEL_KEYS) model[key] = config[key];
+  // The exact GELU is the model's default: its config (and every file holding it) stays as
+  // it was before the option existed.
+  if (config.activation === 'gelu') delete model['activation'];
   return resolveGPTConfig(model, config.preset);
 }

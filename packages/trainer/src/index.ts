@@ -6,11 +6,13 @@ export {
   Trainer,
   TrainingError,
   rowsThatFit,
+  type InitialWeights,
   type NativeKernelsStatus,
   type TrainerEvent,
   type TrainerOptions,
 } from './trainer.js';
 export {
+  ACTIVATIONS,
   DEFAULT_TRAIN_CONFIG,
   RESUME_OVERRIDABLE_KEYS,
   ResumeConfigError,

@@ -22,7 +22,13 @@ import {
 } from '@minigpt/checkpoint';
 import type { PreparedData, TokenDataset } from '@minigpt/data';
 import { MinigptError, describeFileSystemError } from '@minigpt/errors';
-import { GPT, countParameters, type GPTConfig } from '@minigpt/model';
+import {
+  GPT,
+  activationOf,
+  countParameters,
+  type GPTConfig,
+  type WeightToCheck,
+} from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import type { TokenizerJSON } from '@minigpt/tokenizer';
 import { installWasmKernels } from '@minigpt/wasm-kernels';
@@ -89,6 +95,57 @@ export interface TrainerOptions {
   readonly capEvalIters?: boolean | { readonly alwaysAffordedSeconds: number };
   /** Told of things worth a line, e.g. the lock of a killed run taken over. */
   readonly onNotice?: (message: string) => void;
+  /**
+   * A fresh run starts from these weights instead of a random init — a pretrained GPT-2
+   * (readGpt2Directory in @minigpt/model), or any model's. The model's shape (nLayer, nHead,
+   * nEmbd, blockSize, bias, activation) is theirs: a key of `config` that says otherwise is
+   * refused, naming the key. The data's vocabulary must be theirs too (prepare it with their
+   * tokenizer). The optimizer starts fresh; a resume continues from its checkpoint as always.
+   */
+  readonly initFrom?: InitialWeights;
+}
+
+/** Weights to start a run from, and the model config they are for. */
+export interface InitialWeights {
+  readonly config: GPTConfig;
+  readonly weights: ReadonlyMap<string, WeightToCheck>;
+  /** Where they came from, as messages show it (a directory, a file). */
+  readonly source: string;
+}
+
+/** The run config's model keys that starting from given weights fixes, and their values. */
+function initialModelKeys(init: InitialWeights): Record<string, unknown> {
+  const { nLayer, nHead, nEmbd, blockSize, bias } = init.config;
+  return { nLayer, nHead, nEmbd, blockSize, bias, activation: init.config.activation ?? 'gelu' };
+}
+
+/**
+ * The run's config overrides with the model keys of `init`; a key given otherwise is refused,
+ * since the weights cannot take another shape.
+ */
+function overridesWithInit(
+  overrides: Record<string, unknown>,
+  init: InitialWeights | undefined,
+): Record<string, unknown> {
+  if (!init) return overrides;
+  const fixed = initialModelKeys(init);
+  const conflicts = Object.entries(fixed).filter(
+    ([key, value]) => key in overrides && overrides[key] !== value,
+  );
+  if (conflicts.length > 0) {
+    throw new TrainingError(
+      `${init.source}: the starting weights fix the model's ${conflicts
+        .map(
+          ([key, value]) =>
+            `${key} (${JSON.stringify(value)}, not ${JSON.stringify(overrides[key])})`,
+        )
+        .join(
+          ', ',
+        )}; leave ${conflicts.length === 1 ? 'it' : 'them'} out of the config (blockSize may be smaller than the weights' positions only when they are read: readGpt2Directory's blockSize option)`,
+      { file: init.source, rule: 'init-config' },
+    );
+  }
+  return { ...overrides, ...fixed };
 }
 
 /** What the native kernels are doing in this run (wasm backend in Node only). */
@@ -127,6 +184,8 @@ export type TrainerEvent =
       readonly microBatchRows: number;
       readonly startIteration: number;
       readonly resumedFrom?: string;
+      /** A fresh run's starting weights (TrainerOptions.initFrom's source). */
+      readonly initFrom?: string;
     }
   | {
       readonly type: 'step';
@@ -238,6 +297,7 @@ export class Trainer {
   private readonly lock: RunLock;
   private readonly backend: Setup['backend'];
   private readonly resumedFrom: string | undefined;
+  private readonly initFrom: string | undefined;
   private readonly measure: boolean;
   private readonly capEvalIters: TrainerOptions['capEvalIters'];
   /** Batches per split per evaluation in this run: config.evalIters, or fewer when capped. */
@@ -265,6 +325,7 @@ export class Trainer {
     this.iteration = parts.iteration;
     this.bestValLoss = parts.bestValLoss;
     this.resumedFrom = parts.resumedFrom;
+    this.initFrom = parts.options.initFrom?.source;
     this.measure = parts.options.estimate ?? true;
     this.capEvalIters = parts.options.capEvalIters;
     this.evalIters = parts.config.evalIters;
@@ -288,7 +349,10 @@ export class Trainer {
   static async start(options: TrainerOptions): Promise<Trainer> {
     let lock: RunLock | undefined;
     try {
-      const setup = await Trainer.setUp(options, resolveTrainConfig(options.config ?? {}));
+      const setup = await Trainer.setUp(
+        options,
+        resolveTrainConfig(overridesWithInit(options.config ?? {}, options.initFrom)),
+      );
       lock = await Trainer.lock(options);
       const { storage } = options;
       if (await readRunPointer(storage, 'latest')) {
@@ -299,10 +363,9 @@ export class Trainer {
       }
       await storage.writeFile(METRICS_FILE, '', lock);
       // Init and training draw from separate generators, both derived from the seed.
-      const model = GPT.create(setup.modelConfig, {
-        random: new Random(setup.config.seed),
-        log: null,
-      });
+      const model = options.initFrom
+        ? GPT.fromWeights(setup.modelConfig, options.initFrom.weights, options.initFrom.source)
+        : GPT.create(setup.modelConfig, { random: new Random(setup.config.seed), log: null });
       return new Trainer({
         ...setup,
         options,
@@ -394,6 +457,13 @@ export class Trainer {
         );
       }
     }
+    const init = options.initFrom;
+    if (init && init.config.vocabSize !== data.meta.vocabSize) {
+      throw new TrainingError(
+        `${init.source}: its weights are for a vocabulary of ${init.config.vocabSize} tokens, the data's tokenizer has ${data.meta.vocabSize} (${data.train.source}): prepare the data with the same tokenizer as the weights`,
+        { file: init.source, rule: 'init-vocab' },
+      );
+    }
     const modelConfig = modelConfigOf(config, data.meta.vocabSize);
     const selected = await selectBackend(options.backend ?? 'auto', options.backendCandidates);
     if (selected.name === 'wasm') checkFitsWasm(modelConfig);
@@ -418,6 +488,7 @@ export class Trainer {
       microBatchRows: this.microBatchRows,
       startIteration,
       ...(this.resumedFrom ? { resumedFrom: this.resumedFrom } : {}),
+      ...(this.initFrom && !this.resumedFrom ? { initFrom: this.initFrom } : {}),
     };
     const fresh = startIteration === 0;
     const timedSteps = this.measure ? stepsToTime(startIteration, config) : 0;
@@ -825,13 +896,20 @@ function describeQuotaError(
 function checkResumable(saved: DecodedCheckpoint, setup: Setup, dir: string): void {
   const { modelConfig, data } = setup;
   const savedModel = saved.config.model;
-  const mismatched = (Object.keys(modelConfig) as Array<keyof GPTConfig>).filter(
-    (key) => savedModel[key] !== modelConfig[key],
+  // activation may be absent on either side: absent is the exact GELU.
+  const keys = new Set([...Object.keys(modelConfig), 'activation'] as Array<keyof GPTConfig>);
+  const valueOf = (config: GPTConfig, key: keyof GPTConfig) =>
+    key === 'activation' ? activationOf(config) : config[key];
+  const mismatched = [...keys].filter(
+    (key) => valueOf(savedModel, key) !== valueOf(modelConfig, key),
   );
   if (mismatched.length > 0) {
     throw new TrainingError(
       `${dir}: cannot resume — the checkpoint's model differs from this run's in ${mismatched
-        .map((key) => `${key} (checkpoint ${savedModel[key]}, now ${modelConfig[key]})`)
+        .map(
+          (key) =>
+            `${key} (checkpoint ${valueOf(savedModel, key)}, now ${valueOf(modelConfig, key)})`,
+        )
         .join(', ')}. Resume with the same data and model settings, or train into a new --out.`,
     );
   }

@@ -14,7 +14,11 @@
 //   config file, the data and the backend, train, evaluate, and save the checkpoint that the
 //   next command (`sample`) reads.
 // - The sandbox holds `input.txt`, a small stand-in text: the README's offline advice is to
-//   copy tinyshakespeare's `input.txt` from elsewhere.
+//   copy tinyshakespeare's `input.txt` from elsewhere. It also holds `models/gpt2`, a stand-in
+//   for the Hugging Face `gpt2` repository's files the fine-tune commands read (548 MB of
+//   weights this offline test cannot get): a small random GPT-2 in the same layout
+//   (config.json, model.safetensors, tokenizer.json) with 256 positions, so the fine-tune
+//   config's block size fits.
 // - Nothing reaches the network: MINIGPT_DATASET_MIRROR points at a closed local port and
 //   MINIGPT_CACHE_DIR into the sandbox. A command listed in DOWNLOADS must then fail at its
 //   download, and at nothing before it (its flags parse and its dataset exists); the CLI's own
@@ -28,6 +32,7 @@ import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -39,6 +44,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { huggingFaceTokenizer } from '@minigpt/export-onnx';
+import { GPT, type GPTConfig } from '@minigpt/model';
+import { gpt2DirectoryFiles } from '@minigpt/model/huggingface';
+import { BpeTokenizer } from '@minigpt/tokenizer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fencedBlocks, isShell, shellCommands } from './markdown.js';
 
@@ -94,6 +103,32 @@ const STAND_IN_TEXT =
   'ROMEO:\nBut soft, what light through yonder window breaks?\n' +
   'It is the east, and Juliet is the sun.\n\nJULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\n\n';
 
+/** The files of the stand-in `models/gpt2` directory, made once. */
+let standInGpt2: Map<string, Uint8Array>;
+beforeAll(async () => {
+  const tokenizer = BpeTokenizer.train(STAND_IN_TEXT.repeat(20), 300, {
+    pattern: 'gpt2',
+    specialTokens: ['<|endoftext|>'],
+  });
+  const config: GPTConfig = {
+    vocabSize: tokenizer.vocabSize,
+    blockSize: 256,
+    nLayer: 2,
+    nHead: 2,
+    nEmbd: 32,
+    dropout: 0,
+    bias: true,
+    activation: 'gelu_tanh',
+  };
+  const model = GPT.create(config, { log: null });
+  standInGpt2 = gpt2DirectoryFiles(config, await model.weightData());
+  model.dispose();
+  standInGpt2.set(
+    'tokenizer.json',
+    new TextEncoder().encode(JSON.stringify(huggingFaceTokenizer(tokenizer.toJSON()))),
+  );
+});
+
 let closedMirror: string;
 beforeAll(async () => {
   // A loopback port nobody listens on: a download from it is refused at once, as offline.
@@ -116,6 +151,8 @@ function makeSandbox(): string {
   for (const link of ['packages', 'examples', 'node_modules'])
     symlinkSync(join(root, link), join(dir, link));
   writeFileSync(join(dir, 'input.txt'), STAND_IN_TEXT.repeat(200));
+  mkdirSync(join(dir, 'models', 'gpt2'), { recursive: true });
+  for (const [name, bytes] of standInGpt2) writeFileSync(join(dir, 'models', 'gpt2', name), bytes);
   return dir;
 }
 

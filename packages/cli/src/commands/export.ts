@@ -22,14 +22,26 @@ export function exportCommand(): Command {
         'also write onnx/model_quantized.onnx with int8 weights (transformers.js dtype "q8", generate --dtype q8)',
       ).choices(['int8']),
     )
+    .option(
+      '--hf',
+      "also write model.safetensors in GPT-2's layout: the directory is then a GPT-2 model that PyTorch's transformers (GPT2LMHeadModel.from_pretrained) and minigpt train --init-from load",
+      false,
+    )
     .action(
-      async (flags: { checkpoint: string; out: string; force: boolean; quantize?: 'int8' }) => {
+      async (flags: {
+        checkpoint: string;
+        out: string;
+        force: boolean;
+        quantize?: 'int8';
+        hf: boolean;
+      }) => {
         const started = performance.now();
         const result = await exportCheckpoint({
           checkpoint: flags.checkpoint,
           outDir: flags.out,
           force: flags.force,
           ...(flags.quantize ? { quantize: flags.quantize } : {}),
+          ...(flags.hf ? { safetensors: true } : {}),
         }).catch((error: unknown) => {
           // The library words this fix for its API (force: true); here it is a flag.
           if (error instanceof ExportError && error.rule === 'output-exists') {
@@ -50,6 +62,7 @@ export function exportCommand(): Command {
             (result.quantizedBytes !== undefined
               ? `int8 onnx/model_quantized.onnx ${(result.quantizedBytes / 1e6).toFixed(1)} MB, `
               : '') +
+            (flags.hf ? 'model.safetensors (GPT-2 layout), ' : '') +
             `${model.nLayer} layers, ${model.nEmbd} wide, vocab ${model.vocabSize}, opset 17) in ${((performance.now() - started) / 1000).toFixed(2)} s\n` +
             `generate: ${commandLine(['generate', '--model', shownPath(result.outDir)])}\n`,
         );

@@ -1,9 +1,10 @@
 // `minigpt prepare`: a text file or built-in corpus → train.bin, val.bin, vocab.json,
 // meta.json in an output directory (see @minigpt/data for the formats).
 import { stat } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import type { TokenizerChoice } from '@minigpt/data';
-import { binarize } from '@minigpt/data/node';
+import { binarize, readTokenizerFiles } from '@minigpt/data/node';
+import type { Tokenizer } from '@minigpt/tokenizer';
 import { Command, Option } from 'commander';
 import { fraction, positiveInteger } from '../parsers.js';
 import {
@@ -24,7 +25,8 @@ const PROGRESS_MIN_BYTES = 8 << 20;
 export interface PrepareFlags {
   input?: string;
   dataset?: string;
-  tokenizer: TokenizerChoice;
+  /** A kind to build ('char', 'bpe'), or the path of a ready tokenizer. */
+  tokenizer: TokenizerChoice | (string & {});
   vocabSize?: number;
   valFraction: number;
   out?: string;
@@ -44,9 +46,10 @@ export function prepareCommand(): Command {
     .addOption(new Option('--input <file>', 'your own UTF-8 text file').conflicts('dataset'))
     .addOption(new Option('--dataset <name>', `a built-in corpus (default: ${DEFAULT_DATASET})`))
     .addOption(
-      new Option('--tokenizer <kind>', 'tokenizer to build')
-        .choices(['char', 'bpe'])
-        .default('char'),
+      new Option(
+        '--tokenizer <kind or path>',
+        "char or bpe: build one from the text; a path: use that tokenizer as it is — a Hugging Face model directory (tokenizer.json, or GPT-2's vocab.json + merges.txt), a tokenizer.json, or a minigpt export or prepared directory",
+      ).default('char'),
     )
     .addOption(
       new Option(
@@ -75,7 +78,7 @@ export function prepareCommand(): Command {
     .option('--no-progress', 'never show a progress bar')
     .addHelpText(
       'after',
-      `\nBuilt-in datasets:\n${datasetList}\n\nExamples:\n  minigpt prepare                        → data/moby-dick\n  minigpt prepare --tokenizer bpe        → data/moby-dick-bpe1024\n  minigpt prepare --input notes.txt      → data/notes`,
+      `\nBuilt-in datasets:\n${datasetList}\n\nExamples:\n  minigpt prepare                        → data/moby-dick\n  minigpt prepare --tokenizer bpe        → data/moby-dick-bpe1024\n  minigpt prepare --input notes.txt      → data/notes\n  minigpt prepare --input notes.txt --tokenizer models/gpt2\n                                         → data/notes-gpt2 (GPT-2's tokenizer, for train --init-from models/gpt2)`,
     )
     .action(async (flags: PrepareFlags) => {
       await runPrepare(flags);
@@ -85,7 +88,23 @@ export function prepareCommand(): Command {
 export async function runPrepare(flags: PrepareFlags): Promise<void> {
   if (flags.vocabSize !== undefined && flags.tokenizer !== 'bpe') {
     throw new CliError(
-      '--vocab-size applies to --tokenizer bpe only (a char vocabulary is the set of characters in the text)',
+      flags.tokenizer === 'char'
+        ? '--vocab-size applies to --tokenizer bpe only (a char vocabulary is the set of characters in the text)'
+        : '--vocab-size applies to --tokenizer bpe only (a ready tokenizer has its own vocabulary)',
+    );
+  }
+  // A ready tokenizer, read (and checked) before the text is.
+  let ready: Tokenizer | undefined;
+  if (flags.tokenizer !== 'char' && flags.tokenizer !== 'bpe') {
+    if (!(await stat(flags.tokenizer).catch(() => undefined))) {
+      throw new CliError(
+        `--tokenizer ${flags.tokenizer}: not char or bpe, and no such file or directory (a ready tokenizer is a tokenizer.json, or a directory holding one)`,
+      );
+    }
+    const { tokenizer, files } = await readTokenizerFiles(flags.tokenizer);
+    ready = tokenizer;
+    process.stderr.write(
+      `tokenizer: ${files.map((file) => shownPath(file)).join(' + ')} (${tokenizer.type}, vocab size ${tokenizer.vocabSize.toLocaleString('en-US')})\n`,
     );
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -106,7 +125,11 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
         'makes the text fewer tokens but each training step slower; --vocab-size to change.',
     );
   }
-  const outDir = flags.out ?? defaultDataDir(name, flags.tokenizer, vocabSize);
+  const outDir =
+    flags.out ??
+    (ready
+      ? join('data', `${name}-${readyTokenizerName(flags.tokenizer)}`)
+      : defaultDataDir(name, flags.tokenizer as TokenizerChoice, vocabSize));
   const progress = createByteProgress(flags.progress && inputBytes >= PROGRESS_MIN_BYTES);
   const started = performance.now();
   let result;
@@ -114,7 +137,7 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
     result = await binarize({
       input,
       outDir,
-      tokenizer: flags.tokenizer,
+      tokenizer: ready ?? (flags.tokenizer as TokenizerChoice),
       vocabSize,
       valFraction: flags.valFraction,
       newlines: flags.newlines,
@@ -140,6 +163,14 @@ export async function runPrepare(flags: PrepareFlags): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** A short name for a ready tokenizer's path: its directory's name (models/gpt2 → gpt2). */
+function readyTokenizerName(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  const base = basename(trimmed, extname(trimmed));
+  const name = base === 'tokenizer' || base === 'vocab' ? basename(join(trimmed, '..')) : base;
+  return name.replace(/[^\w.-]+/g, '-') || 'tokenizer';
 }
 
 /** A file size as people say it: 1.2 MB, 40 kB, 300 bytes. */

@@ -34,6 +34,7 @@ interface TrainFlags {
   resume: boolean;
   progress: boolean;
   native: boolean;
+  initFrom?: string;
 }
 
 /** A run projected to take longer than this gets a warning with ways to make it shorter. */
@@ -68,6 +69,10 @@ export function trainCommand(): Command {
     )
     .option('--no-progress', 'print log lines instead of a progress bar')
     .option('--no-native', "on wasm, keep tfjs's own matMul instead of the native kernels")
+    .option(
+      '--init-from <dir>',
+      'start from pretrained weights: a GPT-2 directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json); prepare the data with --tokenizer <dir>',
+    )
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText('after', helpText())
@@ -105,10 +110,16 @@ Other keys must match the checkpoint's (a different model is refused). With
 --lr-decay-iters=0 (the default) the cosine schedule follows --max-iters; to extend a
 finished run at its final learning rate, also give --lr-decay-iters=<its old max-iters>.
 
+--init-from <dir> starts from pretrained weights instead of a random init: a GPT-2
+directory as Hugging Face has it (config.json, model.safetensors, and tokenizer.json or
+vocab.json + merges.txt). The model's shape is the directory's (--block-size may crop its
+positions); prepare the data with its tokenizer first: minigpt prepare --tokenizer <dir>.
+
 Examples:
   minigpt train --preset=baby --max-iters=500
   minigpt train --config ${CPU_CONFIG} --data data/shakespeare
   minigpt train --resume --out out/moby-dick --max-iters=4000
+  minigpt train --init-from models/gpt2 --data data/notes-gpt2 --block-size=256
 `;
 }
 
@@ -131,6 +142,7 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
       backend: flags.backend,
       resume: flags.resume,
       nativeKernels: flags.native,
+      ...(flags.initFrom !== undefined ? { initFrom: flags.initFrom } : {}),
       // A value the user typed is kept; one from a preset or a file may be lowered.
       capEvalIters: !('evalIters' in overrides),
       onNotice: (message) => log(`note: ${message}`),
@@ -191,6 +203,9 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
               `native kernels: ${native.kernels.join(', ')} on ${native.threads} thread${native.threads === 1 ? '' : 's'} (${native.vectorLanes}-float SIMD)`,
             );
           else if (native) line(`native kernels: not used (${native.reason})`);
+          if (event.initFrom) line(`starting weights: ${shown(event.initFrom)}`);
+          else if (flags.resume && flags.initFrom !== undefined)
+            line(`--init-from is not read on --resume: the run continues from its checkpoint`);
           const m = event.model;
           line(
             `model: ${m.nLayer} layers, ${m.nHead} heads, ${m.nEmbd} wide, block ${m.blockSize}, vocab ${m.vocabSize}: ${(event.parameters / 1e6).toFixed(2)}M parameters`,

@@ -14,3 +14,9 @@ export {
   readDataTokenizer,
   type OpenDatasetOptions,
 } from './open.js';
+export {
+  MAX_TOKENIZER_FILE_BYTES,
+  TOKENIZER_LAYOUTS,
+  readTokenizerFiles,
+  type TokenizerFiles,
+} from './tokenizer-files.js';

@@ -22,6 +22,8 @@ export interface ExportCheckpointOptions {
   readonly force?: boolean;
   /** 'int8': also write onnx/model_quantized.onnx. */
   readonly quantize?: 'int8';
+  /** Also write model.safetensors in GPT-2's layout (see ExportModelOptions.safetensors). */
+  readonly safetensors?: boolean;
 }
 
 export interface ExportCheckpointResult {
@@ -61,6 +63,7 @@ export async function writeExport(
 ): Promise<Omit<ExportCheckpointResult, 'checkpointDir'>> {
   const exported = exportFiles(model, {
     ...(options.quantize ? { quantize: options.quantize } : {}),
+    ...(options.safetensors ? { safetensors: true } : {}),
   });
   const outDir = resolve(options.outDir);
   await refuseExisting(outDir, options.force ?? false);

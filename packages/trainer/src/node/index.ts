@@ -3,6 +3,7 @@
 // Dawn, the native kernels on wasm), and loading a checkpoint directory.
 export { NODE_CANDIDATES, startTraining, type NodeTrainerOptions } from './start.js';
 export { loadCheckpoint } from './load.js';
+export { readInitialWeights, type ReadInitialWeightsOptions } from './init-from.js';
 export {
   loadWebGpu,
   probeWebGpu,

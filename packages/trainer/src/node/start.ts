@@ -9,7 +9,13 @@ import { removeCreatedDirectories } from '@minigpt/errors/node';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { installWasmKernels } from '@minigpt/wasm-kernels';
 import { importOptional, type BackendCandidate } from '../backend.js';
-import { Trainer, type NativeKernelsStatus, type TrainerOptions } from '../trainer.js';
+import {
+  Trainer,
+  type InitialWeights,
+  type NativeKernelsStatus,
+  type TrainerOptions,
+} from '../trainer.js';
+import { readInitialWeights } from './init-from.js';
 import { loadWebGpu } from './webgpu.js';
 
 /** tfjs-node-gpu and tfjs-node both register as 'tensorflow'. */
@@ -31,8 +37,14 @@ export const NODE_CANDIDATES: readonly BackendCandidate[] = [
 
 export interface NodeTrainerOptions extends Omit<
   TrainerOptions,
-  'data' | 'storage' | 'afterBackend'
+  'data' | 'storage' | 'afterBackend' | 'initFrom'
 > {
+  /**
+   * A fresh run's starting weights: a GPT-2 directory in the Hugging Face layout
+   * (config.json, model.safetensors; see readInitialWeights), or weights already read.
+   * Not read on `resume`: the run continues from its checkpoint.
+   */
+  readonly initFrom?: string | InitialWeights;
   /** A directory prepared by `minigpt prepare` / `binarize`. */
   readonly dataDir: string;
   /** Where checkpoints/, metrics.jsonl and loss.svg go (created if missing). */
@@ -52,8 +64,24 @@ export interface NodeTrainerOptions extends Omit<
  * leaves no output directory it created behind.
  */
 export async function startTraining(options: NodeTrainerOptions): Promise<Trainer> {
-  const { dataDir, outDir, resume, nativeKernels, ...rest } = options;
+  const { dataDir, outDir, resume, nativeKernels, initFrom, ...rest } = options;
   const data = await openPreparedData(resolve(dataDir));
+  let initial: InitialWeights | undefined;
+  try {
+    initial =
+      resume || initFrom === undefined
+        ? undefined
+        : typeof initFrom === 'string'
+          ? await readInitialWeights(initFrom, {
+              blockSize: blockSizeOf(rest.config),
+              tokenizer: data.tokenizer,
+            })
+          : initFrom;
+  } catch (error) {
+    data.train.close();
+    data.val.close();
+    throw error;
+  }
   const out = resolve(outDir);
   // The storage's lock creates the directory (and says so when a file is in the way); what
   // was missing before is what a failed start removes again, when still empty.
@@ -61,6 +89,7 @@ export async function startTraining(options: NodeTrainerOptions): Promise<Traine
   const trainerOptions: TrainerOptions = {
     backendCandidates: NODE_CANDIDATES,
     ...rest,
+    ...(initial ? { initFrom: initial } : {}),
     data,
     storage: directoryStorage(out),
     afterBackend: (backend) =>
@@ -72,6 +101,12 @@ export async function startTraining(options: NodeTrainerOptions): Promise<Traine
     await removeCreatedDirectories(created, out);
     throw error;
   }
+}
+
+/** The block size a run's config overrides give, if any (the starting weights are cropped to it). */
+function blockSizeOf(config: Record<string, unknown> | undefined): number | undefined {
+  const value = config?.['blockSize'];
+  return typeof value === 'number' ? value : undefined;
 }
 
 /** The highest of `dir` and its parents that does not exist (undefined: `dir` exists). */
