@@ -157,4 +157,19 @@ describe('micro-batches on wasm', () => {
     expect(rowsThatFit(resolveTrainConfig({ preset: 'seed', batchSize: 60 }), 1e9)).toBe(15); // 19 rows fit; 15 divides 60
     expect(rowsThatFit(resolveTrainConfig({ preset: 'seed' }), 1)).toBe(1);
   });
+
+  it("counts GPT-2's (T, V) logits: batch 4 at block 256 runs a row at a time in what 124 M parameters leave", () => {
+    const gpt2 = resolveTrainConfig({
+      nLayer: 12,
+      nHead: 12,
+      nEmbd: 768,
+      blockSize: 256,
+      batchSize: 4,
+    });
+    // 4 GiB − 20 bytes × 124.4 M parameters − 256 MiB of margin ≈ 1.54 GB for activations:
+    // 604 MB a row without the logits (2 rows fit), 810 MB with them at vocab 50,257 (1 row).
+    expect(rowsThatFit(gpt2, 1.54e9)).toBe(2);
+    expect(rowsThatFit(gpt2, 1.54e9, 50257)).toBe(1);
+    expect(rowsThatFit(gpt2, 1.54e9, 65)).toBe(2);
+  });
 });

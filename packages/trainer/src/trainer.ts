@@ -31,7 +31,7 @@ import {
 } from '@minigpt/model';
 import { Random } from '@minigpt/random';
 import type { TokenizerJSON } from '@minigpt/tokenizer';
-import { installWasmKernels } from '@minigpt/wasm-kernels';
+import { heapFloats, installWasmKernels } from '@minigpt/wasm-kernels';
 import { AdamW, decaysWeight } from './adamw.js';
 import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
 import {
@@ -103,6 +103,15 @@ export interface TrainerOptions {
    * tokenizer). The optimizer starts fresh; a resume continues from its checkpoint as always.
    */
   readonly initFrom?: InitialWeights;
+  /**
+   * Where a batch run as several passes (gradientAccumulationSteps, or micro-batches on
+   * wasm) sums its gradients: 'tensors' on the backend, or 'memory', JavaScript arrays
+   * outside it — for wasm's 4 GB heap, which then holds one pass's gradients at a time. The
+   * sums are the same, bit for bit. Default: 'memory' on wasm for a model whose four float32
+   * copies of its parameters (weights, gradients, two moments) take over a quarter of the
+   * heap (over 67 M parameters, e.g. GPT-2's 124 M), 'tensors' otherwise.
+   */
+  readonly gradientSums?: 'tensors' | 'memory';
 }
 
 /** Weights to start a run from, and the model config they are for. */
@@ -300,6 +309,14 @@ export class Trainer {
   private readonly initFrom: string | undefined;
   private readonly measure: boolean;
   private readonly capEvalIters: TrainerOptions['capEvalIters'];
+  /**
+   * Sum the gradients of a batch's passes in JavaScript memory rather than in tensors
+   * (TrainerOptions.gradientSums). The heap then holds one pass's gradients at a time: with
+   * the sums on it too, a pass of one GPT-2 row at block 256 (a 2.2 GB peak over the 1.4 GB
+   * of weights and moments) ran wasm's 4 GB out of memory.
+   */
+  private readonly sumsOutsideHeap: boolean;
+  private sumArrays: Map<string, Float32Array> | undefined;
   /** Batches per split per evaluation in this run: config.evalIters, or fewer when capped. */
   private evalIters: number;
   private random: Random;
@@ -329,9 +346,19 @@ export class Trainer {
     this.measure = parts.options.estimate ?? true;
     this.capEvalIters = parts.options.capEvalIters;
     this.evalIters = parts.config.evalIters;
+    this.sumsOutsideHeap =
+      (parts.options.gradientSums ??
+        (parts.backend.name === 'wasm' &&
+        16 * countParameters(parts.modelConfig, true) > WASM_HEAP_BYTES / 4
+          ? 'memory'
+          : 'tensors')) === 'memory';
     this.microBatchRows =
       parts.backend.name === 'wasm'
-        ? rowsThatFit(parts.config, WASM_ACTIVATION_BUDGET)
+        ? rowsThatFit(
+            parts.config,
+            wasmActivationBudget(parts.modelConfig),
+            parts.modelConfig.vocabSize,
+          )
         : parts.config.batchSize;
   }
 
@@ -624,6 +651,8 @@ export class Trainer {
     const variables = this.model.trainableVariables;
     let summed: Map<string, tf.Tensor> | undefined;
     let lossSum: tf.Scalar | undefined;
+    // A large model's passes sum their gradients in JavaScript memory (see sumsOutsideHeap).
+    const outside = passes > 1 && this.sumsOutsideHeap ? this.gradientSumArrays() : null;
     for (let pass = 0; pass < passes; pass++) {
       const batch = this.data.train.sampleBatch(this.random, rows, blockSize);
       const { value, grads } = tf.tidy(() => {
@@ -641,6 +670,24 @@ export class Trainer {
       const named = new Map(
         [...this.model.weights].map(([name, variable]) => [name, grads[variable.name]!]),
       );
+      if (outside) {
+        for (const [name, grad] of named) {
+          // Read in place on wasm (dataSync would copy 0.5 GB a pass at GPT-2's size).
+          const values = heapFloats(grad) ?? (grad.dataSync() as Float32Array);
+          const sum = outside.get(name)!;
+          if (pass === 0) sum.set(values);
+          // A float32 store of the double sum of two float32s is their float32 sum (53 ≥ 2·24 + 2
+          // bits: no double rounding), so this adds as tf.add does on the heap, pass by pass.
+          else for (let i = 0; i < sum.length; i++) sum[i]! += values[i]!;
+          grad.dispose();
+        }
+        if (lossSum) {
+          const total = tf.add(lossSum, value) as tf.Scalar;
+          tf.dispose([lossSum, value]);
+          lossSum = total;
+        } else lossSum = value;
+        continue;
+      }
       if (!summed || !lossSum) {
         summed = named;
         lossSum = value;
@@ -655,12 +702,31 @@ export class Trainer {
       tf.dispose([lossSum, value]);
       lossSum = total;
     }
+    if (outside) {
+      summed = new Map(
+        [...this.model.weights].map(([name, variable]) => [
+          name,
+          tf.tensor(outside.get(name)!, variable.shape),
+        ]),
+      );
+    }
     const norm = this.optimizer.apply(summed!, lr, gradClip);
     const both = tf.stack([lossSum!, norm]);
     // The one read-back per step; asynchronous, since WebGPU in Node cannot read synchronously.
     const [loss, gradNorm] = await both.data();
     tf.dispose([both, norm, lossSum!, ...summed!.values()]);
     return { loss: loss!, gradNorm: gradNorm! };
+  }
+
+  /**
+   * One array per weight for gradientSums 'memory', made on first use and kept for the
+   * run: fresh ones each step would page in 0.5 GB at GPT-2's size.
+   */
+  private gradientSumArrays(): Map<string, Float32Array> {
+    this.sumArrays ??= new Map(
+      [...this.model.weights].map(([name, variable]) => [name, new Float32Array(variable.size)]),
+    );
+    return this.sumArrays;
   }
 
   /** Mean loss over `evalIters` batches of each split, from a fixed generator (same batches each time). */
@@ -706,19 +772,32 @@ export class Trainer {
     return result;
   }
 
-  /** The loss of one evaluation batch (batchSize rows, no dropout) drawn with `random`. */
+  /**
+   * The loss of one evaluation batch (batchSize rows, no dropout) drawn with `random`, in
+   * passes of microBatchRows rows as training runs it: a forward pass keeps every
+   * intermediate until it ends, and a whole batch of GPT-2's (T, V) logits alone would
+   * not fit wasm's heap beside the weights and Adam's moments.
+   */
   private async evalBatchLoss(split: TokenDataset, random: Random): Promise<number> {
     const { batchSize, blockSize } = this.config;
     const batch = split.sampleBatch(random, batchSize, blockSize);
-    const loss = tf.tidy(() =>
-      this.model.loss(
-        tf.tensor2d(batch.x, [batchSize, blockSize], 'int32'),
-        tf.tensor2d(batch.y, [batchSize, blockSize], 'int32'),
-      ),
-    );
-    const value = (await loss.data())[0]!;
-    loss.dispose();
-    return value;
+    const rows = this.microBatchRows;
+    const passes = batchSize / rows;
+    let total = 0;
+    for (let pass = 0; pass < passes; pass++) {
+      const part = (ids: Int32Array) =>
+        ids.subarray(pass * rows * blockSize, (pass + 1) * rows * blockSize);
+      const loss = tf.tidy(() =>
+        this.model.loss(
+          tf.tensor2d(part(batch.x), [rows, blockSize], 'int32'), // (rows, T)
+          tf.tensor2d(part(batch.y), [rows, blockSize], 'int32'),
+        ),
+      );
+      total += (await loss.data())[0]!;
+      loss.dispose();
+    }
+    // Each pass's loss is the mean over its rows: their mean is the batch's.
+    return total / passes;
   }
 
   /**
@@ -946,14 +1025,33 @@ const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 /** tfjs's wasm heap tops out at 4 GB; keep a train step's activations to about half. */
 const WASM_ACTIVATION_BUDGET = 2 * 1024 ** 3;
 
+/** Heap kept free of every estimate: tfjs's own buffers, fragmentation. */
+const WASM_HEAP_MARGIN = 256 * 1024 ** 2;
+
+/**
+ * Bytes a train step's activations may take on wasm: half the heap, and never more than
+ * what the parameters leave — weights, gradients and Adam's two moments (16 bytes each),
+ * plus the running sum of a batch split into passes (4 more). At GPT-2's 124 M parameters
+ * that is 2.5 GB, and 2 GB of activations on top ran the heap out at batch 4.
+ */
+function wasmActivationBudget(model: GPTConfig): number {
+  const parameterBytes = 20 * countParameters(model, true);
+  return Math.max(
+    0,
+    Math.min(WASM_ACTIVATION_BUDGET, WASM_HEAP_BYTES - parameterBytes - WASM_HEAP_MARGIN),
+  );
+}
+
 /**
  * The largest divisor of batchSize whose rows' activations fit `budget` bytes. Estimate
  * per row, from measurements of this model: nLayer · T · (48·C + 4·nh·T) float32 values
- * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones).
+ * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones), plus
+ * 4·T·V for the (T, V) logits, their softmax and gradients (`vocabSize`; small at vocab 65,
+ * 51 MB a row each at GPT-2's 50,257 and block 256).
  */
-export function rowsThatFit(config: TrainConfig, budget: number): number {
+export function rowsThatFit(config: TrainConfig, budget: number, vocabSize = 0): number {
   const { nLayer, blockSize: time, nEmbd, nHead, batchSize } = config;
-  const bytesPerRow = nLayer * time * (48 * nEmbd + 4 * nHead * time) * 4;
+  const bytesPerRow = (nLayer * time * (48 * nEmbd + 4 * nHead * time) + 4 * time * vocabSize) * 4;
   const fit = Math.max(1, Math.floor(budget / bytesPerRow));
   for (let rows = Math.min(fit, batchSize); rows > 1; rows--)
     if (batchSize % rows === 0) return rows;

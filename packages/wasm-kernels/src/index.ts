@@ -15,6 +15,7 @@ export {
   KERNEL_NAMES,
   NO_WASM_BACKEND,
   activeKernelSet,
+  heapFloats,
   installKernelSet,
   uninstallKernelSet,
   type KernelSet,

@@ -14,6 +14,8 @@ import {
   SplitV,
   slice_util,
   broadcast_util,
+  backend as activeBackend,
+  getBackend,
   getKernel,
   registerKernel,
   unregisterKernel,
@@ -213,6 +215,23 @@ export function installKernelSet(kernels: KernelSet): readonly string[] | null {
 
 const replaced = new Map<string, KernelConfig>();
 let active: KernelSet | undefined;
+
+/**
+ * A float32 tensor's values where they lie in the wasm backend's heap, without the copy
+ * `dataSync` makes; undefined on any other backend. The view is valid until the next tfjs
+ * allocation, which may grow the heap and detach it: read it at once. (The trainer sums a
+ * large model's gradients through it, 0.5 GB a pass at GPT-2's size.)
+ */
+export function heapFloats(tensor: {
+  readonly dataId: object;
+  readonly size: number;
+  readonly dtype: string;
+}): Float32Array | undefined {
+  if (getBackend() !== 'wasm' || tensor.dtype !== 'float32') return undefined;
+  const wasm = activeBackend() as unknown as WasmBackend;
+  const entry = wasm.dataIdMap.get(tensor.dataId);
+  return entry && new Float32Array(wasm.wasm.HEAPU8.buffer, entry.memoryOffset, tensor.size);
+}
 
 /** The kernel set registered now (the first installed since the last uninstall), if any. */
 export function activeKernelSet(): KernelSet | undefined {
