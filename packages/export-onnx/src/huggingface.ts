@@ -7,7 +7,7 @@
 // tokens, its byte tokens at the ids it gives them (GPT-2's order for GPT-2's tokenizer).
 import type { GPTConfig } from '@minigpt/model/config';
 import { gpt2Config } from '@minigpt/model/huggingface';
-import { tokenizerFromJSON, type TokenizerJSON } from '@minigpt/tokenizer';
+import { GPT2_BYTE_CHARACTERS, tokenizerFromJSON, type TokenizerJSON } from '@minigpt/tokenizer';
 
 /** The special tokens a tokenizer JSON has: content → id. */
 function specialTokens(json: TokenizerJSON): Record<string, number> {
@@ -51,7 +51,7 @@ function padToken(json: TokenizerJSON): { token: string; id: number } {
   }
   // The token of id 0: byte 0's, unless the byte tokens are renumbered (GPT-2's id 0 is "!").
   const byteIds = (json as unknown as BpeJSON).byteIds;
-  return { token: byteToUnicode()[byteIds ? byteIds.indexOf(0) : 0]!, id: 0 };
+  return { token: GPT2_BYTE_CHARACTERS[byteIds ? byteIds.indexOf(0) : 0]!, id: 0 };
 }
 
 export interface HuggingFaceConfigOptions {
@@ -123,18 +123,6 @@ export function huggingFaceTokenizerConfig(
   };
 }
 
-/** GPT-2's byte → printable character table, used by byte-level BPE vocabularies. */
-function byteToUnicode(): string[] {
-  const table: string[] = new Array(256);
-  let next = 256;
-  for (let byte = 0; byte < 256; byte++) {
-    const printable =
-      (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174 && byte <= 255);
-    table[byte] = String.fromCodePoint(printable ? byte : next++);
-  }
-  return table;
-}
-
 /** The fields of minigpt's BPE tokenizer JSON this file reads. */
 interface BpeJSON {
   pattern: string;
@@ -146,7 +134,7 @@ interface BpeJSON {
 
 /** Each byte and merged token's string in the vocabulary, by id. */
 function bpeTokenStrings(bpe: BpeJSON): string[] {
-  const bytes = byteToUnicode();
+  const bytes = GPT2_BYTE_CHARACTERS;
   const strings: string[] = new Array<string>(256);
   for (let byte = 0; byte < 256; byte++) strings[bpe.byteIds?.[byte] ?? byte] = bytes[byte]!;
   for (const [first, second] of bpe.merges) strings.push(strings[first]! + strings[second]!);

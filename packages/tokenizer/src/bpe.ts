@@ -17,6 +17,7 @@ import {
   SPLIT_PATTERNS,
   SafeCutter,
   compileSplitPattern,
+  forEachPiece,
   isTrustedSplitPattern,
   registerSplitPattern,
 } from './pretokenize.js';
@@ -300,21 +301,10 @@ export class BpeTokenizer implements Tokenizer {
    * pattern, is a piece too) and appends each piece's ids, from the cache when it has them.
    */
   private encodeOrdinary(text: string): void {
-    const pattern = this.splitRegex;
-    pattern.lastIndex = 0;
-    let end = 0;
-    for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
-      const piece = match[0];
-      if (piece.length === 0) {
-        pattern.lastIndex++; // a custom pattern that can match empty must still advance
-        continue;
-      }
-      if (match.index > end) this.appendPiece(text.slice(end, match.index));
-      this.appendPiece(piece);
-      end = match.index + piece.length;
-    }
-    if (end < text.length) this.appendPiece(text.slice(end));
+    forEachPiece(text, this.splitRegex, this.appendPieceBound);
   }
+
+  private readonly appendPieceBound = (piece: string): void => this.appendPiece(piece);
 
   private appendPiece(piece: string): void {
     let pieceIds = this.cache.get(piece);

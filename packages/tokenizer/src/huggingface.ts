@@ -18,10 +18,11 @@ import { TokenizerError } from './tokenizer.js';
 export const MAX_MERGES_TEXT_LENGTH = 32 * 1024 * 1024;
 
 /**
- * GPT-2's byte → character table: printable Latin-1 bytes stand for themselves, the other 68
+ * GPT-2's byte → character table, the spelling of byte tokens in every byte-level BPE file
+ * (read here, written by @minigpt/export-onnx): printable Latin-1 bytes stand for themselves, the other 68
  * (controls, space, soft hyphen…) take the code points from U+0100 up, in byte order.
  */
-const BYTE_TO_CHAR: readonly string[] = (() => {
+export const GPT2_BYTE_CHARACTERS: readonly string[] = (() => {
   const table: string[] = [];
   let next = 0x100;
   for (let byte = 0; byte < 256; byte++) {
@@ -173,7 +174,7 @@ function build(files: ByteLevelFiles): BpeTokenizer {
   const { vocab, origins } = files;
   const byteIds: number[] = [];
   for (let byte = 0; byte < 256; byte++) {
-    const token = BYTE_TO_CHAR[byte]!;
+    const token = GPT2_BYTE_CHARACTERS[byte]!;
     const id = vocab.get(token);
     const what = `byte 0x${byte.toString(16).padStart(2, '0')} (${JSON.stringify(token)})`;
     if (id === undefined) {

@@ -27,7 +27,12 @@ export {
   type BpeTrainOptions,
 } from './bpe.js';
 export { BpeTrainer } from './bpe-train.js';
-export { MAX_MERGES_TEXT_LENGTH, bpeFromHuggingFace, bpeFromVocabMerges } from './huggingface.js';
+export {
+  GPT2_BYTE_CHARACTERS,
+  MAX_MERGES_TEXT_LENGTH,
+  bpeFromHuggingFace,
+  bpeFromVocabMerges,
+} from './huggingface.js';
 export {
   GPT2_SPLIT_PATTERN,
   GPT4_SPLIT_PATTERN,

@@ -2,7 +2,14 @@
 // is checked against the defaults' types; unknown keys are errors that list the valid ones.
 // Model hyperparameters live in the same flat object (as in nanoGPT's config files).
 import { MinigptError } from '@minigpt/errors';
-import { GPT_PRESETS, resolveGPTConfig, type GPTConfig, type GPTPresetName } from '@minigpt/model';
+import {
+  GPT_ACTIVATIONS,
+  GPT_PRESETS,
+  resolveGPTConfig,
+  type GPTActivation,
+  type GPTConfig,
+  type GPTPresetName,
+} from '@minigpt/model';
 
 export interface TrainConfig {
   /** Model size preset: `nano`, `baby` or `seed`; the model keys below override it. */
@@ -17,7 +24,7 @@ export interface TrainConfig {
    * The MLP's GELU: 'gelu' (exact, erf) or 'gelu_tanh' (the tanh approximation GPT-2 was
    * trained with, Hugging Face's `gelu_new`; set by `initFrom` a GPT-2).
    */
-  readonly activation: 'gelu' | 'gelu_tanh';
+  readonly activation: GPTActivation;
 
   readonly batchSize: number;
   /** Micro-batches summed into one optimizer step (effective batch = batchSize × this). */
@@ -55,9 +62,6 @@ const MODEL_KEYS = [
   'bias',
   'activation',
 ] as const;
-
-/** The values of `activation`. */
-export const ACTIVATIONS = ['gelu', 'gelu_tanh'] as const;
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   preset: 'baby',
@@ -182,9 +186,9 @@ export function resolveTrainConfig(overrides: Record<string, unknown> = {}): Tra
       `beta1 and beta2 must be in [0, 1), got ${config.beta1} and ${config.beta2}`,
     );
   }
-  if (!(ACTIVATIONS as readonly string[]).includes(config.activation)) {
+  if (!(GPT_ACTIVATIONS as readonly string[]).includes(config.activation)) {
     throw new TrainConfigError(
-      `config key "activation" must be one of ${ACTIVATIONS.map((name) => `"${name}"`).join(', ')}, got ${JSON.stringify(config.activation)}`,
+      `config key "activation" must be one of ${GPT_ACTIVATIONS.map((name) => `"${name}"`).join(', ')}, got ${JSON.stringify(config.activation)}`,
     );
   }
   if (!(config.weightDecay >= 0) || !(config.gradClip >= 0)) {

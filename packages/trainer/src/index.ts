@@ -12,7 +12,6 @@ export {
   type TrainerOptions,
 } from './trainer.js';
 export {
-  ACTIVATIONS,
   DEFAULT_TRAIN_CONFIG,
   RESUME_OVERRIDABLE_KEYS,
   ResumeConfigError,

@@ -1,11 +1,14 @@
 // Starting a run from given weights (TrainerOptions.initFrom): the model is those weights,
 // bit for bit; the run's config cannot give them another shape; the data's vocabulary must
 // be theirs; a resume continues from the checkpoint and never reads them.
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { WeightData } from '@minigpt/model';
+import { GPT, type WeightData } from '@minigpt/model';
+import { gpt2DirectoryFiles } from '@minigpt/model/huggingface';
+import { BpeTokenizer } from '@minigpt/tokenizer';
 import { TrainingError, type Trainer, type TrainerEvent } from './index.js';
-import { loadCheckpoint, startTraining } from './node/index.js';
+import { loadCheckpoint, readInitialWeights, startTraining } from './node/index.js';
 import { prepareData, useTempDir } from './test-helpers.js';
 
 const tempDir = useTempDir();
@@ -115,6 +118,44 @@ describe('Trainer with initFrom', () => {
       new RegExp(
         `^models/nano: its weights are for a vocabulary of ${init.config.vocabSize + 1} tokens, the data's tokenizer has ${init.config.vocabSize} `,
       ),
+    );
+  });
+
+  it('reads a GPT-2 directory from disk, refusing an oversized weights file and a damaged tokenizer', async () => {
+    const dir = join(tempDir(), 'gpt2');
+    mkdirSync(dir);
+    const config = {
+      vocabSize: 300,
+      blockSize: 16,
+      nLayer: 1,
+      nHead: 2,
+      nEmbd: 16,
+      dropout: 0,
+      bias: true,
+      activation: 'gelu_tanh' as const,
+    };
+    const model = GPT.create(config, { log: null });
+    for (const [name, bytes] of gpt2DirectoryFiles(config, await model.weightData()))
+      writeFileSync(join(dir, name), bytes);
+    model.dispose();
+    const read = await readInitialWeights(dir, { blockSize: 8 });
+    expect(read.config).toMatchObject({ ...config, blockSize: 8 });
+    expect(read.weights.get('wpe.weight')!.shape).toEqual([8, 16]);
+
+    // A damaged tokenizer.json beside the weights is refused, not skipped.
+    writeFileSync(join(dir, 'tokenizer.json'), '{"model": ');
+    const tokenizer = BpeTokenizer.train('a b c '.repeat(20), 260);
+    await expect(readInitialWeights(dir, { tokenizer })).rejects.toThrow(
+      new RegExp(`^${join(dir, 'tokenizer.json')}: is not valid JSON`),
+    );
+
+    // A weights file larger than the config allows is refused from its size (sparse: 300 MB
+    // that are never read).
+    truncateSync(join(dir, 'model.safetensors'), 300_000_000);
+    const oversized = readInitialWeights(dir);
+    await expect(oversized).rejects.toThrow(TrainingError);
+    await expect(oversized).rejects.toThrow(
+      /gpt2\/model\.safetensors: is 300000000 bytes, more than the \d+ the model's config\.json allows/,
     );
   });
 });

@@ -3,7 +3,7 @@
 // has one): ids from another vocabulary would train without error and learn nothing useful.
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readTokenizerFiles } from '@minigpt/data/node';
+import { TOKENIZER_LAYOUTS, readTokenizerFiles } from '@minigpt/data/node';
 import { readGpt2Directory } from '@minigpt/model/huggingface';
 import type { Tokenizer } from '@minigpt/tokenizer';
 import { TrainingError, type InitialWeights } from '../trainer.js';
@@ -49,12 +49,15 @@ export async function readInitialWeights(
     directory: dir,
     ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
   });
-  if (options.tokenizer) {
-    const own = await readTokenizerFiles(dir).catch(() => undefined);
-    if (
-      own &&
-      JSON.stringify(own.tokenizer.toJSON()) !== JSON.stringify(options.tokenizer.toJSON())
-    ) {
+  // A directory without tokenizer files skips the check; a damaged one is refused, naming it.
+  const hasTokenizer = await Promise.all(
+    TOKENIZER_LAYOUTS.map(async ([first]) =>
+      (await stat(join(directory, first)).catch(() => undefined))?.isFile(),
+    ),
+  );
+  if (options.tokenizer && hasTokenizer.some(Boolean)) {
+    const own = await readTokenizerFiles(dir);
+    if (JSON.stringify(own.tokenizer.toJSON()) !== JSON.stringify(options.tokenizer.toJSON())) {
       throw new TrainingError(
         `${own.files[0]}: the data was tokenized by another tokenizer than this model's; prepare it with this one (minigpt prepare --tokenizer ${dir})`,
         { file: own.files[0]!, rule: 'init-tokenizer' },
