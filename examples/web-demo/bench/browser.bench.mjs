@@ -5,8 +5,10 @@
 // the way), median of `--runs` (default 5) after a warm-up; tokens/s counts every row's
 // tokens. The reference, in the same run: @minigpt/runner-node (native onnxruntime) on the
 // same export, prompt and settings. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
+// Both graphs of the same weights run: the standard one and the fused one (export option
+// `fused`: onnxruntime's com.microsoft operators), with their ratio at each batch and dtype.
 // Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N] [--runs=N]
-//        [--tokens=N] [--batches=1,4,16] [--dtypes=fp32,q8]
+//        [--tokens=N] [--batches=1,4,16] [--dtypes=fp32,q8] [--graphs=standard,fused]
 // The functions given to page.evaluate / waitForFunction run in the page.
 /* global document */
 import { execFileSync } from 'node:child_process';
@@ -27,10 +29,12 @@ const { values: args } = parseArgs({
     tokens: { type: 'string' },
     batches: { type: 'string' },
     dtypes: { type: 'string' },
+    graphs: { type: 'string' },
   },
 });
 const demo = fileURLToPath(new URL('..', import.meta.url));
-const modelDir = join(demo, 'public', 'bench-model');
+/** Where each graph's export goes (the page's ?model= names them). */
+const GRAPH_DIRS = { standard: 'bench-model', fused: 'bench-model-fused' };
 
 if (args['write-export']) {
   // Child process: build and export the model (TensorFlow.js stays out of the parent).
@@ -45,11 +49,20 @@ if (args['write-export']) {
   );
   const config = resolveGPTConfig({ vocabSize: tokenizer.vocabSize }, 'seed');
   const model = GPT.create(config, { log: null });
-  // The layout `minigpt export --quantize int8` writes: onnx/model.onnx and the int8 graph.
-  await writeExport(
-    { config, weights: await model.weightData(), tokenizer: tokenizer.toJSON() },
-    { outDir: modelDir, force: true, quantize: 'int8' },
-  );
+  // The layout `minigpt export --quantize int8 [--fused]` writes: onnx/model.onnx and the int8
+  // graph; the same weights in both graphs.
+  const weights = await model.weightData();
+  for (const [graph, dir] of Object.entries(GRAPH_DIRS)) {
+    await writeExport(
+      { config, weights, tokenizer: tokenizer.toJSON() },
+      {
+        outDir: join(demo, 'public', dir),
+        force: true,
+        quantize: 'int8',
+        fused: graph === 'fused',
+      },
+    );
+  }
   process.exit(0);
 }
 
@@ -76,6 +89,7 @@ const runs = positive('runs', 5);
 const tokens = positive('tokens', 500);
 const batches = list('batches', '1,4,16', (value) => /^[1-9]\d*$/.test(value)).map(Number);
 const dtypes = list('dtypes', 'fp32,q8', (value) => value === 'fp32' || value === 'q8');
+const graphs = list('graphs', 'standard,fused', (value) => value in GRAPH_DIRS);
 
 const started = Date.now();
 execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--write-export=1'], {
@@ -90,10 +104,10 @@ try {
   let isolated;
   let threads;
   try {
-    for (const dtype of dtypes) {
+    for (const [graph, dtype] of graphs.flatMap((g) => dtypes.map((d) => [g, d]))) {
       const page = await browser.newPage();
       await page.goto(
-        `${server.url}?device=${device}&dtype=${dtype}&model=bench-model${args.threads ? `&threads=${args.threads}` : ''}`,
+        `${server.url}?device=${device}&dtype=${dtype}&model=${GRAPH_DIRS[graph]}${args.threads ? `&threads=${args.threads}` : ''}`,
       );
       await page.waitForFunction(
         () =>
@@ -134,9 +148,9 @@ try {
           }
           await page.evaluate(() => delete document.getElementById('stats').dataset.tokensPerSec);
         }
-        results.push({ dtype, batch, rates, first: median(firsts) });
+        results.push({ graph, dtype, batch, rates, first: median(firsts) });
         console.log(
-          `  ${dtype} batch ${batch}: ${median(rates).toFixed(0)} tokens/s (${rates.map((rate) => rate.toFixed(0)).join(', ')})`,
+          `  ${graph} ${dtype} batch ${batch}: ${median(rates).toFixed(0)} tokens/s (${rates.map((rate) => rate.toFixed(0)).join(', ')})`,
         );
       }
       await page.close();
@@ -144,9 +158,11 @@ try {
     // The reference, in the same run: native onnxruntime (runner-node) on the same export,
     // prompt, batches, tokens and temperature, median of as many runs after a warm-up.
     const { loadModel } = await import('@minigpt/runner-node');
-    for (const dtype of dtypes) {
-      const native = await loadModel(modelDir, { dtype });
-      for (const result of results.filter((entry) => entry.dtype === dtype)) {
+    for (const [graph, dtype] of graphs.flatMap((g) => dtypes.map((d) => [g, d]))) {
+      const native = await loadModel(join(demo, 'public', GRAPH_DIRS[graph]), { dtype });
+      for (const result of results.filter(
+        (entry) => entry.dtype === dtype && entry.graph === graph,
+      )) {
         const prompts = Array.from({ length: result.batch }, () => PROMPT);
         const rates = [];
         for (let run = 0; run <= runs; run++) {
@@ -170,6 +186,7 @@ try {
     );
     const header = [
       'graph',
+      'weights',
       'batch',
       'tokens/s (median)',
       'range',
@@ -178,7 +195,8 @@ try {
       'runner-node tokens/s',
       'page / runner-node',
     ];
-    const rows = results.map(({ dtype, batch, rates, first, native }) => [
+    const rows = results.map(({ graph, dtype, batch, rates, first, native }) => [
+      graph,
       dtype === 'q8' ? 'int8 (q8)' : 'float32',
       String(batch),
       median(rates).toFixed(0),
@@ -192,11 +210,26 @@ try {
       Math.max(title.length, ...rows.map((row) => row[column].length)),
     );
     const line = (cells) =>
-      `| ${cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
+      `| ${cells.map((cell, column) => (column < 3 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ')} |`;
     console.log(line(header));
     console.log(`| ${widths.map((width) => '-'.repeat(width)).join(' | ')} |`);
     for (const row of rows) console.log(line(row));
-    const single = results.find((result) => result.dtype === 'fp32' && result.batch === 1);
+    // The fused graph against the standard one, same dtype and batch (medians of this run).
+    for (const fused of results.filter((result) => result.graph === 'fused')) {
+      const standard = results.find(
+        (result) =>
+          result.graph === 'standard' &&
+          result.dtype === fused.dtype &&
+          result.batch === fused.batch,
+      );
+      if (standard)
+        console.log(
+          `fused / standard, ${fused.dtype}, batch ${fused.batch}: ${(median(fused.rates) / median(standard.rates)).toFixed(2)}× (page), ${(fused.native / standard.native).toFixed(2)}× (runner-node)`,
+        );
+    }
+    const single = results.find(
+      (result) => result.graph === 'standard' && result.dtype === 'fp32' && result.batch === 1,
+    );
     if (single) {
       const rate = median(single.rates);
       console.log(
@@ -208,5 +241,6 @@ try {
     await server.close();
   }
 } finally {
-  rmSync(modelDir, { recursive: true, force: true });
+  for (const dir of Object.values(GRAPH_DIRS))
+    rmSync(join(demo, 'public', dir), { recursive: true, force: true });
 }

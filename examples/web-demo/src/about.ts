@@ -3,6 +3,8 @@
 
 /** public/model/about.json, written by scripts/build-model.mjs beside the export. */
 export interface About {
+  /** The training recipe's hash: the run is .model-work/run-<recipe>/ (build-model.mjs). */
+  recipe: string;
   prompt: string;
   model: {
     preset: string;

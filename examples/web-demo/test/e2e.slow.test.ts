@@ -6,9 +6,10 @@
 // must read like words, not a loop. Screenshots go to test-output/;
 // MINIGPT_UPDATE_SCREENSHOT=1 also writes the README's docs/screenshot.png.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportCheckpoint } from '@minigpt/export-onnx/node';
 import { loadModel } from '@minigpt/runner-node';
 import { launchChromium, servePage, type ServedPage } from '@minigpt/chromium';
 import type { Browser, Page } from 'playwright-core';
@@ -16,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { About } from '../src/about.js';
 
 const demo = fileURLToPath(new URL('..', import.meta.url));
+const fusedDir = join(demo, 'public', 'model-fused');
 let about: About;
 /** The corpus's own prompt, which the page starts with (about.json's `prompt`). */
 let prompt: string;
@@ -28,12 +30,21 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(demo, 'scripts', 'build-model.mjs')], { stdio: 'inherit' });
   about = JSON.parse(readFileSync(join(demo, 'public', 'model', 'about.json'), 'utf8')) as About;
   prompt = about.prompt;
+  // The same checkpoint exported with onnxruntime's fused operators (export --fused), beside
+  // public/model/: the build copies public/ into the page, so before servePage builds it.
+  await exportCheckpoint({
+    checkpoint: join(demo, '.model-work', `run-${about.recipe}`),
+    outDir: fusedDir,
+    force: true,
+    fused: true,
+  });
   server = await servePage(demo);
   url = server.url;
 }, 600_000);
 
 afterAll(async () => {
   await server?.close();
+  rmSync(fusedDir, { recursive: true, force: true });
 });
 
 function launch(): Promise<Browser> {
@@ -45,9 +56,10 @@ async function openDemo(
   browser: Browser,
   device: 'wasm' | 'webgpu',
   dtype: 'fp32' | 'q8' = 'fp32',
+  model = 'model',
 ): Promise<Page> {
   const page = await browser.newPage();
-  await page.goto(`${url}?device=${device}&dtype=${dtype}`);
+  await page.goto(`${url}?device=${device}&dtype=${dtype}&model=${model}`);
   await page.waitForFunction(
     () =>
       !(document.getElementById('generate') as HTMLButtonElement).disabled ||
@@ -237,6 +249,21 @@ describe('web demo in Chromium', () => {
       }
     }, 240_000);
   }
+
+  it("runs the fused graph (export --fused: com.microsoft operators) on WebGPU to runner-node's greedy text", async () => {
+    const node = await loadModel(fusedDir);
+    const browser = await launch();
+    try {
+      const page = await openDemo(browser, 'webgpu', 'fp32', 'model-fused');
+      // 30 tokens on SwiftShader (slow): a prefill and cached decode steps, both with
+      // MultiHeadAttention; the standard graph's WebGPU test above covers the window rebuild.
+      const expected = await node.generate(prompt, { maxNewTokens: 30, temperature: 0 }).text();
+      expect(await generateInPage(page, 0, 1, 30)).toEqual([expected]);
+    } finally {
+      await browser.close();
+      await node.dispose();
+    }
+  }, 240_000);
 
   it("generates runner-node's text from the int8 graph on wasm (dtype q8)", async () => {
     const node = await loadModel(join(demo, 'public', 'model'), { dtype: 'q8' });

@@ -92,6 +92,29 @@ describe('minigpt export / generate (spawned CLI)', () => {
       dtype: 'q8',
     });
 
+    // --fused: the same weights in onnxruntime's com.microsoft operators, the same greedy text.
+    const fused = runCli(['export', '--checkpoint', 'run', '--out', 'fused', '--fused'], { cwd });
+    expect(fused.status, fused.stderr).toBe(0);
+    expect(fused.stdout).toMatch(/MB, com\.microsoft operators, 2 layers/);
+    const greedy = (model: string) =>
+      runCli(
+        [
+          'generate',
+          '--model',
+          model,
+          '--prompt',
+          'to be',
+          '--max-new-tokens',
+          '50',
+          '--temperature',
+          '0',
+        ],
+        { cwd },
+      );
+    const fusedText = greedy('fused');
+    expect(fusedText.status, fusedText.stderr).toBe(0);
+    expect(fusedText.stdout).toBe(greedy('onnx').stdout);
+
     // A prompt file in batches of 2 gives, row for row, what each prompt gives alone, greedy
     // (empty lines skipped, \r\n accepted). Sampled rows are compared in the runtime's tests:
     // a padded batch's logits differ from a lone prompt's in the last float bits, which a

@@ -41,6 +41,8 @@ export interface ExportModelOptions {
   readonly quantize?: 'int8';
   /** Add the num_logits_to_keep input (see GraphOptions; off in exports). */
   readonly numLogitsToKeep?: boolean;
+  /** Blocks of onnxruntime's com.microsoft operators (GraphOptions.fused). */
+  readonly fused?: boolean;
   /**
    * Also write model.safetensors in GPT-2's layout (gpt2DirectoryFiles in @minigpt/model):
    * with config.json and the tokenizer files the directory is then a GPT-2 directory that
@@ -79,7 +81,10 @@ export function exportModel(
       producerVersion: String(EXPORT_FORMAT_VERSION),
       docString: `A minigpt GPT${what}: one graph for batched prefill and KV-cache decode.`,
     });
-  const keep = { numLogitsToKeep: options.numLogitsToKeep ?? false };
+  const keep = {
+    numLogitsToKeep: options.numLogitsToKeep ?? false,
+    ...(options.fused ? { fused: true } : {}),
+  };
   const graph = buildGptGraph(checked, weights, keep);
   const onnx = encode(graph, '');
   const onnxQuantized =

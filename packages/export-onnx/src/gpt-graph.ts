@@ -73,6 +73,13 @@ export interface GraphOptions {
    * Embeddings, LayerNorms and biases stay float32. Default: float32 throughout.
    */
   readonly quantize?: 'int8';
+  /**
+   * Build each block from onnxruntime's com.microsoft operators — SkipLayerNormalization
+   * (residual add + bias + LayerNorm), MultiHeadAttention (bias, mask, past and present in
+   * one kernel), BiasGelu / FastGelu — instead of ~30 standard operators. onnxruntime-node
+   * and onnxruntime-web (wasm, WebGPU) have them; other ONNX runtimes do not.
+   */
+  readonly fused?: boolean;
 }
 
 export function buildGptGraph(
@@ -142,15 +149,7 @@ export function buildGptGraph(
   const axes12 = int64s('const.axes12', [1, 2]);
   const oneIndex = int64s('const.one_index', [1], []);
   const headsShape = int64s('const.heads_shape', [0, 0, nHead, headSize]); // (B, T, nh, hs); 0 = keep
-  const mergedShape = int64s('const.merged_shape', [0, 0, c]); // (B, T, C)
   const qkvSplit = int64s('const.qkv_split', [c, c, c]);
-  const tanhGelu = activationOf(config) === 'gelu_tanh';
-  // The exact GELU's constant, or the tanh GELU's two: 0.044715 and √(2/π).
-  const sqrt2 = tanhGelu ? undefined : constant('const.sqrt2', [Math.SQRT2]);
-  const tanhCubic = tanhGelu ? constant('const.gelu_tanh_cubic', [TANH_GELU_CUBIC]) : undefined;
-  const tanhScale = tanhGelu ? constant('const.gelu_tanh_scale', [SQRT_2_OVER_PI]) : undefined;
-  const one = constant('const.one', [1]);
-  const half = constant('const.half', [0.5]);
   const zeroBias = constant('const.mask_keep', [0]);
   const blockedBias = constant('const.mask_block', [-1e9]);
 
@@ -167,13 +166,6 @@ export function buildGptGraph(
     end: { type: 'int', value: 2 },
   }); // [T]
   const totalLength = graph.op('Add', [pastLength, newLength]); // [P+T]
-  const pastAndNew = graph.op('Concat', [pastLength, newLength], {
-    axis: { type: 'int', value: 0 },
-  }); // [P, T]: splits attention weights into those of the past and of the new tokens
-  // P > 0, as a bool scalar: the weighted sum over the past runs only then. With P = 0 that
-  // MatMul contracts an empty axis, which onnxruntime-web's WebGPU MatMul cannot bind (its
-  // inputs have no buffer); transformers.js starts every generation from an empty cache.
-  const hasPast = scalar(graph.op('Greater', [pastLength, int64s('const.zero_1d', [0])]));
   const slots = graph.op('Range', [int64s('const.zero', [0], []), scalar(totalLength), oneIndex]); // (P+T)
   const queries = graph.op('Unsqueeze', [
     graph.op('Range', [scalar(pastLength), scalar(totalLength), oneIndex]),
@@ -239,27 +231,44 @@ export function buildGptGraph(
       outputName,
     ); // (B, nh, T, hs)
 
-  for (let layer = 0; layer < nLayer; layer++) {
-    const p = `h.${layer}`;
-    // Attention: x + c_proj(softmax(q·kᵀ + bias)·v) with q pre-scaled by 1/√hs, over the past
-    // and this step's k, v. The scores and the weighted sum take the past and the new rows
-    // as two operands instead of reading present (their Concat): present is then needed only
-    // as an output, so a runner that keeps the cache itself can drop those outputs and
-    // onnxruntime skips the Concats, which copy the whole cache every step.
-    const h1 = layerNorm(x, `${p}.ln_1`);
-    const qkv = linear(h1, `${p}.attn.c_attn`); // (B, T, 3C)
-    const [q, k, v] = graph.node('Split', [qkv, qkvSplit], {
-      outputCount: 3,
-      attributes: { axis: { type: 'int', value: 2 } },
-    });
+  if (options.fused) {
+    lmHead(
+      fusedBlocks(graph, config, x, attentionBias, {
+        weight,
+        optional,
+        weightData,
+        matMul,
+        qkvSplit,
+        splitHeads,
+        layerNorm,
+      }),
+    );
+    return graph;
+  }
+
+  const mergedShape = int64s('const.merged_shape', [0, 0, c]); // (B, T, C)
+  const pastAndNew = graph.op('Concat', [pastLength, newLength], {
+    axis: { type: 'int', value: 0 },
+  }); // [P, T]: splits attention weights into those of the past and of the new tokens
+  // P > 0, as a bool scalar: the weighted sum over the past runs only then. With P = 0 that
+  // MatMul contracts an empty axis, which onnxruntime-web's WebGPU MatMul cannot bind (its
+  // inputs have no buffer); transformers.js starts every generation from an empty cache.
+  const hasPast = scalar(graph.op('Greater', [pastLength, int64s('const.zero_1d', [0])]));
+  // Attention over the past and this step's k, v (B, T, C) each → (B, T, C), before c_proj:
+  // softmax(q·kᵀ + bias)·v with q pre-scaled by 1/√hs. The scores and the weighted sum take
+  // the past and the new rows as two operands instead of reading present (their Concat):
+  // present is then needed only as an output, so a runner that keeps the cache itself can
+  // drop those outputs and onnxruntime skips the Concats, which copy the whole cache every
+  // step.
+  const attend = (layer: number, q: string, k: string, v: string): string => {
     const pastKey = name(GRAPH_NAMES.pastKey, layer); // (B, nh, P, hs)
     const pastValue = name(GRAPH_NAMES.pastValue, layer); // (B, nh, P, hs)
-    const newKey = splitHeads(k!, name(GRAPH_NAMES.rowsKey, layer)); // (B, nh, T, hs)
-    const newValue = splitHeads(v!, name(GRAPH_NAMES.rowsValue, layer)); // (B, nh, T, hs)
+    const newKey = splitHeads(k, name(GRAPH_NAMES.rowsKey, layer)); // (B, nh, T, hs)
+    const newValue = splitHeads(v, name(GRAPH_NAMES.rowsValue, layer)); // (B, nh, T, hs)
     const seqAxis = { axis: { type: 'int', value: 2 } } as const;
     graph.op('Concat', [pastKey, newKey], seqAxis, name(GRAPH_NAMES.presentKey, layer)); // (B, nh, P+T, hs)
     graph.op('Concat', [pastValue, newValue], seqAxis, name(GRAPH_NAMES.presentValue, layer));
-    const query = splitHeads(q!); // (B, nh, T, hs)
+    const query = splitHeads(q); // (B, nh, T, hs)
     const keysT = (keys: string) =>
       graph.op('Transpose', [keys], { perm: { type: 'ints', value: [0, 1, 3, 2] } }); // (B, nh, hs, ·)
     const scores = graph.op('Add', [
@@ -296,10 +305,31 @@ export function buildGptGraph(
         else_branch: { type: 'graph', value: newOnly },
       },
     }); // (B, nh, T, hs)
-    const merged = graph.op('Reshape', [
+    return graph.op('Reshape', [
       graph.op('Transpose', [attended!], { perm: { type: 'ints', value: [0, 2, 1, 3] } }),
       mergedShape,
     ]); // (B, T, C)
+  };
+
+  // Constants of the standard blocks.
+  const tanhGelu = activationOf(config) === 'gelu_tanh';
+  // The exact GELU's constant, or the tanh GELU's two: 0.044715 and √(2/π).
+  const sqrt2 = tanhGelu ? undefined : constant('const.sqrt2', [Math.SQRT2]);
+  const tanhCubic = tanhGelu ? constant('const.gelu_tanh_cubic', [TANH_GELU_CUBIC]) : undefined;
+  const tanhScale = tanhGelu ? constant('const.gelu_tanh_scale', [SQRT_2_OVER_PI]) : undefined;
+  const one = constant('const.one', [1]);
+  const half = constant('const.half', [0.5]);
+
+  for (let layer = 0; layer < nLayer; layer++) {
+    const p = `h.${layer}`;
+    // Attention: x + c_proj(attend(q, k, v)).
+    const h1 = layerNorm(x, `${p}.ln_1`);
+    const qkv = linear(h1, `${p}.attn.c_attn`); // (B, T, 3C)
+    const [q, k, v] = graph.node('Split', [qkv, qkvSplit], {
+      outputCount: 3,
+      attributes: { axis: { type: 'int', value: 2 } },
+    });
+    const merged = attend(layer, q!, k!, v!); // (B, T, C)
     x = graph.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);
 
     // MLP: x + c_proj(gelu(c_fc(ln_2(x)))), GELU(u) = u · (erf(u/√2) + 1) · 0.5; or the tanh
@@ -329,26 +359,161 @@ export function buildGptGraph(
           ]); // (B, T, 4C)
     x = graph.op('Add', [x, linear(activated, `${p}.mlp.c_proj`)]);
   }
+  lmHead(layerNorm(x, 'ln_f'));
+  return graph;
+
   // With num_logits_to_keep, only the last K positions go through the LM head: K =
   // num_logits_to_keep, or T when it is 0 (Slice from −0 = 0).
-  const final = layerNorm(x, 'ln_f'); // (B, T, C)
-  const kept = options.numLogitsToKeep
-    ? graph.op('Slice', [
-        final,
-        graph.op('Neg', [graph.op('Unsqueeze', [GRAPH_NAMES.numLogitsToKeep, axis0])]), // [−K]
-        int64s('const.max_index', [Number.MAX_SAFE_INTEGER]),
-        axis1,
-      ]) // (B, K, C)
-    : final;
-  // The LM head is wte (tied): stored transposed, (C, V), so the graph needs no Transpose.
-  const wteData = weights.get('wte.weight')!;
-  const lmHead = new Float32Array(c * vocabSize);
-  for (let token = 0; token < vocabSize; token++) {
-    for (let channel = 0; channel < c; channel++)
-      lmHead[channel * vocabSize + token] = wteData.data[token * c + channel]!;
+  function lmHead(final: string /* (B, T, C) */): void {
+    const kept = options.numLogitsToKeep
+      ? graph.op('Slice', [
+          final,
+          graph.op('Neg', [graph.op('Unsqueeze', [GRAPH_NAMES.numLogitsToKeep, axis0])]), // [−K]
+          int64s('const.max_index', [Number.MAX_SAFE_INTEGER]),
+          axis1,
+        ]) // (B, K, C)
+      : final;
+    // The LM head is wte (tied): stored transposed, (C, V), so the graph needs no Transpose.
+    const wteData = weights.get('wte.weight')!;
+    const lmHead = new Float32Array(c * vocabSize);
+    for (let token = 0; token < vocabSize; token++) {
+      for (let channel = 0; channel < c; channel++)
+        lmHead[channel * vocabSize + token] = wteData.data[token * c + channel]!;
+    }
+    matMul(kept, 'lm_head.weight', { shape: [c, vocabSize], data: lmHead }, GRAPH_NAMES.logits); // (B, K, V)
   }
-  matMul(kept, 'lm_head.weight', { shape: [c, vocabSize], data: lmHead }, GRAPH_NAMES.logits); // (B, K, V)
-  return graph;
+}
+
+interface BlockHelpers {
+  weight(key: string): string;
+  optional(key: string): string | undefined;
+  weightData(key: string): Weight;
+  matMul(input: string, key: string, data: Weight, outputName?: string): string;
+  /** [C, C, C], int64. */
+  readonly qkvSplit: string;
+  /** (B, T, C) → (B, nh, T, hs), named `outputName`. */
+  splitHeads(input: string, outputName: string): string;
+  /** LayerNormalization with the weights under `prefix`. */
+  layerNorm(input: string, prefix: string): string;
+}
+
+const MICROSOFT = 'com.microsoft';
+
+/**
+ * The blocks and ln_f from onnxruntime's com.microsoft operators; returns ln_f's output
+ * (B, T, C). Each residual add, with the bias of the projection before it, is folded into
+ * the SkipLayerNormalization that follows it, which also passes the sum on as the residual
+ * stream; MultiHeadAttention adds the q/k/v biases, applies the mask (as the additive bias,
+ * broadcast over heads) and attends over past + new rows in one kernel, writing present.
+ */
+function fusedBlocks(
+  graph: Graph,
+  config: GPTConfig,
+  embeddings: string,
+  attentionBias: string,
+  { weight, optional, weightData, matMul, qkvSplit, splitHeads, layerNorm }: BlockHelpers,
+): string {
+  const { nLayer, nHead } = config;
+  const tanhGelu = activationOf(config) === 'gelu_tanh';
+  const epsilon = { epsilon: { type: 'float', value: 1e-5 } } as const;
+  // LayerNorm(residual + branch + bias) → [normalized, residual + branch + bias].
+  const skipLayerNorm = (
+    residual: string,
+    branch: string,
+    bias: string | undefined,
+    ln: string,
+  ) => {
+    const gamma = weight(`${ln}.weight`);
+    const beta = optional(`${ln}.bias`);
+    // Outputs 1 and 2 (mean, 1/σ) are for training: '' leaves them out.
+    const [normalized, , , sum] = graph.node(
+      'SkipLayerNormalization',
+      [residual, branch, gamma, beta ?? '', ...(bias ? [bias] : [])],
+      {
+        outputs: [`${ln}.normalized`, '', '', `${ln}.residual`],
+        attributes: epsilon,
+        domain: MICROSOFT,
+      },
+    );
+    return { normalized: normalized!, sum: sum! };
+  };
+  let residual = embeddings; // (B, T, C)
+  let normalized = layerNorm(residual, 'h.0.ln_1'); // (B, T, C)
+  for (let layer = 0; layer < nLayer; layer++) {
+    const p = `h.${layer}`;
+    // q, k, v with their biases added in one Add: the k and v rows are this step's cache rows.
+    const product = matMul(
+      normalized,
+      `${p}.attn.c_attn.weight`,
+      weightData(`${p}.attn.c_attn.weight`),
+    );
+    const qkvBias = optional(`${p}.attn.c_attn.bias`);
+    const qkv = qkvBias ? graph.op('Add', [product, qkvBias]) : product; // (B, T, 3C)
+    const [q, k, v] = graph.node('Split', [qkv, qkvSplit], {
+      outputCount: 3,
+      attributes: { axis: { type: 'int', value: 2 } },
+    }); // (B, T, C) each
+    // This step's rows (B, nh, T, hs), for a runner that keeps the cache (cacheRowsModel);
+    // onnxruntime drops these nodes when nothing fetches them.
+    splitHeads(k!, name(GRAPH_NAMES.rowsKey, layer));
+    splitHeads(v!, name(GRAPH_NAMES.rowsValue, layer));
+    const [attended] = graph.node(
+      'MultiHeadAttention',
+      [
+        q!,
+        k!,
+        v!,
+        '', // bias: added above
+        '', // key_padding_mask: in attention_bias
+        attentionBias, // (B, 1, T, P+T)
+        name(GRAPH_NAMES.pastKey, layer),
+        name(GRAPH_NAMES.pastValue, layer),
+      ],
+      {
+        outputs: [
+          `mha_${layer}_output`,
+          name(GRAPH_NAMES.presentKey, layer),
+          name(GRAPH_NAMES.presentValue, layer),
+        ],
+        // q's columns carry 1/√hs already (scaledQuery).
+        attributes: {
+          num_heads: { type: 'int', value: nHead },
+          scale: { type: 'float', value: 1 },
+        },
+        domain: MICROSOFT,
+      },
+    ); // (B, T, C)
+    const projected = matMul(
+      attended!,
+      `${p}.attn.c_proj.weight`,
+      weightData(`${p}.attn.c_proj.weight`),
+    );
+    const afterAttention = skipLayerNorm(
+      residual,
+      projected,
+      optional(`${p}.attn.c_proj.bias`),
+      `${p}.ln_2`,
+    );
+    residual = afterAttention.sum;
+    const up = matMul(
+      afterAttention.normalized,
+      `${p}.mlp.c_fc.weight`,
+      weightData(`${p}.mlp.c_fc.weight`),
+    ); // (B, T, 4C)
+    const upBias = optional(`${p}.mlp.c_fc.bias`);
+    // BiasGelu: the exact GELU of up + bias; FastGelu: the tanh GELU (bias optional).
+    const activated = tanhGelu
+      ? graph.op('FastGelu', upBias ? [up, upBias] : [up], undefined, undefined, MICROSOFT)
+      : upBias
+        ? graph.op('BiasGelu', [up, upBias], undefined, undefined, MICROSOFT)
+        : graph.op('Gelu', [up], undefined, undefined, MICROSOFT);
+    const down = matMul(activated, `${p}.mlp.c_proj.weight`, weightData(`${p}.mlp.c_proj.weight`));
+    const next = layer + 1 < nLayer ? `h.${layer + 1}.ln_1` : 'ln_f';
+    const afterMlp = skipLayerNorm(residual, down, optional(`${p}.mlp.c_proj.bias`), next);
+    residual = afterMlp.sum;
+    normalized = afterMlp.normalized;
+  }
+  return normalized;
 }
 
 /**

@@ -83,11 +83,13 @@ export class Graph {
     private readonly ids: { next: number } = { next: 0 },
     /** Op types used, for tests and the manifest. */
     readonly opTypes = new Set<string>(),
+    /** Operator sets used besides ONNX's own (each needs an opset import). */
+    readonly domains = new Set<string>(),
   ) {}
 
   /** A graph for a node attribute (an If branch): it sees this graph's values by name. */
   subgraph(name: string): Graph {
-    return new Graph(name, this.ids, this.opTypes);
+    return new Graph(name, this.ids, this.opTypes, this.domains);
   }
 
   initializer(init: Initializer): string {
@@ -104,6 +106,8 @@ export class Graph {
       outputCount?: number;
       attributes?: Record<string, AttributeValue>;
       name?: string;
+      /** The operator set: '' (ONNX's own, the default) or e.g. 'com.microsoft'. */
+      domain?: string;
     } = {},
   ): string[] {
     const id = this.ids.next++;
@@ -121,6 +125,10 @@ export class Graph {
     for (const [attributeName, attribute] of Object.entries(options.attributes ?? {})) {
       node.message(5, encodeAttribute(attributeName, attribute));
     }
+    if (options.domain) {
+      node.string(7, options.domain);
+      this.domains.add(options.domain);
+    }
     this.nodes.push(node.finish());
     this.opTypes.add(opType);
     return [...outputs];
@@ -132,10 +140,12 @@ export class Graph {
     inputs: readonly string[],
     attributes?: Record<string, AttributeValue>,
     output?: string,
+    domain?: string,
   ): string {
     return this.node(opType, inputs, {
       ...(attributes ? { attributes } : {}),
       ...(output ? { outputs: [output] } : {}),
+      ...(domain ? { domain } : {}),
     })[0]!;
   }
 
@@ -179,7 +189,10 @@ export interface ModelOptions {
   readonly metadata?: Record<string, string>;
 }
 
-/** A ModelProto around `graph`, with the default-domain opset import. */
+/**
+ * A ModelProto around `graph`, with the default-domain opset import and version 1 of each
+ * other operator set its nodes use (onnxruntime's com.microsoft has only version 1).
+ */
 export function encodeModel(graph: Graph, options: ModelOptions): Uint8Array {
   const model = new ProtoWriter()
     .int64(1, options.irVersion)
@@ -188,6 +201,8 @@ export function encodeModel(graph: Graph, options: ModelOptions): Uint8Array {
   if (options.docString) model.string(6, options.docString);
   model.message(7, graph.encode());
   model.message(8, new ProtoWriter().string(1, '').int64(2, options.opset));
+  for (const domain of graph.domains)
+    model.message(8, new ProtoWriter().string(1, domain).int64(2, 1));
   for (const [key, value] of Object.entries(options.metadata ?? {})) {
     model.message(14, new ProtoWriter().string(1, key).string(2, value));
   }

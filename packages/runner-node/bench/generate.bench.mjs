@@ -6,11 +6,17 @@
 //     on the same export directory, same prompt, greedy, the same number of new tokens, batch 1,
 //     fp32 and q8;
 //   - batch 1, 500 new tokens (temperature 1) with the default refill and with the exact sliding
-//     window (refill = blockSize): the figures of issue #4.
+//     window (refill = blockSize): the figures of issue #4;
+//   - the fused graph (export option `fused`: onnxruntime's com.microsoft operators) of the same
+//     weights, fp32 and int8, batch 1 and 16, beside the standard graph;
+//   - PyTorch's greedy generation with a KV cache on the same weights (bench/pytorch_generate.py,
+//     Debian's python3-torch; MINIGPT_PYTHON overrides the interpreter) at 1 and 2 threads,
+//     after the interleaved rounds, in the same run; its greedy ids are checked against ours.
 // Configurations run interleaved, one each per round, so that load from other processes falls
 // on all of them alike; each is reported as the median and the range (min – max) over rounds,
 // and ratios are taken within a round (paired) before their median and range.
 // Usage: node bench/generate.bench.mjs [--rounds=N] [--warmup=N] [--threads=N] [--new-tokens=N]
+//          [--no-pytorch]
 // The model is built and exported in a child process, so TensorFlow.js and the exporter are not
 // loaded in the process that measures (as in an app that only runs exported models).
 import { spawnSync } from 'node:child_process';
@@ -29,6 +35,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     'new-tokens': { type: 'string', default: '100' },
+    fused: { type: 'boolean', default: false },
+    'no-pytorch': { type: 'boolean', default: false },
   },
 });
 
@@ -55,9 +63,14 @@ if (args['write-export']) {
     for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.4 * random.nextNormal();
     weights.set(name, { shape, data });
   }
+  // The standard graph with model.safetensors (PyTorch's reference reads it), or the fused one.
   await writeExport(
     { config, weights, tokenizer: tokenizer.toJSON() },
-    { outDir: args['write-export'], quantize: 'int8' },
+    {
+      outDir: args['write-export'],
+      quantize: 'int8',
+      ...(args.fused ? { fused: true } : { safetensors: true }),
+    },
   );
   process.exit(0);
 }
@@ -96,18 +109,28 @@ const hfVersion = env.version;
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-generate-'));
 try {
   const exportDir = join(work, EXPORT_NAME);
-  mkdirSync(exportDir);
-  const child = spawnSync(
-    process.execPath,
-    [fileURLToPath(import.meta.url), `--write-export=${exportDir}`],
-    { stdio: 'inherit' },
-  );
-  if (child.status !== 0) throw new Error('building the benchmark model failed');
+  const fusedDir = join(work, `${EXPORT_NAME}-fused`);
+  for (const [dir, extra] of [
+    [exportDir, []],
+    [fusedDir, ['--fused']],
+  ]) {
+    mkdirSync(dir);
+    const child = spawnSync(
+      process.execPath,
+      [fileURLToPath(import.meta.url), `--write-export=${dir}`, ...extra],
+      { stdio: 'inherit' },
+    );
+    if (child.status !== 0) throw new Error('building the benchmark model failed');
+  }
 
   const loadOptions = threads ? { intraOpThreads: threads } : {};
   const ours = {
     fp32: await loadModel(exportDir, { ...loadOptions, dtype: 'fp32' }),
     q8: await loadModel(exportDir, { ...loadOptions, dtype: 'q8' }),
+  };
+  const fused = {
+    fp32: await loadModel(fusedDir, { ...loadOptions, dtype: 'fp32' }),
+    q8: await loadModel(fusedDir, { ...loadOptions, dtype: 'q8' }),
   };
   env.allowRemoteModels = false;
   env.localModelPath = work;
@@ -177,6 +200,15 @@ try {
     }
   }
   for (const dtype of ['fp32', 'q8']) {
+    for (const batch of [1, 16]) {
+      configurations.push({
+        key: `fused ${dtype} b${batch}`,
+        label: `minigpt runner-node, fused graph, ${dtype}, batch ${batch}`,
+        run: () => runOurs(fused[dtype], batch, greedy),
+      });
+    }
+  }
+  for (const dtype of ['fp32', 'q8']) {
     configurations.push({
       key: `hf ${dtype} b1`,
       label: `transformers.js ${hfVersion}, ${dtype}, batch 1`,
@@ -207,6 +239,32 @@ try {
       results.get(c.key).push(result);
       lastRun.set(c.key, result);
     }
+  }
+
+  // PyTorch with a KV cache, on the same weights (the standard export's model.safetensors), the
+  // same prompt and the same number of greedy tokens; its rounds run after ours.
+  let pytorch;
+  if (!args['no-pytorch']) {
+    const python = process.env.MINIGPT_PYTHON ?? '/usr/bin/python3';
+    const { CharTokenizer } = await import('@minigpt/tokenizer');
+    const promptIds = [...CharTokenizer.fromText(VOCAB).encode(PROMPTS[0])];
+    const reference = spawnSync(
+      python,
+      [
+        fileURLToPath(new URL('pytorch_generate.py', import.meta.url)),
+        exportDir,
+        JSON.stringify(promptIds),
+        String(newTokens),
+        String(rounds),
+        String(warmup),
+        '1,2',
+      ],
+      { encoding: 'utf8' },
+    );
+    pytorch =
+      reference.status === 0
+        ? JSON.parse(reference.stdout)
+        : { error: (reference.stderr || String(reference.error)).trim().split('\n').pop() };
   }
 
   const median = (values) => {
@@ -256,6 +314,44 @@ try {
       `  runner-node / transformers.js, batch 1, ${dtype}: ${summary(ratios(`ours ${dtype} b1`, `hf ${dtype} b1`), 2)}×`,
     );
   }
+  console.log(
+    `  fused / standard graph, batch 1, fp32: ${goal(ratios('fused fp32 b1', 'ours fp32 b1'), 2)}`,
+  );
+  console.log(
+    `  fused / standard graph, batch 1, q8: ${summary(ratios('fused q8 b1', 'ours q8 b1'), 2)}×`,
+  );
+  console.log(
+    `  fused q8 / standard fp32, batch 1: ${summary(ratios('fused q8 b1', 'ours fp32 b1'), 2)}×`,
+  );
+  for (const dtype of ['fp32', 'q8']) {
+    console.log(
+      `  fused / standard graph, batch 16, ${dtype}: ${summary(ratios(`fused ${dtype} b16`, `ours ${dtype} b16`), 2)}×`,
+    );
+  }
+  if (pytorch?.error) console.log(`  PyTorch reference: not run (${pytorch.error})`);
+  else if (pytorch) {
+    // PyTorch at its best thread count (best median), against each of ours at batch 1.
+    const [bestThreads, best] = Object.entries(pytorch.tokensPerSec).sort(
+      (a, b) => median(b[1]) - median(a[1]),
+    )[0];
+    console.log(
+      `  PyTorch ${pytorch.torch} with a KV cache, batch 1, fp32: ${Object.entries(
+        pytorch.tokensPerSec,
+      )
+        .map(([count, values]) => `${count} thread(s) ${summary(values)} tokens/s`)
+        .join(', ')}; best: ${bestThreads}`,
+    );
+    for (const key of ['ours fp32 b1', 'fused fp32 b1', 'ours q8 b1', 'fused q8 b1']) {
+      // Every round of ours against PyTorch's median at its best thread count.
+      const ratio = rates(key).map((rate) => rate / median(best));
+      console.log(`  ${key.replace('ours', 'standard')} / PyTorch best: ${goal(ratio, 6)}`);
+    }
+    const ours = lastRun.get('ours fp32 b1').tokens;
+    const same = ours.length === pytorch.ids.length && ours.every((id, i) => id === pytorch.ids[i]);
+    console.log(
+      `  fp32: runner-node and PyTorch greedy tokens ${same ? `identical (${ours.length})` : 'DIFFER'}`,
+    );
+  }
   // The same export, greedy, the same prompt: both should pick the same tokens (float32), and the
   // int8 graph the same tokens in both too (its own ones).
   for (const dtype of ['fp32', 'q8']) {
@@ -272,6 +368,7 @@ try {
       .join(' ')} (${cpus().length} cores; above ${cpus().length} other work was running)`,
   );
   await Promise.all([ours.fp32.dispose(), ours.q8.dispose()]);
+  await Promise.all([fused.fp32.dispose(), fused.q8.dispose()]);
   await Promise.all([theirs.fp32.dispose(), theirs.q8.dispose()]);
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -60,10 +60,11 @@ export async function exportGPT(
   tokenizer: Tokenizer,
   outDir: string,
   quantize?: 'int8',
+  options: { fused?: boolean } = {},
 ): Promise<string> {
   await writeExport(
     { config: model.config, weights: model.weights, tokenizer: tokenizer.toJSON() },
-    { outDir, ...(quantize ? { quantize } : {}) },
+    { outDir, ...(quantize ? { quantize } : {}), ...(options.fused ? { fused: true } : {}) },
   );
   return outDir;
 }

@@ -31,6 +31,8 @@ beforeAll(async () => {
   for (const { name, tokenizer, seed, neverGreedy } of cases) {
     const model = variedGPT(tokenizer, { blockSize: BLOCK_SIZE }, seed, { neverGreedy });
     await exportGPT(model, tokenizer, join(work, name), 'int8');
+    // The same weights in the fused graph (com.microsoft operators).
+    await exportGPT(model, tokenizer, join(work, `${name}-fused`), undefined, { fused: true });
   }
 });
 
@@ -98,6 +100,19 @@ describe.each(cases)('transformers.js on a $name export', (testCase) => {
     })) as Tensor;
     expect(output.dims).toEqual([1, promptLength + 100]);
     expect(rowsOf(output)[0]!.slice(promptLength)).toEqual(expected.tokens);
+  });
+
+  it('the fused graph (export --fused), greedy: the 100 new token ids are runner-node’s on the standard graph', async () => {
+    const expected = await greedy(prompt, 100);
+    const fused = await AutoModelForCausalLM.from_pretrained(`${name}-fused`, { device: 'cpu' });
+    const promptLength = tokenizer.encode(prompt).length;
+    const output = (await fused.generate({
+      ...hfTokenizer(prompt),
+      max_new_tokens: 100,
+      do_sample: false,
+    })) as Tensor;
+    expect(rowsOf(output)[0]!.slice(promptLength)).toEqual(expected.tokens);
+    await fused.dispose();
   });
 
   it('a left-padded batch of 4 prompts: each row’s 50 new ids are the prompt’s alone', async () => {

@@ -16,11 +16,17 @@ import { MinigptError } from '@minigpt/errors';
 import { ManifestError } from '@minigpt/runtime';
 import { CharTokenizer } from '@minigpt/tokenizer';
 import * as tf from '@tensorflow/tfjs';
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebRunnerError, hasWebGpuAdapter, loadModel } from './index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-runner-web-test-'));
 const tokenizer = CharTokenizer.fromText('abcdefghijklmnopqrstuvwxyz .,\n');
+const WIDE = resolveGPTConfig(
+  { vocabSize: tokenizer.vocabSize, blockSize: 128, nLayer: 2, nHead: 4, nEmbd: 64 },
+  'nano',
+);
 let server: Server;
 let baseUrl: string;
 
@@ -28,7 +34,7 @@ let baseUrl: string;
 async function exportRandomModel(
   name: string,
   config: GPTConfig,
-  options: { seed: number; weightScale?: number; quantize?: 'int8' },
+  options: { seed: number; weightScale?: number; quantize?: 'int8'; fused?: boolean },
 ): Promise<void> {
   const model = GPT.create(config, { log: null, random: new Random(options.seed) });
   const weights = new Map<string, Weight>();
@@ -41,7 +47,11 @@ async function exportRandomModel(
   model.dispose();
   await writeExport(
     { config, weights, tokenizer: tokenizer.toJSON() },
-    { outDir: join(work, name), ...(options.quantize ? { quantize: options.quantize } : {}) },
+    {
+      outDir: join(work, name),
+      ...(options.quantize ? { quantize: options.quantize } : {}),
+      ...(options.fused ? { fused: true } : {}),
+    },
   );
 }
 
@@ -60,6 +70,13 @@ beforeAll(async () => {
     ),
     { seed: 7, weightScale: 8, quantize: 'int8' },
   );
+  // The same weights (same seed) as 'wide', in the fused graph (com.microsoft operators).
+  await exportRandomModel('wide-fused', WIDE, {
+    seed: 7,
+    weightScale: 8,
+    quantize: 'int8',
+    fused: true,
+  });
   server = createServer((request, response) => {
     try {
       response.end(readFileSync(join(work, decodeURIComponent(request.url ?? '/'))));
@@ -178,6 +195,67 @@ describe('runner-web (Node, wasm)', () => {
     // The int8 graph is its own model: a q8 load that ran the float graph would fail here.
     expect(text).not.toBe(await float.generate('the quick brown fox', settings).text());
     await Promise.all([web.dispose(), node.dispose(), float.dispose()]);
+  });
+
+  it("runs the fused graph (com.microsoft operators) to runner-node's text and the standard graph's", async () => {
+    const settings = { maxNewTokens: 80, temperature: 0 };
+    const prompts = ['the quick brown fox', 'a'];
+    const web = await loadModel(`${baseUrl}/wide-fused`, { device: 'wasm' });
+    const node = await loadNodeModel(join(work, 'wide-fused'));
+    const standard = await loadNodeModel(join(work, 'wide'));
+    const texts = await web.generateBatch(prompts, settings).texts();
+    for (const [index, prompt] of prompts.entries()) {
+      expect(texts[index], prompt).toBe(await node.generate(prompt, settings).text());
+      expect(texts[index], prompt).toBe(await standard.generate(prompt, settings).text());
+    }
+    await Promise.all([web.dispose(), node.dispose(), standard.dispose()]);
+  });
+
+  it("runs the fused int8 graph to runner-node's logits, prefill and cached decode", async () => {
+    // Greedy text is no test here: int8 quantizes each step's activations, so last-bit
+    // differences between two builds of onnxruntime move some values across a rounding
+    // boundary and a near tie can flip. Logits are compared instead.
+    const model = readFileSync(join(work, 'wide-fused', 'onnx', 'model_quantized.onnx'));
+    const web = await ortWeb.InferenceSession.create(model);
+    const node = await ortNode.InferenceSession.create(model);
+    const { nLayer, nHead, nEmbd } = WIDE;
+    type Runtime = typeof ortWeb | typeof ortNode;
+    const feeds = (ort: Runtime, ids: number[], past: number, cache?: Record<string, unknown>) => {
+      const int64 = (values: number[]) =>
+        new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [1, values.length]);
+      const result: Record<string, unknown> = {
+        input_ids: int64(ids),
+        attention_mask: int64(new Array<number>(past + ids.length).fill(1)),
+        position_ids: int64(ids.map((_, t) => past + t)),
+      };
+      for (let layer = 0; layer < nLayer; layer++)
+        for (const kind of ['key', 'value'])
+          result[`past_key_values.${layer}.${kind}`] =
+            cache?.[`present.${layer}.${kind}`] ??
+            new ort.Tensor('float32', new Float32Array(0), [1, nHead, 0, nEmbd / nHead]);
+      return result as never;
+    };
+    const ids = Array.from(tokenizer.encode('the quick brown fox'));
+    let [webOut, nodeOut] = await Promise.all([
+      web.run(feeds(ortWeb, ids, 0)),
+      node.run(feeds(ortNode, ids, 0)),
+    ]);
+    for (let step = 0; step < 4; step++) {
+      const webLogits = webOut['logits']!.data as Float32Array;
+      const nodeLogits = nodeOut['logits']!.data as Float32Array;
+      let maxDiff = 0;
+      for (let i = 0; i < nodeLogits.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs(webLogits[i]! - nodeLogits[i]!));
+      console.log(`fused int8, step ${step}: max |Δlogit| web vs node ${maxDiff.toExponential(2)}`);
+      expect(maxDiff, `step ${step}`).toBeLessThanOrEqual(1e-3);
+      const next = [step + 3];
+      const past = ids.length + step;
+      [webOut, nodeOut] = await Promise.all([
+        web.run(feeds(ortWeb, next, past, webOut)),
+        node.run(feeds(ortNode, next, past, nodeOut)),
+      ]);
+    }
+    await Promise.all([web.release(), node.release()]);
   });
 
   it("refuses dtype 'q8' for an export without an int8 graph, before fetching a model", async () => {

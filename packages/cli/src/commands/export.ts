@@ -27,6 +27,11 @@ export function exportCommand(): Command {
       "also write model.safetensors in GPT-2's layout: the directory is then a GPT-2 model that PyTorch's transformers (GPT2LMHeadModel.from_pretrained) and minigpt train --init-from load",
       false,
     )
+    .option(
+      '--fused',
+      "build the graphs from onnxruntime's com.microsoft operators (SkipLayerNormalization, MultiHeadAttention, BiasGelu): fewer, larger kernels per token; runs on onnxruntime (node, web, transformers.js), not on other ONNX runtimes",
+      false,
+    )
     .action(
       async (flags: {
         checkpoint: string;
@@ -34,6 +39,7 @@ export function exportCommand(): Command {
         force: boolean;
         quantize?: 'int8';
         hf: boolean;
+        fused: boolean;
       }) => {
         const started = performance.now();
         const result = await exportCheckpoint({
@@ -42,6 +48,7 @@ export function exportCommand(): Command {
           force: flags.force,
           ...(flags.quantize ? { quantize: flags.quantize } : {}),
           ...(flags.hf ? { safetensors: true } : {}),
+          ...(flags.fused ? { fused: true } : {}),
         }).catch((error: unknown) => {
           // The library words this fix for its API (force: true); here it is a flag.
           if (error instanceof ExportError && error.rule === 'output-exists') {
@@ -63,6 +70,7 @@ export function exportCommand(): Command {
               ? `int8 onnx/model_quantized.onnx ${(result.quantizedBytes / 1e6).toFixed(1)} MB, `
               : '') +
             (flags.hf ? 'model.safetensors (GPT-2 layout), ' : '') +
+            (flags.fused ? 'com.microsoft operators, ' : '') +
             `${model.nLayer} layers, ${model.nEmbd} wide, vocab ${model.vocabSize}, opset 17) in ${((performance.now() - started) / 1000).toFixed(2)} s\n` +
             `generate: ${commandLine(['generate', '--model', shownPath(result.outDir)])}\n`,
         );

@@ -24,6 +24,8 @@ export interface ExportCheckpointOptions {
   readonly quantize?: 'int8';
   /** Also write model.safetensors in GPT-2's layout (see ExportModelOptions.safetensors). */
   readonly safetensors?: boolean;
+  /** Blocks of onnxruntime's com.microsoft operators (ExportModelOptions.fused). */
+  readonly fused?: boolean;
 }
 
 export interface ExportCheckpointResult {
@@ -64,6 +66,7 @@ export async function writeExport(
   const exported = exportFiles(model, {
     ...(options.quantize ? { quantize: options.quantize } : {}),
     ...(options.safetensors ? { safetensors: true } : {}),
+    ...(options.fused ? { fused: true } : {}),
   });
   const outDir = resolve(options.outDir);
   await refuseExisting(outDir, options.force ?? false);
