@@ -11,18 +11,254 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
+#if defined(__linux__)
+#include <sched.h>
 #endif
 
 namespace {
+
+// ---- threads ---------------------------------------------------------------------------
+//
+// A small pool of its own instead of OpenMP. An OpenMP loop ends in a barrier that waits for
+// every thread of the team, including one the OS has not run yet: with another process
+// keeping one of 2 cores busy, each of a `baby` train step's parallel loops waited for the
+// worker sharing that core to get its turn, and the step ran at a third of one thread's
+// speed. Here the calling thread starts on the tasks at once; a worker that wakes in time
+// takes some; the caller waits only for tasks a worker has taken, and takes the rest itself.
+// With no worker running, a loop costs what it costs on one thread. Every kernel's result is
+// independent of which thread ran which task (sums are per task, added in task order), so
+// results repeat for any thread count and any timing.
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// How long an idle thread spins before it sleeps: a worker waiting for the next loop (tfjs's
+// ops between two kernels take tens of µs), the caller waiting for a task a worker took. On a
+// loaded machine every spin takes a core from a thread with work (a worker spinning 500 µs
+// instead of 50 took a `baby` step under a busy core from 0.9× to 0.7× of one quiet thread).
+constexpr int kWorkerSpinMicros = 50;
+constexpr int kCallerSpinMicros = 50;
+
+// Spins until `done()` or `micros` have passed; true when done.
+template <class Done>
+bool spinUntil(Done done, int micros) {
+  if (done()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      cpuRelax();
+      if (done()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+// OMP_NUM_THREADS when set (what the OpenMP build of this addon read), else the cores this
+// process may run on.
+int defaultThreads() {
+  if (const char* requested = std::getenv("OMP_NUM_THREADS")) {
+    const long value = std::strtol(requested, nullptr, 10);
+    if (value >= 1) return static_cast<int>(std::min(value, 1024L));
+  }
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+thread_local bool tlsInTask = false;  // a loop inside a task runs on the thread that reaches it
+
+// Each thread of a loop's team has a contiguous share of its tasks (the caller the first), and
+// takes them in order from the front; a thread done with its share takes tasks from the back
+// of the others'. Contiguous shares: GEMM row blocks taken alternately by two threads ran 15 %
+// slower than the same blocks in two halves (prefetched lines landed on the other core).
+class Pool {
+ public:
+  static constexpr int kMaxTeam = 64;
+
+  static Pool& instance() {
+    static Pool* pool = new Pool();  // never destroyed: its workers outlive static destructors
+    return *pool;
+  }
+
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+  void setThreads(int threads) {
+    threads_.store(std::min(threads, kMaxTeam), std::memory_order_relaxed);
+  }
+
+  // Runs fn(context, task) for every task in [0, tasks) (tasks < 65536), on the calling thread
+  // and on up to maxThreads − 1 workers, and returns when all are done.
+  void run(int64_t tasks, void (*fn)(void*, int64_t), void* context, int maxThreads) {
+    int team = static_cast<int>(std::min<int64_t>(std::min(maxThreads, threads()), tasks));
+    // One caller at a time: a second JS thread of this process runs its loops alone.
+    if (team <= 1 || tlsInTask || busy_.test_and_set(std::memory_order_acquire)) {
+      const bool nested = tlsInTask;
+      tlsInTask = true;
+      for (int64_t task = 0; task < tasks; task++) fn(context, task);
+      tlsInTask = nested;
+      return;
+    }
+    const uint32_t job = generation_.load(std::memory_order_relaxed) + 1;
+    while (workers_ < team - 1) {
+      try {
+        std::thread(&Pool::workerLoop, this, workers_ + 1, job - 1).detach();
+      } catch (...) {  // no more threads: the team is the threads there are
+        team = workers_ + 1;
+        break;
+      }
+      workers_++;
+    }
+    fn_.store(fn, std::memory_order_relaxed);
+    context_.store(context, std::memory_order_relaxed);
+    team_.store(team, std::memory_order_relaxed);
+    finished_.store(0, std::memory_order_relaxed);
+    for (int member = 0; member < team; member++)
+      shares_[member].range.store(packShare(job, tasks * member / team, tasks * (member + 1) / team),
+                                  std::memory_order_relaxed);
+    generation_.store(job, std::memory_order_seq_cst);  // publishes the fields above
+    if (sleepingWorkers_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      wakeWorkers_.notify_all();
+    }
+    const int64_t mine = work(job, 0, team);
+    // Wait for the tasks workers took: spin while they are likely running, then sleep, so
+    // that a worker the OS took off its core may have this one.
+    const auto othersDone = [&] {
+      return finished_.load(std::memory_order_acquire) == tasks - mine;
+    };
+    if (!spinUntil(othersDone, kCallerSpinMicros)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      callerSleeping_.store(true, std::memory_order_seq_cst);
+      wakeCaller_.wait(lock, othersDone);
+      callerSleeping_.store(false, std::memory_order_relaxed);
+    }
+    busy_.clear(std::memory_order_release);
+  }
+
+ private:
+  // A share: job generation (32 bits) | front (16) | back (16), tasks [front, back) left. The
+  // generation makes a claim computed from an earlier job's share fail.
+  static uint64_t packShare(uint32_t job, int64_t front, int64_t back) {
+    return static_cast<uint64_t>(job) << 32 | static_cast<uint64_t>(front) << 16 |
+           static_cast<uint64_t>(back);
+  }
+
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+
+  Pool() { setThreads(defaultThreads()); }
+
+  // Takes one task of job `job` from `share`, from the front or the back; -1 when none is left
+  // (or the job is over).
+  int64_t take(uint32_t job, int share, bool front) {
+    std::atomic<uint64_t>& range = shares_[share].range;
+    uint64_t state = range.load(std::memory_order_acquire);
+    for (;;) {
+      const int64_t first = static_cast<int64_t>(state >> 16 & 0xffff);
+      const int64_t end = static_cast<int64_t>(state & 0xffff);
+      if (static_cast<uint32_t>(state >> 32) != job || first >= end) return -1;
+      const uint64_t next = front ? packShare(job, first + 1, end) : packShare(job, first, end - 1);
+      if (range.compare_exchange_weak(state, next, std::memory_order_acq_rel))
+        return front ? first : end - 1;
+    }
+  }
+
+  // Runs tasks of job `job` as team member `member`: its own share, then the others'; returns
+  // how many it ran.
+  int64_t work(uint32_t job, int member, int team) {
+    int64_t ran = 0;
+    tlsInTask = true;
+    // Read before any claim: while a task of this job is unclaimed the job cannot end, so
+    // when a claim succeeds these were still this job's fields.
+    auto* fn = fn_.load(std::memory_order_relaxed);
+    void* context = context_.load(std::memory_order_relaxed);
+    for (int offset = 0; offset < team; offset++) {
+      const int share = (member + offset) % team;
+      for (;;) {
+        const int64_t task = take(job, share, offset == 0);
+        if (task < 0) break;
+        fn(context, task);
+        ran++;
+        if (member == 0) continue;
+        finished_.fetch_add(1, std::memory_order_seq_cst);
+        if (callerSleeping_.load(std::memory_order_seq_cst)) {
+          { std::lock_guard<std::mutex> lock(mutex_); }
+          wakeCaller_.notify_one();
+        }
+      }
+    }
+    tlsInTask = false;
+    return ran;
+  }
+
+  // Worker `member` (1, 2, …) of the teams large enough to include it.
+  void workerLoop(int member, uint32_t seen) {
+    for (;;) {
+      const auto posted = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!spinUntil(posted, kWorkerSpinMicros)) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleepingWorkers_.fetch_add(1, std::memory_order_seq_cst);
+        wakeWorkers_.wait(lock, posted);
+        sleepingWorkers_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      seen = generation_.load(std::memory_order_acquire);
+      const int team = team_.load(std::memory_order_relaxed);
+      if (member < team) work(seen, member, team);
+    }
+  }
+
+  std::atomic<int> threads_{1};
+  int workers_ = 0;  // started so far (by callers, who hold busy_)
+  std::atomic_flag busy_ = ATOMIC_FLAG_INIT;
+  std::atomic<uint32_t> generation_{0};  // the job posted last
+  std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
+  std::atomic<void*> context_{nullptr};
+  std::atomic<int> team_{0};
+  std::atomic<int64_t> finished_{0};  // tasks that workers finished
+  Share shares_[kMaxTeam];
+  std::mutex mutex_;
+  std::condition_variable wakeWorkers_, wakeCaller_;
+  std::atomic<int> sleepingWorkers_{0};
+  std::atomic<bool> callerSleeping_{false};
+};
+
+// body(task) for task in [0, tasks), on up to maxThreads threads.
+template <class Body>
+void parallelFor(int64_t tasks, Body&& body, int maxThreads = Pool::kMaxTeam) {
+  struct Grouped {
+    Body& body;
+    int64_t tasks, group;  // the pool's task t runs body's tasks [t·group, (t + 1)·group)
+  } grouped{body, tasks, std::max<int64_t>(1, (tasks + 0xfffe) / 0xffff)};
+  Pool::instance().run(
+      (tasks + grouped.group - 1) / grouped.group,
+      [](void* context, int64_t task) {
+        const Grouped& g = *static_cast<Grouped*>(context);
+        const int64_t end = std::min(g.tasks, (task + 1) * g.group);
+        for (int64_t t = task * g.group; t < end; t++) g.body(t);
+      },
+      &grouped, maxThreads);
+}
+
+int threadCount() { return Pool::instance().threads(); }
 
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;  // one zmm register
@@ -173,12 +409,12 @@ float* alignedFloats(size_t count) {
   return static_cast<float*>(p);
 }
 
-int threadCount() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
+// Rows of C per task: MC, or fewer (a multiple of MR) so that a short C still gives every
+// thread a few tasks to claim.
+int rowsPerTask(int m, int threads) {
+  if (threads <= 1) return std::max(m, 1);
+  const int perTask = (m + 4 * threads - 1) / (4 * threads);
+  return std::min(MC, std::max(MR, (perTask + MR - 1) / MR * MR));
 }
 
 // One whole GEMM on `threads` threads: B panels are packed once and shared, row blocks of
@@ -194,22 +430,29 @@ void gemmParallel(const Gemm& g, int threads) {
     for (int k0 = 0; k0 < g.k; k0 += KC) {
       const int kc = std::min(KC, g.k - k0);
       packB(g.b, g.sb, k0, kc, j0, nc, packedB);
-      // Blocks of MC rows, dealt out to the threads.
-      const int blocks = (g.m + MC - 1) / MC;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && blocks > 1)
-      for (int block = 0; block < blocks; block++) {
-        thread_local std::vector<float> packedA;
-        packedA.resize(static_cast<size_t>(MC) * KC + 16);
-        const int i0 = block * MC;
-        gemmRows(g, packedB, j0, nc, k0, kc, i0, std::min(g.m, i0 + MC), packedA.data());
-      }
+      // Blocks of rows, claimed by the threads.
+      const int rows = rowsPerTask(g.m, threads);
+      const int blocks = (g.m + rows - 1) / rows;
+      parallelFor(
+          blocks,
+          [&](int64_t block) {
+            thread_local std::vector<float> packedA;
+            packedA.resize(static_cast<size_t>(MC) * KC + 16);
+            const int i0 = static_cast<int>(block) * rows;
+            gemmRows(g, packedB, j0, nc, k0, kc, i0, std::min(g.m, i0 + rows), packedA.data());
+          },
+          threads);
     }
   }
   free(packedB);
 }
 
+// Below ~64³ multiply-adds a second thread costs more than it saves.
+constexpr int64_t kThreadedMultiplyAdds = 1 << 18;
+
 // Batched: a batch large enough to keep every thread busy is split by batch item, each item
-// a single-threaded GEMM; otherwise items run one after another, each on all threads.
+// a single-threaded GEMM (attention's many small products); otherwise items run one after
+// another, each on all threads.
 void batchedGemm(const float* a, const float* b, float* c, int batch, int m, int n, int k,
                  bool transposeA, bool transposeB, bool broadcastA, bool broadcastB) {
   const Strides sa = transposeA ? Strides{1, m} : Strides{k, 1};
@@ -219,15 +462,13 @@ void batchedGemm(const float* a, const float* b, float* c, int batch, int m, int
   const int64_t strideC = static_cast<int64_t>(m) * n;
   const int threads = threadCount();
   const int64_t work = static_cast<int64_t>(m) * n * k;
-  // Below ~64³ multiply-adds a second thread costs more than it saves.
-  const int useThreads = work < (1 << 18) ? 1 : threads;
-  if (batch >= 2 * useThreads && useThreads > 1) {
-#pragma omp parallel for num_threads(useThreads) schedule(static)
-    for (int item = 0; item < batch; item++) {
+  if (batch >= 2 * threads && threads > 1 && work * batch >= kThreadedMultiplyAdds) {
+    parallelFor(batch, [&](int64_t item) {
       gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb}, 1);
-    }
+    });
     return;
   }
+  const int useThreads = work < kThreadedMultiplyAdds ? 1 : threads;
   for (int item = 0; item < batch; item++) {
     gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb},
                  useThreads);
@@ -322,9 +563,7 @@ inline int64_t chunkCount(int64_t count) { return (count + kChunk - 1) / kChunk;
 
 // out[i] = f(in[i]); with `scale`, out[i] = f(in[i]) · scale[i] (GELU's backward: dy · f').
 void unary(const float* in, float* out, int64_t count, Unary op, const float* scale = nullptr) {
-  const int64_t chunks = chunkCount(count);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t chunk = 0; chunk < chunks; chunk++) {
+  parallelFor(chunkCount(count), [&](int64_t chunk) {
     const int64_t begin = chunk * kChunk;
     const int64_t end = std::min(count, begin + kChunk);
     int64_t i = begin;
@@ -341,80 +580,93 @@ void unary(const float* in, float* out, int64_t count, Unary op, const float* sc
       store(tail, y);
       std::memcpy(out + i, tail, (end - i) * sizeof(float));
     }
-  }
+  });
 }
 
 // ---- LayerNorm over the last axis, forward and backward, fused --------------------------
 //
 // Forward, per row of C: mean, biased variance, rstd = 1/√(var + eps), x̂ = (x − mean)·rstd,
 // y = x̂·γ (+ β). Backward, with g = dy·γ: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
-// dγ = Σ_rows dy·x̂, dβ = Σ_rows dy. Rows are dealt to the threads; each thread sums its own
-// dγ, dβ and they are added at the end (a fixed order, so results repeat run to run).
+// dγ = Σ_rows dy·x̂, dβ = Σ_rows dy. Rows go to the threads in blocks of a fixed size; each
+// block sums its own dγ, dβ and the blocks' sums are added in block order, so results repeat
+// for any thread count.
+
+// Rows per block: ~kChunk floats (a fixed number, independent of the threads).
+int64_t rowsPerBlock(int64_t channels) { return std::max<int64_t>(1, kChunk / channels); }
+
+// Below 32 Ki floats a LayerNorm runs on one thread.
+int layerNormThreads(int64_t rows, int64_t channels) {
+  return rows * channels > (1 << 15) ? threadCount() : 1;
+}
 
 void layerNormForward(const float* x, const float* gamma, const float* beta, float* y,
                       float* normalized, float* rstdOut, int64_t rows, int64_t channels, float eps) {
-#pragma omp parallel for schedule(static) if (rows * channels > (1 << 15))
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * channels;
-    double sum = 0;
-    for (int64_t c = 0; c < channels; c++) sum += xr[c];
-    const float mean = static_cast<float>(sum / channels);
-    double squares = 0;
-    for (int64_t c = 0; c < channels; c++) {
-      const float d = xr[c] - mean;
-      squares += static_cast<double>(d) * d;
-    }
-    const float rstd = 1.f / std::sqrt(static_cast<float>(squares / channels) + eps);
-    rstdOut[r] = rstd;
-    float* nr = normalized + r * channels;
-    float* yr = y + r * channels;
-    for (int64_t c = 0; c < channels; c++) {
-      const float n = (xr[c] - mean) * rstd;
-      nr[c] = n;
-      yr[c] = beta ? n * gamma[c] + beta[c] : n * gamma[c];
-    }
-  }
+  const int64_t blockRows = rowsPerBlock(channels);
+  parallelFor(
+      (rows + blockRows - 1) / blockRows,
+      [&](int64_t block) {
+        const int64_t end = std::min(rows, (block + 1) * blockRows);
+        for (int64_t r = block * blockRows; r < end; r++) {
+          const float* xr = x + r * channels;
+          double sum = 0;
+          for (int64_t c = 0; c < channels; c++) sum += xr[c];
+          const float mean = static_cast<float>(sum / channels);
+          double squares = 0;
+          for (int64_t c = 0; c < channels; c++) {
+            const float d = xr[c] - mean;
+            squares += static_cast<double>(d) * d;
+          }
+          const float rstd = 1.f / std::sqrt(static_cast<float>(squares / channels) + eps);
+          rstdOut[r] = rstd;
+          float* nr = normalized + r * channels;
+          float* yr = y + r * channels;
+          for (int64_t c = 0; c < channels; c++) {
+            const float n = (xr[c] - mean) * rstd;
+            nr[c] = n;
+            yr[c] = beta ? n * gamma[c] + beta[c] : n * gamma[c];
+          }
+        }
+      },
+      layerNormThreads(rows, channels));
 }
 
 void layerNormBackward(const float* dy, const float* normalized, const float* rstd,
                        const float* gamma, float* dx, float* dGamma, float* dBeta, int64_t rows,
                        int64_t channels) {
-  const int threads = threadCount();
-  std::vector<float> partialGamma(static_cast<size_t>(threads) * channels, 0.f);
-  std::vector<float> partialBeta(static_cast<size_t>(threads) * channels, 0.f);
-#pragma omp parallel num_threads(threads) if (rows * channels > (1 << 15))
-  {
-#ifdef _OPENMP
-    const int id = omp_get_thread_num();
-#else
-    const int id = 0;
-#endif
-    float* pg = partialGamma.data() + static_cast<int64_t>(id) * channels;
-    float* pb = partialBeta.data() + static_cast<int64_t>(id) * channels;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-      const float* dyr = dy + r * channels;
-      const float* nr = normalized + r * channels;
-      double sumG = 0, sumGX = 0;
-      for (int64_t c = 0; c < channels; c++) {
-        const float g = dyr[c] * gamma[c];
-        sumG += g;
-        sumGX += static_cast<double>(g) * nr[c];
-        pg[c] += dyr[c] * nr[c];
-        pb[c] += dyr[c];
-      }
-      const float meanG = static_cast<float>(sumG / channels);
-      const float meanGX = static_cast<float>(sumGX / channels);
-      float* dxr = dx + r * channels;
-      for (int64_t c = 0; c < channels; c++)
-        dxr[c] = rstd[r] * (dyr[c] * gamma[c] - meanG - nr[c] * meanGX);
-    }
-  }
+  const int64_t blockRows = rowsPerBlock(channels);
+  const int64_t blocks = (rows + blockRows - 1) / blockRows;
+  std::vector<float> partialGamma(static_cast<size_t>(blocks * channels), 0.f);
+  std::vector<float> partialBeta(static_cast<size_t>(blocks * channels), 0.f);
+  parallelFor(
+      blocks,
+      [&](int64_t block) {
+        float* pg = partialGamma.data() + block * channels;
+        float* pb = partialBeta.data() + block * channels;
+        const int64_t end = std::min(rows, (block + 1) * blockRows);
+        for (int64_t r = block * blockRows; r < end; r++) {
+          const float* dyr = dy + r * channels;
+          const float* nr = normalized + r * channels;
+          double sumG = 0, sumGX = 0;
+          for (int64_t c = 0; c < channels; c++) {
+            const float g = dyr[c] * gamma[c];
+            sumG += g;
+            sumGX += static_cast<double>(g) * nr[c];
+            pg[c] += dyr[c] * nr[c];
+            pb[c] += dyr[c];
+          }
+          const float meanG = static_cast<float>(sumG / channels);
+          const float meanGX = static_cast<float>(sumGX / channels);
+          float* dxr = dx + r * channels;
+          for (int64_t c = 0; c < channels; c++)
+            dxr[c] = rstd[r] * (dyr[c] * gamma[c] - meanG - nr[c] * meanGX);
+        }
+      },
+      layerNormThreads(rows, channels));
   for (int64_t c = 0; c < channels; c++) {
     float g = 0, b = 0;
-    for (int t = 0; t < threads; t++) {
-      g += partialGamma[static_cast<size_t>(t) * channels + c];
-      b += partialBeta[static_cast<size_t>(t) * channels + c];
+    for (int64_t block = 0; block < blocks; block++) {
+      g += partialGamma[static_cast<size_t>(block * channels + c)];
+      b += partialBeta[static_cast<size_t>(block * channels + c)];
     }
     dGamma[c] = g;
     dBeta[c] = b;
@@ -456,10 +708,13 @@ void adamwUpdate(const float* weight, const float* grad, const float* m, const f
                  float scale, float* weightOut, float* mOut, float* vOut, int64_t count,
                  const AdamWParams& p) {
   const int64_t chunks = chunkCount(count);
-#pragma omp parallel for schedule(static) if (chunks > 2)
-  for (int64_t chunk = 0; chunk < chunks; chunk++)
-    adamwRange(weight, grad, m, v, scale, weightOut, mOut, vOut, chunk * kChunk,
-               std::min(count, (chunk + 1) * kChunk), p);
+  parallelFor(
+      chunks,
+      [&](int64_t chunk) {
+        adamwRange(weight, grad, m, v, scale, weightOut, mOut, vOut, chunk * kChunk,
+                   std::min(count, (chunk + 1) * kChunk), p);
+      },
+      chunks > 2 ? threadCount() : 1);
 }
 
 // Σ x², in double, over fixed chunks added in order: the same sum for any thread count, so a
@@ -467,21 +722,23 @@ void adamwUpdate(const float* weight, const float* grad, const float* m, const f
 double sumOfSquares(const float* x, int64_t count) {
   const int64_t chunks = chunkCount(count);
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (chunks > 4)
-  for (int64_t chunk = 0; chunk < chunks; chunk++) {
-    const int64_t end = std::min(count, (chunk + 1) * kChunk);
-    // 16 running sums, not one: one sum is a chain of dependent adds (~4 cycles each); these
-    // become vector adds, in an order that is still fixed.
-    double lanes[16] = {};
-    int64_t i = chunk * kChunk;
-    for (; i + 16 <= end; i += 16)
-      for (int lane = 0; lane < 16; lane++)
-        lanes[lane] += static_cast<double>(x[i + lane]) * x[i + lane];
-    for (; i < end; i++) lanes[0] += static_cast<double>(x[i]) * x[i];
-    double total = 0;
-    for (double lane : lanes) total += lane;
-    partial[static_cast<size_t>(chunk)] = total;
-  }
+  parallelFor(
+      chunks,
+      [&](int64_t chunk) {
+        const int64_t end = std::min(count, (chunk + 1) * kChunk);
+        // 16 running sums, not one: one sum is a chain of dependent adds (~4 cycles each); these
+        // become vector adds, in an order that is still fixed.
+        double lanes[16] = {};
+        int64_t i = chunk * kChunk;
+        for (; i + 16 <= end; i += 16)
+          for (int lane = 0; lane < 16; lane++)
+            lanes[lane] += static_cast<double>(x[i + lane]) * x[i + lane];
+        for (; i < end; i++) lanes[0] += static_cast<double>(x[i]) * x[i];
+        double total = 0;
+        for (double lane : lanes) total += lane;
+        partial[static_cast<size_t>(chunk)] = total;
+      },
+      chunks > 4 ? threadCount() : 1);
   double total = 0;
   for (double value : partial) total += value;
   return total;
@@ -665,9 +922,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   int32_t threads = 1;
   if (argc != 1 || napi_get_value_int32(env, arg, &threads) != napi_ok || threads < 1)
     return throwError(env, "setThreads takes a positive integer");
-#ifdef _OPENMP
-  omp_set_num_threads(threads);
-#endif
+  Pool::instance().setThreads(threads);
   return nullptr;
 }
 

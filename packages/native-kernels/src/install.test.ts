@@ -1,6 +1,7 @@
 // The native kernels against tfjs's own: same products (float32 rounding aside) for every
 // transpose and batch layout the GPT uses, installed on the wasm backend in place of its
 // kernel; and a clear reason when the addon is missing.
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -355,6 +356,131 @@ describe('native kernels', () => {
     });
     expect(Math.abs(sums[0]! - expected) / expected).toBeLessThan(1e-6);
     expect(sums[1]).toBe(sums[0]);
+  });
+
+  it('gives the same bits on 1, 2, 3 and 5 threads; LayerNorm sums its row blocks right', async () => {
+    const defaultThreads = loadNativeAddon().addon!.info().threads;
+    const [rows, channels] = [600, 96]; // 57,600 floats: threaded, 4 row blocks of 170 rows
+    const x = values(rows * channels, 7)
+      .flat()
+      .map((v, i) => v * (1 + (i % 3)));
+    const gamma = values(channels, 8).flat();
+    const dy = values(rows * channels, 9).flat();
+    const a = values(300 * 200, 10).flat();
+    const b = values(200 * 260, 11).flat();
+    const c = values(700 * 128, 12).flat(); // K 700: three blocks of K accumulated
+    const heads = values(48 * 64 * 32, 13).flat(); // 48 small products: split by item
+    const geluInput = values(70_001, 14).flat();
+    await tf.setBackend('wasm');
+    const run = (threads: number) => {
+      installNativeKernels({ threads });
+      return tf.tidy(() => {
+        const [y, normalized, rstd] = tf
+          .engine()
+          .runKernel(
+            'MinigptLayerNorm',
+            { x: tf.tensor2d(x, [rows, channels]), gamma: tf.tensor1d(gamma) },
+            { epsilon: 1e-5 },
+          ) as tf.Tensor[];
+        const [dx, dGamma, dBeta] = tf.engine().runKernel('MinigptLayerNormGrad', {
+          dy: tf.tensor2d(dy, [rows, channels]),
+          normalized: normalized!,
+          rstd: rstd!,
+          gamma: tf.tensor1d(gamma),
+        }) as tf.Tensor[];
+        const q = tf.tensor3d(heads, [48, 64, 32]);
+        const outputs = {
+          product: tf.matMul(tf.tensor2d(a, [300, 200]), tf.tensor2d(b, [200, 260])),
+          weightGradient: tf.matMul(tf.tensor2d(c, [700, 128]), tf.tensor2d(c, [700, 128]), true),
+          attention: tf.matMul(q, q, false, true),
+          gelu: tf.engine().runKernel('MinigptGelu', { x: tf.tensor1d(geluInput) }) as tf.Tensor,
+          y: y!,
+          dx: dx!,
+          dGamma: dGamma!,
+          dBeta: dBeta!,
+        };
+        return Object.fromEntries(
+          Object.entries(outputs).map(([name, tensor]) => [name, tensor.dataSync()]),
+        );
+      });
+    };
+    try {
+      const single = run(1);
+      for (const threads of [2, 3, 5]) {
+        const outputs = run(threads);
+        for (const [name, data] of Object.entries(single)) {
+          // Bit for bit (NaN included): the float32s' bytes.
+          const bytes = (array: Float32Array | Int32Array | Uint8Array) =>
+            Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+          expect(bytes(outputs[name]!).equals(bytes(data)), `${name}, ${threads} threads`).toBe(
+            true,
+          );
+        }
+      }
+      // dγ = Σ_rows dy·x̂ and dβ = Σ_rows dy over all 4 blocks, against float64 sums.
+      const gammaSums = new Float64Array(channels);
+      const betaSums = new Float64Array(channels);
+      for (let row = 0; row < rows; row++) {
+        const xs = x.slice(row * channels, (row + 1) * channels);
+        const mean = xs.reduce((sum, v) => sum + v, 0) / channels;
+        const variance = xs.reduce((sum, v) => sum + (v - mean) ** 2, 0) / channels;
+        for (let channel = 0; channel < channels; channel++) {
+          const normalized = (xs[channel]! - mean) / Math.sqrt(variance + 1e-5);
+          gammaSums[channel]! += dy[row * channels + channel]! * normalized;
+          betaSums[channel]! += dy[row * channels + channel]!;
+        }
+      }
+      for (let channel = 0; channel < channels; channel++) {
+        expect(Math.abs(single['dGamma']![channel]! - gammaSums[channel]!)).toBeLessThan(1e-3);
+        expect(Math.abs(single['dBeta']![channel]! - betaSums[channel]!)).toBeLessThan(1e-3);
+      }
+    } finally {
+      installNativeKernels({ threads: defaultThreads });
+    }
+  });
+
+  it('two threads of the process calling the addon at once both get right products', async () => {
+    // The addon's thread pool serves one caller at a time; a second runs its loops alone.
+    const [m, n, k] = [200, 150, 120]; // 3.6 M multiply-adds: threaded
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
+    const expected = new Float64Array(m * n);
+    for (let i = 0; i < m; i++)
+      for (let p = 0; p < k; p++)
+        for (let j = 0; j < n; j++) expected[i * n + j]! += a[i * k + p]! * b[p * n + j]!;
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData.path);
+      const { m, n, k, a, b, expected } = workerData;
+      const heap = new ArrayBuffer((m * k + k * n + m * n) * 4);
+      const f = new Float32Array(heap);
+      f.set(a, 0);
+      f.set(b, m * k);
+      let worst = 0;
+      for (let call = 0; call < 200; call++) {
+        addon.matMul(heap, 0, m * k * 4, (m * k + k * n) * 4, 1, m, n, k, false, false, false, false);
+        const c = f.subarray(m * k + k * n);
+        for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(c[i] - expected[i]));
+      }
+      parentPort.postMessage(worst);`;
+    const { path } = loadNativeAddon() as { path: string };
+    const worsts = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const worker = new Worker(source, {
+              eval: true,
+              workerData: { path, m, n, k, a, b, expected },
+            });
+            worker.once('message', (worst: number) => {
+              resolve(worst);
+              void worker.terminate();
+            });
+            worker.once('error', reject);
+          }),
+      ),
+    );
+    for (const worst of worsts) expect(worst).toBeLessThan(1e-3);
   });
 
   it('leaves int32 products to tfjs (the addon only does float32)', async () => {

@@ -3,16 +3,24 @@
 // the ratio to a reference figure (PyTorch on the same machine).
 // Usage: node bench/train.bench.mjs [--presets=baby,seed] [--backends=wasm,cpu]
 //          [--reference-tok-s=baby:6423,seed:2280] [--iters=N] [--native=both|on|off]
+//          [--threads=N] [--busy-core [--rounds=N]]
 // On wasm it runs with @minigpt/native-kernels' matMul ("wasm + native") and, with
-// --native=both (the default), also on tfjs's own wasm kernels for comparison.
+// --native=both (the default), also on tfjs's own wasm kernels for comparison. --threads
+// sets the native kernels' threads (default: the addon's, one per core).
+// --busy-core is the under-load check instead of the table: on wasm + native, rounds of
+// (quiet, quiet on 1 thread, one core kept busy by a child `node -e 'for(;;){}'` that the
+// bench starts and stops itself), and the busy-core speed as a multiple of the quiet 1-thread
+// speed of the same round.
 // The default reference figures are PyTorch 1.13 + OpenBLAS, 2 threads, measured on this
 // workplace's machine (shared/design/ANCHORS.md).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
+import { loadNativeAddon } from '@minigpt/native-kernels';
 import * as tf from '@tensorflow/tfjs';
 import { NODE_CANDIDATES, startTraining } from '@minigpt/trainer/node';
 
@@ -25,6 +33,9 @@ const { values: args } = parseArgs({
     backends: { type: 'string' },
     native: { type: 'string' },
     iters: { type: 'string' },
+    threads: { type: 'string' },
+    'busy-core': { type: 'boolean' },
+    rounds: { type: 'string' },
     all: { type: 'boolean' },
   },
 });
@@ -51,7 +62,84 @@ const backends = args.backends
   ? args.backends.split(',')
   : available.filter((name) => name !== 'tensorflow-gpu' || available.includes('tensorflow-gpu'));
 
+// The native kernels' addon (the same module object the trainer installs), for --threads and
+// the 1-thread runs of --busy-core.
+const addon = loadNativeAddon().addon;
+const defaultThreads = addon?.info().threads;
+const threadsOption = args.threads === undefined ? undefined : Number(args.threads);
+if (threadsOption !== undefined) {
+  if (!addon) throw new Error('--threads: the native kernels are not built here');
+  if (!Number.isInteger(threadsOption) || threadsOption < 1)
+    throw new Error('--threads takes a positive integer');
+}
+
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-train-'));
+
+/** One run of `iters` steps after 2 warm-up steps: the median step's ms and tokens/s. */
+async function measure(preset, backend, native, threads) {
+  if (addon) addon.setThreads(threads ?? defaultThreads);
+  const iters = Number(args.iters ?? (preset === 'seed' ? 4 : 12));
+  const warmup = 2;
+  const trainer = await startTraining({
+    dataDir: join(work, 'data'),
+    outDir: join(work, `out-${preset}-${backend}-${native}`),
+    backend,
+    nativeKernels: native,
+    config: {
+      preset,
+      maxIters: iters + warmup,
+      evalIters: 1,
+      evalInterval: 100000,
+      checkpointInterval: 100000,
+      logInterval: 100000,
+    },
+  });
+  const times = [];
+  let tokensPerIter = 0;
+  let label = backend;
+  for await (const event of trainer.run()) {
+    if (event.type === 'start') {
+      tokensPerIter = event.config.batchSize * event.config.blockSize;
+      if (event.nativeKernels?.installed)
+        label = `wasm + native (${event.nativeKernels.threads} threads)`;
+      else if (native) label = `wasm (native kernels unavailable: ${event.nativeKernels?.reason})`;
+      else if (backend === 'wasm') label = 'wasm (tfjs kernels)';
+    }
+    if (event.type === 'step' && event.iter > warmup) times.push(event.msPerIter);
+  }
+  trainer.dispose();
+  rmSync(join(work, `out-${preset}-${backend}-${native}`), { recursive: true, force: true });
+  times.sort((a, b) => a - b);
+  const ms = times[Math.floor(times.length / 2)];
+  return { ms, tokS: (tokensPerIter / ms) * 1000, label };
+}
+
+/** Runs `body` while a child process keeps one core busy. */
+async function withBusyCore(body) {
+  const busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => {
+    busy.once('spawn', resolve);
+    busy.once('error', reject);
+  });
+  try {
+    return await body();
+  } finally {
+    const exited = new Promise((resolve) => busy.once('exit', resolve));
+    busy.kill('SIGKILL');
+    await exited;
+  }
+}
+
+const range = (values, digits = 0) => {
+  const low = Math.min(...values).toFixed(digits);
+  const high = Math.max(...values).toFixed(digits);
+  return low === high ? low : `${low}–${high}`;
+};
+const load = () =>
+  `load average ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ')}`;
+
 try {
   // A char dataset with vocab 65, like tinyshakespeare's, from random text (speed only).
   const alphabet = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -62,60 +150,56 @@ try {
   );
   await binarize({ input: join(work, 'input.txt'), outDir: join(work, 'data') });
   console.log(
-    `train-step benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}`,
+    `train-step benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, ${load()}`,
   );
-  console.log('| preset | backend | ms/iter | tokens/s | vs reference |');
-  console.log('| --- | --- | --- | --- | --- |');
-  const nativeModes = { both: [true, false], on: [true], off: [false] }[args.native ?? 'both'];
-  const runs = backends.flatMap((backend) =>
-    backend === 'wasm'
-      ? nativeModes.map((native) => ({ backend, native }))
-      : [{ backend, native: false }],
-  );
-  for (const preset of presets) {
-    for (const { backend, native } of runs) {
-      if (backend === 'cpu' && preset === 'seed' && args.all === undefined) {
-        console.log(`| ${preset} | cpu | skipped (minutes per step; --all to run) | | |`);
-        continue;
+  if (args['busy-core']) {
+    // The under-load check: wasm + native only (the kernels whose threads are in question).
+    if (!addon) throw new Error('--busy-core: the native kernels are not built here');
+    const rounds = Number(args.rounds ?? 3);
+    const threads = threadsOption ?? defaultThreads;
+    for (const preset of presets) {
+      const quiet = [];
+      const quietOne = [];
+      const busy = [];
+      console.log(`${preset}, ${rounds} rounds:`);
+      for (let round = 0; round < rounds; round++) {
+        quiet.push(await measure(preset, 'wasm', true, threads));
+        quietOne.push(await measure(preset, 'wasm', true, 1));
+        busy.push(await withBusyCore(() => measure(preset, 'wasm', true, threads)));
+        console.log(
+          `  round ${round + 1}: quiet ${quiet[round].tokS.toFixed(0)}, quiet 1 thread ${quietOne[round].tokS.toFixed(0)}, busy core ${busy[round].tokS.toFixed(0)} tok/s — ${load()}`,
+        );
       }
-      const iters = Number(args.iters ?? (preset === 'seed' ? 4 : 12));
-      const warmup = 2;
-      const trainer = await startTraining({
-        dataDir: join(work, 'data'),
-        outDir: join(work, `out-${preset}-${backend}-${native}`),
-        backend,
-        nativeKernels: native,
-        config: {
-          preset,
-          maxIters: iters + warmup,
-          evalIters: 1,
-          evalInterval: 100000,
-          checkpointInterval: 100000,
-          logInterval: 100000,
-        },
-      });
-      const times = [];
-      let tokensPerIter = 0;
-      let label = backend;
-      for await (const event of trainer.run()) {
-        if (event.type === 'start') {
-          tokensPerIter = event.config.batchSize * event.config.blockSize;
-          if (event.nativeKernels?.installed)
-            label = `wasm + native (${event.nativeKernels.threads} threads)`;
-          else if (native)
-            label = `wasm (native kernels unavailable: ${event.nativeKernels?.reason})`;
-          else if (backend === 'wasm') label = 'wasm (tfjs kernels)';
+      const tokS = (runs) => runs.map((run) => run.tokS);
+      const ratios = busy.map((run, round) => run.tokS / quietOne[round].tokS);
+      console.log(
+        `${preset}: quiet ${range(tokS(quiet))} tok/s (${range(quiet.map((run) => run.ms))} ms/iter, ${threads} threads); quiet 1 thread ${range(tokS(quietOne))} tok/s`,
+      );
+      console.log(
+        `busy core: ${range(tokS(busy))} tok/s = ${range(ratios, 2)}× of 1-thread quiet ${range(tokS(quietOne))} tok/s (goal ≥ 0.8×)`,
+      );
+    }
+  } else {
+    console.log('| preset | backend | ms/iter | tokens/s | vs reference |');
+    console.log('| --- | --- | --- | --- | --- |');
+    const nativeModes = { both: [true, false], on: [true], off: [false] }[args.native ?? 'both'];
+    const runs = backends.flatMap((backend) =>
+      backend === 'wasm'
+        ? nativeModes.map((native) => ({ backend, native }))
+        : [{ backend, native: false }],
+    );
+    for (const preset of presets) {
+      for (const { backend, native } of runs) {
+        if (backend === 'cpu' && preset === 'seed' && args.all === undefined) {
+          console.log(`| ${preset} | cpu | skipped (minutes per step; --all to run) | | |`);
+          continue;
         }
-        if (event.type === 'step' && event.iter > warmup) times.push(event.msPerIter);
+        const { ms, tokS, label } = await measure(preset, backend, native, threadsOption);
+        const ratio = reference[preset]
+          ? `${(tokS / reference[preset]).toFixed(2)}× (${reference[preset]} tok/s)`
+          : '—';
+        console.log(`| ${preset} | ${label} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} |`);
       }
-      trainer.dispose();
-      times.sort((a, b) => a - b);
-      const ms = times[Math.floor(times.length / 2)];
-      const tokS = (tokensPerIter / ms) * 1000;
-      const ratio = reference[preset]
-        ? `${(tokS / reference[preset]).toFixed(2)}× (${reference[preset]} tok/s)`
-        : '—';
-      console.log(`| ${preset} | ${label} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} |`);
     }
   }
 } finally {

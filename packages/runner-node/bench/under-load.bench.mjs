@@ -1,0 +1,193 @@
+// Benchmark: generation with onnxruntime-node while another process keeps one core busy.
+// Seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65 char; random weights),
+// float32, batch 1 (or --batch=N short prompts), greedy, decode tokens/s (new tokens after
+// each row's first, over the time after the first, summed over --repeats generations).
+// Sessions on the same export:
+//   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
+//     whose idle threads spin a while before they sleep);
+//   - 1 thread: intraOpThreads 1 — the reference: what one core does alone;
+//   - no spinning: the default with `session.intra_op.allow_spinning` '0' (idle pool threads
+//     sleep at once), the session option onnxruntime offers for shared machines.
+// Each round runs every session quiet, then every session with a busy core (a child
+// `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
+// round to round; the check is the busy-core speed of the default session over the quiet
+// 1-thread speed of the same round (goal ≥ 0.8×). Figures are medians (min–max) over rounds.
+// Usage: node bench/under-load.bench.mjs [--batch=N] [--rounds=N] [--warmup=N] [--repeats=N]
+//          [--new-tokens=N]
+// The model is built and exported in a child process (TensorFlow.js and the exporter are not
+// loaded in the process that measures).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({
+  options: {
+    'write-export': { type: 'string' },
+    rounds: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '5' },
+    repeats: { type: 'string', default: '2' },
+    'new-tokens': { type: 'string', default: '100' },
+    batch: { type: 'string', default: '1' },
+  },
+});
+
+const VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+if (args['write-export']) {
+  // Child process: random seed-size weights → an export directory.
+  const { writeExport } = await import('@minigpt/export-onnx/node');
+  const { resolveGPTConfig } = await import('@minigpt/model/config');
+  const { weightShapes } = await import('@minigpt/model/weights');
+  const { Random } = await import('@minigpt/random');
+  const { CharTokenizer } = await import('@minigpt/tokenizer');
+  const tokenizer = CharTokenizer.fromText(VOCAB);
+  const config = resolveGPTConfig({ vocabSize: tokenizer.vocabSize, dropout: 0 }, 'seed');
+  const random = new Random(7);
+  const weights = new Map();
+  for (const [name, shape] of weightShapes(config)) {
+    const data = new Float32Array(shape.reduce((size, dim) => size * dim, 1));
+    const isNorm = /(^|\.)ln_(1|2|f)\.weight$/.test(name);
+    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.4 * random.nextNormal();
+    weights.set(name, { shape, data });
+  }
+  await writeExport(
+    { config, weights, tokenizer: tokenizer.toJSON() },
+    { outDir: args['write-export'] },
+  );
+  process.exit(0);
+}
+
+const rounds = Number(args.rounds);
+const warmup = Number(args.warmup);
+const repeats = Number(args.repeats);
+const batch = Number(args.batch);
+// Short prompts, so that prompt + 100 new tokens stay within block 128 (no re-prefill).
+const PROMPTS = [
+  'ROMEO:\n',
+  'First Citizen:\nBefore we',
+  'JULIET:\nO Romeo, Romeo!',
+  'To be, or not to be',
+  'MENENIUS:\nWhat work',
+  'All:\nSpeak, speak.',
+  'HAMLET:\n',
+  'The quality of mercy',
+];
+const prompts = Array.from({ length: batch }, (_, row) => PROMPTS[row % PROMPTS.length]);
+const newTokens = Number(args['new-tokens']);
+const require = createRequire(import.meta.url);
+const ortVersion = require('onnxruntime-node/package.json').version;
+const ort = require('onnxruntime-node');
+const { loadModel } = await import('@minigpt/runner-node');
+
+/** Runs `body` while a child process keeps one core busy. */
+async function withBusyCore(body) {
+  const busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => {
+    busy.once('spawn', resolve);
+    busy.once('error', reject);
+  });
+  await sleep(300); // Node's start-up in the child is over: from here it is the loop alone
+  try {
+    return await body();
+  } finally {
+    const exited = new Promise((resolve) => busy.once('exit', resolve));
+    busy.kill('SIGKILL');
+    await exited;
+  }
+}
+
+const load = () =>
+  `load average ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ')}`;
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+/** Median (min–max). */
+const range = (values, digits = 0) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+
+const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-under-load-'));
+try {
+  const exportDir = join(work, 'seed');
+  const child = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), `--write-export=${exportDir}`],
+    { stdio: 'inherit' },
+  );
+  if (child.status !== 0) throw new Error('building the benchmark model failed');
+
+  // loadModel's session options, with onnxruntime's spinning turned off.
+  const noSpinning = (model, options) =>
+    ort.InferenceSession.create(model, {
+      ...options,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+  const sessions = [
+    { key: 'default', model: await loadModel(exportDir) },
+    { key: '1 thread', model: await loadModel(exportDir, { intraOpThreads: 1 }) },
+    { key: 'no spinning', model: await loadModel(exportDir, { createSession: noSpinning }) },
+  ];
+
+  console.log(
+    `generation under load — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${load()}`,
+  );
+  console.log(
+    `seed-size model, fp32, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); ${rounds} rounds after ${warmup} warm-up rounds`,
+  );
+
+  /** Decode tokens/s: the tokens after each row's first, over the time after the first. */
+  const decode = async (model) => {
+    let tokens = 0;
+    let ms = 0;
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      const begin = performance.now();
+      const generation = model.generateBatch(prompts, { maxNewTokens: newTokens, temperature: 0 });
+      await generation.texts();
+      for (const row of generation.rows) tokens += row.stats.newTokens - 1;
+      ms += performance.now() - begin - generation.rows[0].stats.firstTokenMs;
+    }
+    return (tokens / ms) * 1000;
+  };
+
+  // Warm-up: onnxruntime's thread pools and memory arenas settle over the first runs.
+  for (let round = 0; round < warmup; round++)
+    for (const { model } of sessions) await decode(model);
+  const quiet = new Map(sessions.map(({ key }) => [key, []]));
+  const busy = new Map(sessions.map(({ key }) => [key, []]));
+  for (let round = 0; round < rounds; round++) {
+    // A different session first each round: the first run after a change of load differs.
+    const order = sessions.map((_, i) => sessions[(i + round) % sessions.length]);
+    for (const { key, model } of order) quiet.get(key).push(await decode(model));
+    await withBusyCore(async () => {
+      for (const { key, model } of order) busy.get(key).push(await decode(model));
+    });
+    console.log(
+      `  round ${round + 1}: ${sessions.map(({ key }) => `${key} ${quiet.get(key)[round].toFixed(0)} quiet / ${busy.get(key)[round].toFixed(0)} busy`).join(', ')} tok/s — ${load()}`,
+    );
+  }
+  console.log(
+    '| session | quiet tok/s, median (min–max) | busy core tok/s | busy / quiet 1 thread (same round) |',
+  );
+  console.log('| --- | --- | --- | --- |');
+  const reference = quiet.get('1 thread');
+  const ratios = (key) => busy.get(key).map((value, round) => value / reference[round]);
+  for (const { key } of sessions)
+    console.log(
+      `| ${key} | ${range(quiet.get(key))} | ${range(busy.get(key))} | ${range(ratios(key), 2)}× |`,
+    );
+  console.log(
+    `busy core: ${range(busy.get('default'))} tok/s = ${range(ratios('default'), 2)}× of 1-thread quiet ${range(reference)} tok/s (goal ≥ 0.8×)`,
+  );
+  await Promise.all(sessions.map(({ model }) => model.dispose()));
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
