@@ -11,12 +11,18 @@
 // (quiet, quiet on 1 thread, one core kept busy by a child `node -e 'for(;;){}'` that the
 // bench starts and stops itself), and the busy-core speed as a multiple of the quiet 1-thread
 // speed of the same round.
-// The default reference figures are PyTorch 1.13 + OpenBLAS, 2 threads, measured on this
-// workplace's machine (shared/design/ANCHORS.md).
-import { spawn } from 'node:child_process';
+// The reference is PyTorch's same step (bench/pytorch_reference.py: same model, AdamW with the
+// trainer's β2 0.99, weight decay and clipping; batches drawn outside the timed step) at its
+// best of 1 and 2 threads, run by this bench in the same run when /usr/bin/python3 (or
+// MINIGPT_PYTHON) has torch, with glibc's mmap and trim thresholds raised as bench:scaling
+// does (PyTorch's allocator is otherwise slowed by mapping and unmapping its buffers). Our
+// step time includes drawing the batch (0.01–0.2 ms at these shapes). --reference-tok-s
+// gives the figures instead, and the table then says they came from the command line.
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
@@ -40,11 +46,15 @@ const { values: args } = parseArgs({
   },
 });
 const presets = (args.presets ?? 'baby,seed').split(',');
+const referenceGiven = args['reference-tok-s'] !== undefined;
 const reference = Object.fromEntries(
-  (args['reference-tok-s'] ?? 'baby:6423,seed:2280').split(',').map((pair) => {
-    const [preset, value] = pair.split(':');
-    return [preset, Number(value)];
-  }),
+  (args['reference-tok-s'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const [preset, value] = pair.split(':');
+      return [preset, Number(value)];
+    }),
 );
 
 // Which backends load here (tfjs-node only where it is installed).
@@ -180,8 +190,47 @@ try {
       );
     }
   } else {
-    console.log('| preset | backend | ms/iter | tokens/s | vs reference |');
-    console.log('| --- | --- | --- | --- | --- |');
+    let referenceSource = 'given with --reference-tok-s';
+    if (!referenceGiven) {
+      // PyTorch in this run, best of 1 and 2 threads per preset.
+      const python = process.env.MINIGPT_PYTHON ?? '/usr/bin/python3';
+      const run = spawnSync(
+        python,
+        [
+          fileURLToPath(new URL('pytorch_reference.py', import.meta.url)),
+          '--threads',
+          '1,2',
+          '--presets',
+          presets.join(','),
+        ],
+        {
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            MALLOC_MMAP_THRESHOLD_: '1000000000000',
+            MALLOC_TRIM_THRESHOLD_: '1000000000000',
+          },
+        },
+      );
+      if (run.status === 0) {
+        for (const line of run.stdout.trim().split('\n')) {
+          if (line.startsWith('--reference-tok-s=')) {
+            for (const pair of line.slice('--reference-tok-s='.length).split(',')) {
+              const [preset, value] = pair.split(':');
+              reference[preset] = Number(value);
+            }
+          } else console.log(`PyTorch ${line}`);
+        }
+        referenceSource = 'PyTorch in this run, best of 1 and 2 threads';
+      } else {
+        console.log(
+          `PyTorch reference not run (${(run.stderr || String(run.error)).trim().split('\n').pop()}): no ratios; pass --reference-tok-s`,
+        );
+      }
+    }
+    console.log(`reference: ${referenceSource}; ${load()}`);
+    console.log('| preset | backend | ms/iter | tokens/s | vs reference | peak RSS |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
     const nativeModes = { both: [true, false], on: [true], off: [false] }[args.native ?? 'both'];
     const runs = backends.flatMap((backend) =>
       backend === 'wasm'
@@ -191,14 +240,18 @@ try {
     for (const preset of presets) {
       for (const { backend, native } of runs) {
         if (backend === 'cpu' && preset === 'seed' && args.all === undefined) {
-          console.log(`| ${preset} | cpu | skipped (minutes per step; --all to run) | | |`);
+          console.log(`| ${preset} | cpu | skipped (minutes per step; --all to run) | | | |`);
           continue;
         }
         const { ms, tokS, label } = await measure(preset, backend, native, threadsOption);
         const ratio = reference[preset]
           ? `${(tokS / reference[preset]).toFixed(2)}× (${reference[preset]} tok/s)`
           : '—';
-        console.log(`| ${preset} | ${label} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} |`);
+        // The process's peak so far (presets run smallest first, so a row's is its own).
+        const peak = `${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)} GiB`;
+        console.log(
+          `| ${preset} | ${label} | ${ms.toFixed(0)} | ${tokS.toFixed(0)} | ${ratio} | ${peak} |`,
+        );
       }
     }
   }
