@@ -14,7 +14,7 @@
 // 1-thread speed of the same round (goal ≥ 0.8×). Figures are medians (min–max) over rounds.
 // Usage: node bench/under-load.bench.mjs [--batch=N] [--rounds=N] [--warmup=N] [--repeats=N]
 //          [--new-tokens=N]
-// The model is built and exported in a child process (TensorFlow.js and the exporter are not
+// The model is generate.bench.mjs's, exported by it in a child process (the exporter is not
 // loaded in the process that measures).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,7 +28,6 @@ import { parseArgs } from 'node:util';
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
   options: {
-    'write-export': { type: 'string' },
     rounds: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '5' },
     repeats: { type: 'string', default: '2' },
@@ -36,32 +35,6 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1' },
   },
 });
-
-const VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-if (args['write-export']) {
-  // Child process: random seed-size weights → an export directory.
-  const { writeExport } = await import('@minigpt/export-onnx/node');
-  const { resolveGPTConfig } = await import('@minigpt/model/config');
-  const { weightShapes } = await import('@minigpt/model/weights');
-  const { Random } = await import('@minigpt/random');
-  const { CharTokenizer } = await import('@minigpt/tokenizer');
-  const tokenizer = CharTokenizer.fromText(VOCAB);
-  const config = resolveGPTConfig({ vocabSize: tokenizer.vocabSize, dropout: 0 }, 'seed');
-  const random = new Random(7);
-  const weights = new Map();
-  for (const [name, shape] of weightShapes(config)) {
-    const data = new Float32Array(shape.reduce((size, dim) => size * dim, 1));
-    const isNorm = /(^|\.)ln_(1|2|f)\.weight$/.test(name);
-    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.4 * random.nextNormal();
-    weights.set(name, { shape, data });
-  }
-  await writeExport(
-    { config, weights, tokenizer: tokenizer.toJSON() },
-    { outDir: args['write-export'] },
-  );
-  process.exit(0);
-}
 
 const rounds = Number(args.rounds);
 const warmup = Number(args.warmup);
@@ -120,7 +93,8 @@ try {
   const exportDir = join(work, 'seed');
   const child = spawnSync(
     process.execPath,
-    [fileURLToPath(import.meta.url), `--write-export=${exportDir}`],
+    // generate.bench.mjs's model: the same seed-size random weights.
+    [fileURLToPath(new URL('generate.bench.mjs', import.meta.url)), `--write-export=${exportDir}`],
     { stdio: 'inherit' },
   );
   if (child.status !== 0) throw new Error('building the benchmark model failed');

@@ -85,11 +85,13 @@ if (threadsOption !== undefined) {
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-train-'));
 
-/** One run of `iters` steps after 2 warm-up steps: the median step's ms and tokens/s. */
+/** One run of `iters` steps after the warm-up steps: the median step's ms and tokens/s. */
 async function measure(preset, backend, native, threads) {
   if (addon) addon.setThreads(threads ?? defaultThreads);
-  const iters = Number(args.iters ?? (preset === 'seed' ? 4 : 12));
-  const warmup = 2;
+  const iters = Number(args.iters ?? (preset === 'seed' ? 4 : 20));
+  // A fresh trainer's first baby steps are slower (V8 and the wasm heap warm up: 12 steps after
+  // 2 gave a median of 67 ms where 40 gave 49 ms, 2026-11-30): baby warms up for 10.
+  const warmup = preset === 'seed' ? 2 : 10;
   const trainer = await startTraining({
     dataDir: join(work, 'data'),
     outDir: join(work, `out-${preset}-${backend}-${native}`),
