@@ -81,15 +81,18 @@ export function exportModel(
       producerVersion: String(EXPORT_FORMAT_VERSION),
       docString: `A minigpt GPT${what}: one graph for batched prefill and KV-cache decode.`,
     });
-  const keep = {
+  const graphOptions = {
     numLogitsToKeep: options.numLogitsToKeep ?? false,
     ...(options.fused ? { fused: true } : {}),
   };
-  const graph = buildGptGraph(checked, weights, keep);
+  const graph = buildGptGraph(checked, weights, graphOptions);
   const onnx = encode(graph, '');
   const onnxQuantized =
     options.quantize === 'int8'
-      ? encode(buildGptGraph(checked, weights, { ...keep, quantize: 'int8' }), ' (int8 weights)')
+      ? encode(
+          buildGptGraph(checked, weights, { ...graphOptions, quantize: 'int8' }),
+          ' (int8 weights)',
+        )
       : undefined;
   // Typed where it is written: a field the runtime's parseManifest does not know, or a
   // missing one, fails the build here instead of a runner at load time.
@@ -103,7 +106,7 @@ export function exportModel(
       inputIds: GRAPH_NAMES.inputIds,
       attentionMask: GRAPH_NAMES.attentionMask,
       positionIds: GRAPH_NAMES.positionIds,
-      ...(keep.numLogitsToKeep ? { numLogitsToKeep: GRAPH_NAMES.numLogitsToKeep } : {}),
+      ...(graphOptions.numLogitsToKeep ? { numLogitsToKeep: GRAPH_NAMES.numLogitsToKeep } : {}),
       pastKey: GRAPH_NAMES.pastKey,
       pastValue: GRAPH_NAMES.pastValue,
     },

@@ -6,13 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFields } from '@minigpt/runtime';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildGptGraph, exportModel } from './index.js';
 import {
   checkWithOnnx,
   maxAbsDiff,
+  nodeCount,
   randomIds,
   runLogits,
   tanhGeluModel,
@@ -23,12 +23,6 @@ const work = mkdtempSync(join(tmpdir(), 'minigpt-fused-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const VOCAB = 37;
-
-/** Nodes of the main graph of an encoded model (If branches not counted). */
-function nodeCount(model: Uint8Array): number {
-  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
-  return readFields(graph).filter((field) => field.field === 1).length;
-}
 
 describe('fused graph', () => {
   it("uses SkipLayerNormalization, MultiHeadAttention and BiasGelu from com.microsoft, passes ONNX's checker (full_check)", async () => {

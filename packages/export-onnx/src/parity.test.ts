@@ -2,7 +2,7 @@
 // logits in tfjs and onnxruntime, for whole batches, for the last k positions only, token by
 // token through the KV cache, and for left-padded batches of different lengths. Running past
 // the window or the vocabulary is an onnxruntime error that names the rule.
-import { cacheRowsModel, editGraphOutputs, OnnxDataType, readFields } from '@minigpt/runtime';
+import { cacheRowsModel, editGraphOutputs, OnnxDataType } from '@minigpt/runtime';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { exportModel } from './index.js';
@@ -10,6 +10,7 @@ import {
   feeds,
   logitsRow,
   maxAbsDiff,
+  nodeCount,
   randomIds,
   runLogits,
   tanhGeluModel,
@@ -194,10 +195,6 @@ for (const graph of [{ fused: false }, { fused: true }]) {
         ]).flat();
         expect(inPlace.outputNames).toEqual(['logits', ...rowNames]);
         // The Concats that build present (two per layer) are gone: nothing else reads present.
-        const nodeCount = (bytes: Uint8Array) =>
-          readFields(readFields(bytes).find((field) => field.field === 7)!.payload!).filter(
-            (field) => field.field === 1,
-          ).length;
         // In the fused graph MultiHeadAttention writes present itself: no node goes.
         expect(nodeCount(onnx) - nodeCount(cacheRowsModel(onnx, manifest))).toBe(
           graph.fused ? 0 : 2 * config.nLayer,

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { GPT, resolveGPTConfig, type GPTConfig } from '@minigpt/model';
 import { Random } from '@minigpt/random';
+import { readFields } from '@minigpt/runtime';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
@@ -172,4 +173,10 @@ export function checkWithOnnx(
     'print(json.dumps(out))',
   ].join('\n');
   return JSON.parse(execFileSync(python, ['-c', script, ...paths], { encoding: 'utf8' })) as never;
+}
+
+/** Nodes of the main graph of an encoded model (If branches not counted). */
+export function nodeCount(model: Uint8Array): number {
+  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
+  return readFields(graph).filter((field) => field.field === 1).length;
 }

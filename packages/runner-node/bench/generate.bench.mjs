@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'new-tokens': { type: 'string', default: '100' },
     fused: { type: 'boolean', default: false },
+    preset: { type: 'string', default: 'seed' },
+    config: { type: 'string', default: '{}' },
     'no-pytorch': { type: 'boolean', default: false },
   },
 });
@@ -51,7 +53,12 @@ if (args['write-export']) {
   const { Random } = await import('@minigpt/random');
   const { CharTokenizer } = await import('@minigpt/tokenizer');
   const tokenizer = CharTokenizer.fromText(VOCAB);
-  const config = resolveGPTConfig({ vocabSize: tokenizer.vocabSize, dropout: 0 }, 'seed');
+  // The seed preset by default; --preset and --config (GPTConfig keys as JSON) let other
+  // benches (gpu.bench, under-load.bench, the trainer's scaling.bench) export other shapes.
+  const config = resolveGPTConfig(
+    { ...JSON.parse(args.config), vocabSize: tokenizer.vocabSize, dropout: 0 },
+    args.preset,
+  );
   // Entries of std 0.4 (LayerNorm scales 1): nanoGPT's 0.02 gives near-uniform logits, so greedy
   // decoding would repeat one id and the check that both implementations pick the same tokens
   // would say nothing.

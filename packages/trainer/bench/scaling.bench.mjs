@@ -78,7 +78,6 @@ function parseShape(key) {
 }
 
 if (args.child === 'train') await trainChild();
-else if (args.child === 'export') await exportChild();
 else if (args.child !== undefined) throw new Error(`unknown --child=${args.child}`);
 else await main();
 
@@ -155,36 +154,6 @@ async function trainChild() {
   }
   // The parent closed stdin: its rounds are done (the run's end is not needed).
   trainer.dispose();
-  process.exit(0);
-}
-
-/** Child: an export of `--shape` with random weights (and model.safetensors) in `--out`. */
-async function exportChild() {
-  const { writeExport } = await import(runnerRequire.resolve('@minigpt/export-onnx/node'));
-  const { resolveGPTConfig } = await import('@minigpt/model/config');
-  const { weightShapes } = await import('@minigpt/model/weights');
-  const { Random } = await import('@minigpt/random');
-  const { CharTokenizer } = await import('@minigpt/tokenizer');
-  const tokenizer = CharTokenizer.fromText(VOCAB);
-  const config = resolveGPTConfig(
-    { ...parseShape(args.shape), vocabSize: tokenizer.vocabSize, dropout: 0 },
-    'baby',
-  );
-  // Entries of std 0.4 (LayerNorm scales 1), as runner-node's generate bench: with nanoGPT's
-  // 0.02 the logits are near-uniform, greedy decoding repeats one id, and comparing our tokens
-  // with PyTorch's would say nothing.
-  const random = new Random(7);
-  const weights = new Map();
-  for (const [name, shape] of weightShapes(config)) {
-    const data = new Float32Array(shape.reduce((size, dim) => size * dim, 1));
-    const isNorm = /(^|\.)ln_(1|2|f)\.weight$/.test(name);
-    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.4 * random.nextNormal();
-    weights.set(name, { shape, data });
-  }
-  await writeExport(
-    { config, weights, tokenizer: tokenizer.toJSON() },
-    { outDir: args.out, safetensors: true },
-  );
   process.exit(0);
 }
 
@@ -372,7 +341,15 @@ async function main() {
       mkdirSync(exportDir);
       const exported = spawnSync(
         process.execPath,
-        [self, '--child=export', `--shape=${key}`, `--out=${exportDir}`],
+        // runner-node's generate bench writes the export (random weights of std 0.4, so greedy
+        // tokens vary and comparing ours with PyTorch's says something; model.safetensors
+        // for PyTorch), here at this shape from the baby preset.
+        [
+          join(runnerNodeDir, 'bench/generate.bench.mjs'),
+          `--write-export=${exportDir}`,
+          '--preset=baby',
+          `--config=${JSON.stringify(parseShape(key))}`,
+        ],
         { stdio: 'inherit' },
       );
       if (exported.status !== 0) throw new Error(`${key}: writing the export failed`);
