@@ -12,6 +12,8 @@ import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { checkWeights, weightShapes, type WeightData, type WeightToCheck } from './weights.js';
 import {
   causalAttention,
+  fusedCausalAttention,
+  hasFusedAttention,
   crossEntropy,
   dropoutKeepMask,
   embedding,
@@ -199,23 +201,30 @@ export class GPT {
     const b = (name: string) => this.vector(p + name);
 
     const h1 = layerNorm(x, norm('ln_1.weight'), b('ln_1.bias')); // (B·T, C)
-    // c_attn is split by weight columns, not by output: three (B·T, C) products instead of
-    // one (B·T, 3C) product and a split of it, which on wasm cost more than the products.
     const attnBias = b('attn.c_attn.bias');
-    const weights = tf.split(w('attn.c_attn.weight'), 3, 1) as tf.Tensor2D[]; // 3 × (C, C)
-    const biases = attnBias ? (tf.split(attnBias, 3, 0) as tf.Tensor1D[]) : [];
-    const [q, k, v] = weights.map(
-      (part, index) =>
-        tf.transpose(
-          tf.reshape(linear(h1, part, biases[index]), [batch, time, nHead, headSize]),
-          [0, 2, 1, 3],
-        ) as tf.Tensor4D, // (B, nh, T, hs)
-    );
-    const attended = causalAttention(q!, k!, v!, dropout.attention()); // (B, nh, T, hs)
-    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [
-      batch * time,
-      nEmbd,
-    ]) as tf.Tensor2D; // (B·T, C)
+    let merged: tf.Tensor2D; // (B·T, C), the heads side by side
+    if (hasFusedAttention()) {
+      // The fused kernels read q, k, v from one (B·T, 3C) product, as c_attn is stored.
+      const qkv = linear(h1, w('attn.c_attn.weight'), attnBias); // (B·T, 3C)
+      merged = fusedCausalAttention(qkv, batch, nHead, dropout.attention());
+    } else {
+      // c_attn is split by weight columns, not by output: three (B·T, C) products instead of
+      // one (B·T, 3C) product and a split of it, which on wasm cost more than the products.
+      const weights = tf.split(w('attn.c_attn.weight'), 3, 1) as tf.Tensor2D[]; // 3 × (C, C)
+      const biases = attnBias ? (tf.split(attnBias, 3, 0) as tf.Tensor1D[]) : [];
+      const [q, k, v] = weights.map(
+        (part, index) =>
+          tf.transpose(
+            tf.reshape(linear(h1, part, biases[index]), [batch, time, nHead, headSize]),
+            [0, 2, 1, 3],
+          ) as tf.Tensor4D, // (B, nh, T, hs)
+      );
+      const attended = causalAttention(q!, k!, v!, dropout.attention()); // (B, nh, T, hs)
+      merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [
+        batch * time,
+        nEmbd,
+      ]) as tf.Tensor2D;
+    }
     x = tf.add(x, dropout(linear(merged, w('attn.c_proj.weight'), b('attn.c_proj.bias'))));
 
     const h2 = layerNorm(x, norm('ln_2.weight'), b('ln_2.bias')); // (B·T, C)

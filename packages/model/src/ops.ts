@@ -383,29 +383,49 @@ export interface AttentionDropout {
 }
 
 /**
+ * The counter stream behind dropoutKeepMask: element i is kept when
+ * lowbias32((start + i·step) mod 2³²) ≥ threshold (= rate·2³²). A different stream per seed:
+ * the seed picks the starting point and the (odd) step. Fused kernels draw the same stream
+ * themselves (MinigptAttention), so a mask never has to be stored.
+ */
+export function dropoutStream(
+  rate: number,
+  seed: number,
+): { threshold: number; start: number; step: number } {
+  return {
+    threshold: Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1),
+    start: Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0,
+    step: (Math.imul(seed, 0xc2b2ae35) | 1) >>> 0,
+  };
+}
+
+/** lowbias32 (Wellons): a full-avalanche 32-bit mixer; an unsigned 32-bit result. */
+function lowbias32(value: number): number {
+  let x = value;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/**
  * true where an element is kept, with probability 1 − rate: element i is kept when a 32-bit
- * hash of (seed, i) is ≥ rate·2³². Same shape and seed, same mask, on every backend.
+ * hash of (seed, i) is ≥ rate·2³² (dropoutStream). Same shape and seed, same mask, on every
+ * backend.
  *
  * Counter-based and written in plain JS: tf.randomUniform draws through a seeded generator
  * in JS and then compares in a kernel, which took a fifth of a `seed` train step on wasm;
  * this fills the bool tensor's bytes directly (~4× faster).
  */
 export function dropoutKeepMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const size = shape.reduce((product, dim) => product * dim, 1);
+  const size = shape.reduce((a, b) => a * b, 1);
   const keep = new Uint8Array(size);
-  const threshold = Math.min(Math.floor(rate * 2 ** 32), 2 ** 32 - 1);
-  // A different stream per seed: the seed picks the counter's starting point and step.
-  let counter = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
-  const step = (Math.imul(seed, 0xc2b2ae35) | 1) >>> 0;
+  const { threshold, start, step } = dropoutStream(rate, seed);
+  let counter = start;
   for (let index = 0; index < size; index++) {
-    // lowbias32 (Wellons): a full-avalanche 32-bit mixer.
-    let x = counter;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    keep[index] = x >>> 0 >= threshold ? 1 : 0;
+    keep[index] = lowbias32(counter) >= threshold ? 1 : 0;
     counter = (counter + step) >>> 0;
   }
   return tf.tensor(keep, shape, 'bool');
@@ -475,6 +495,58 @@ export function causalAttention(
     return { value, gradFunc };
   });
   return op(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * Fused causal self-attention kernels a backend may register (@minigpt/native-kernels does, on
+ * wasm; see @minigpt/wasm-kernels' FUSED_KERNEL_NAMES for their inputs and outputs). They read
+ * q, k, v from c_attn's output as it is, (B·T, 3C), keep no (B, nh, T, T) tensor (each
+ * query's log-sum-exp instead) and compute only the causal half.
+ */
+export const FUSED_ATTENTION = 'MinigptAttention';
+export const FUSED_ATTENTION_GRAD = 'MinigptAttentionGrad';
+
+/** Whether the active backend runs fusedCausalAttention's kernels. */
+export function hasFusedAttention(): boolean {
+  return tf.getKernel(FUSED_ATTENTION, tf.getBackend()) !== undefined;
+}
+
+/**
+ * causalAttention on c_attn's output, through the fused kernels (hasFusedAttention):
+ * qkv (B·T, 3C) — q, k, v side by side, head h at columns [h·hs, (h+1)·hs) of each —
+ * → (B·T, C), the heads side by side as c_proj takes them. With dropout, the same weights
+ * drop as in causalAttention for the same seed (the kernels draw dropoutStream themselves).
+ */
+export function fusedCausalAttention(
+  qkv: tf.Tensor2D,
+  batch: number,
+  heads: number,
+  dropout?: AttentionDropout,
+): tf.Tensor2D {
+  const attrs = {
+    batch,
+    heads,
+    ...(dropout
+      ? { ...dropoutStream(dropout.rate, dropout.seed), keepScale: 1 / (1 - dropout.rate) }
+      : { threshold: -1, start: 0, step: 0, keepScale: 1 }),
+  };
+  const op = tf.customGrad((qkvIn, save) => {
+    const [y, lse] = tf
+      .engine()
+      .runKernel(FUSED_ATTENTION, { qkv: qkvIn as tf.Tensor }, attrs) as tf.Tensor[];
+    (save as tf.GradSaveFunc)([qkvIn as tf.Tensor, y!, lse!]);
+    const gradFunc: Grads = (dy, [saved, ys, lses]) => [
+      tf
+        .engine()
+        .runKernel(
+          FUSED_ATTENTION_GRAD,
+          { dy, qkv: saved!, y: ys!, lse: lses! },
+          attrs,
+        ) as tf.Tensor, // dqkv (B·T, 3C)
+    ];
+    return { value: y as tf.Tensor2D, gradFunc };
+  });
+  return op(qkv) as tf.Tensor2D;
 }
 
 /**

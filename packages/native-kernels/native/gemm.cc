@@ -744,6 +744,218 @@ double sumOfSquares(const float* x, int64_t count) {
   return total;
 }
 
+// ---- causal self-attention, forward and backward, fused ---------------------------------
+//
+// softmax(q·kᵀ·scale + causal mask)·v per (batch row, head), reading q, k, v from c_attn's
+// output as it lies — qkv (B·T, 3C), q in columns [0, C), k in [C, 2C), v in [2C, 3C), head
+// h at [h·hs, (h+1)·hs) within each — and writing y (B·T, C) with the heads side by side, as
+// c_proj reads it. So the model needs no split, reshapes or transposes around attention, and
+// no (B, nh, T, T) tensor exists outside a thread's scratch: the forward keeps only each
+// query's log-sum-exp (B, nh, T), from which the backward recomputes the weights (as
+// FlashAttention does). Only the causal half (key j ≤ query i) is computed. Optional
+// dropout on the weights, drawn here from the same stream as @minigpt/model's
+// dropoutKeepMask (so the same weights drop either way, and no mask is stored): weight
+// e = ((b·nh + h)·T + i)·T + j is kept when lowbias32(start + e·step) ≥ threshold, and kept
+// weights are scaled by keepScale.
+//
+// One (batch row, head) is one task: every sum is in a fixed order inside its task, so
+// results repeat for any thread count.
+
+struct AttentionShape {
+  int64_t batch, time, heads, headSize;
+  float scale, keepScale;
+  int64_t threshold;     // −1: no dropout
+  uint32_t start, step;  // the dropout stream's counter: start + e·step (mod 2³²)
+  int64_t width() const { return heads * headSize; }                       // C
+  int64_t padded() const { return (time + kLanes - 1) / kLanes * kLanes; }  // T, whole vectors
+};
+
+// lowbias32 (Wellons), as @minigpt/model's dropoutKeepMask: 1 when weight `e` is kept.
+inline float kept(const AttentionShape& s, uint64_t e) {
+  uint32_t x = s.start + static_cast<uint32_t>(e) * s.step;
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return static_cast<int64_t>(x) >= s.threshold ? 1.f : 0.f;
+}
+
+// Per-thread scratch, grown once to the largest size asked for.
+float* scratchFloats(int64_t count) {
+  thread_local std::vector<float> scratch;
+  if (static_cast<int64_t>(scratch.size()) < count) scratch.assign(static_cast<size_t>(count), 0.f);
+  return scratch.data();
+}
+
+// to[d·Tp + j] = rows[j·stride + d] for one head: (T, hs) → (hs, Tp), padding columns zeroed.
+void transposeHead(const float* rows, int64_t stride, const AttentionShape& s, float* to) {
+  const int64_t T = s.time, hs = s.headSize, Tp = s.padded();
+  for (int64_t d = 0; d < hs; d++) std::fill(to + d * Tp + T, to + (d + 1) * Tp, 0.f);
+  for (int64_t j = 0; j < T; j++)
+    for (int64_t d = 0; d < hs; d++) to[d * Tp + j] = rows[j * stride + d];
+}
+
+// out[j] = Σ_d x[d]·columns[d·Tp + j] · factor for j < n, rounded up to whole vectors.
+inline void rowTimesColumns(const float* x, const float* columns, int64_t hs, int64_t Tp,
+                            int64_t n, float factor, float* out) {
+  for (int64_t j = 0; j < n; j += kLanes) {
+    vec acc = splat(0.f);
+    for (int64_t d = 0; d < hs; d++) acc += splat(x[d]) * load(columns + d * Tp + j);
+    store(out + j, acc * splat(factor));
+  }
+}
+
+// HS: the head size when it is one of the common ones (a compile-time constant, so the
+// per-query sums over hs stay in registers), else 0 and s.headSize.
+template <int HS>
+void attentionForward(const float* qkv, float* y, float* lse, const AttentionShape& s) {
+  const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
+  const int64_t in = 3 * C;  // qkv's row stride
+  parallelFor(s.batch * s.heads, [&](int64_t task) {
+    const int64_t b = task / s.heads, h = task % s.heads;
+    const float* q = qkv + b * T * in + h * hs;  // this head's (T, hs) blocks, row stride 3C
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* yh = y + b * T * C + h * hs;  // row stride C
+    float* kt = scratchFloats(hs * Tp + Tp + hs);
+    float* weights = kt + hs * Tp;  // one query's scores, then weights (Tp)
+    float local[HS ? HS : 1];
+    float* acc = HS ? local : weights + Tp;  // (hs)
+    transposeHead(k, in, s, kt);
+    const bool dropout = s.threshold >= 0;
+    for (int64_t i = 0; i < T; i++) {
+      const int64_t n = i + 1;  // keys 0..i
+      rowTimesColumns(q + i * in, kt, hs, Tp, n, s.scale, weights);
+      float max = weights[0];
+      for (int64_t j = 1; j < n; j++) max = std::max(max, weights[j]);
+      for (int64_t j = 0; j < n; j += kLanes)
+        store(weights + j, vexp(load(weights + j) - splat(max)));
+      float sum = 0.f;
+      for (int64_t j = 0; j < n; j++) sum += weights[j];
+      const uint64_t row = static_cast<uint64_t>(task * T + i) * T;  // weight number of j = 0
+      std::fill(acc, acc + hs, 0.f);
+      for (int64_t j = 0; j < n; j++) {
+        if (dropout && kept(s, row + j) == 0.f) continue;
+        const float w = weights[j];
+        const float* vj = v + j * in;
+        for (int64_t d = 0; d < hs; d++) acc[d] += w * vj[d];
+      }
+      const float factor = (dropout ? s.keepScale : 1.f) / sum;
+      float* yi = yh + i * C;
+      for (int64_t d = 0; d < hs; d++) yi[d] = acc[d] * factor;
+      lse[task * T + i] = max + std::log(sum);
+    }
+  });
+}
+
+// With p = exp(q·kᵀ·scale − lse) and m = keep·keepScale (1 without dropout):
+//   dv_j = Σ_i p_ij·m_ij·dy_i;  dp_ij = m_ij·(dy_i·v_j);  ds_ij = p_ij·(dp_ij − dy_i·y_i)·scale;
+//   dq_i = Σ_j ds_ij·k_j;  dk_j = Σ_i ds_ij·q_i.  dqkv is laid out as qkv.
+template <int HS>
+void attentionBackward(const float* dy, const float* qkv, const float* y, const float* lse,
+                       float* dqkv, const AttentionShape& s) {
+  const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
+  const int64_t in = 3 * C;
+  parallelFor(s.batch * s.heads, [&](int64_t task) {
+    const int64_t b = task / s.heads, h = task % s.heads;
+    const float* q = qkv + b * T * in + h * hs;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dq = dqkv + b * T * in + h * hs;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    const float* dyh = dy + b * T * C + h * hs;
+    const float* yh = y + b * T * C + h * hs;
+    float* kt = scratchFloats(2 * hs * Tp + 2 * T * Tp + Tp + hs);
+    float* vt = kt + hs * Tp;
+    float* keptWeights = vt + hs * Tp;         // (T, Tp): p·m, row i holds keys 0..i, zeros after
+    float* scoreGrads = keptWeights + T * Tp;  // (T, Tp): ds
+    float* dp = scoreGrads + T * Tp;           // (Tp)
+    float local[HS ? HS : 1];
+    float* acc = HS ? local : dp + Tp;  // (hs)
+    transposeHead(k, in, s, kt);
+    transposeHead(v, in, s, vt);
+    const bool dropout = s.threshold >= 0;
+    for (int64_t i = 0; i < T; i++) {
+      const int64_t n = i + 1;
+      const float* dyi = dyh + i * C;
+      const float* yi = yh + i * C;
+      float* p = keptWeights + i * Tp;
+      float* ds = scoreGrads + i * Tp;
+      rowTimesColumns(q + i * in, kt, hs, Tp, n, s.scale, p);
+      const float rowLse = lse[task * T + i];
+      for (int64_t j = 0; j < n; j += kLanes) store(p + j, vexp(load(p + j) - splat(rowLse)));
+      rowTimesColumns(dyi, vt, hs, Tp, n, 1.f, dp);
+      float dyDotY = 0.f;
+      for (int64_t d = 0; d < hs; d++) dyDotY += dyi[d] * yi[d];
+      const uint64_t row = static_cast<uint64_t>(task * T + i) * T;
+      for (int64_t j = 0; j < n; j++) {
+        const float m = dropout ? kept(s, row + j) * s.keepScale : 1.f;
+        ds[j] = p[j] * (m * dp[j] - dyDotY) * s.scale;
+        p[j] *= m;  // from here on p holds the kept weights, which dv needs
+      }
+      std::fill(p + n, p + Tp, 0.f);
+      std::fill(ds + n, ds + Tp, 0.f);
+      std::fill(acc, acc + hs, 0.f);
+      for (int64_t j = 0; j < n; j++) {
+        const float g = ds[j];
+        const float* kj = k + j * in;
+        for (int64_t d = 0; d < hs; d++) acc[d] += g * kj[d];
+      }
+      float* dqi = dq + i * in;
+      for (int64_t d = 0; d < hs; d++) dqi[d] = acc[d];
+    }
+    // dk_j and dv_j sum over the queries i ≥ j, in increasing i.
+    for (int64_t j = 0; j < T; j++) {
+      std::fill(acc, acc + hs, 0.f);
+      for (int64_t i = j; i < T; i++) {
+        const float g = scoreGrads[i * Tp + j];
+        const float* qi = q + i * in;
+        for (int64_t d = 0; d < hs; d++) acc[d] += g * qi[d];
+      }
+      float* dkj = dk + j * in;
+      for (int64_t d = 0; d < hs; d++) dkj[d] = acc[d];
+      std::fill(acc, acc + hs, 0.f);
+      for (int64_t i = j; i < T; i++) {
+        const float w = keptWeights[i * Tp + j];
+        const float* dyi = dyh + i * C;
+        for (int64_t d = 0; d < hs; d++) acc[d] += w * dyi[d];
+      }
+      float* dvj = dv + j * in;
+      for (int64_t d = 0; d < hs; d++) dvj[d] = acc[d];
+    }
+  });
+}
+
+// The head sizes of the presets and GPT-2 (32, 64) with their sums in registers; others general.
+void attention(const float* qkv, float* y, float* lse, const AttentionShape& s) {
+  if (s.headSize == 32) return attentionForward<32>(qkv, y, lse, s);
+  if (s.headSize == 64) return attentionForward<64>(qkv, y, lse, s);
+  attentionForward<0>(qkv, y, lse, s);
+}
+
+void attentionGrad(const float* dy, const float* qkv, const float* y, const float* lse,
+                   float* dqkv, const AttentionShape& s) {
+  if (s.headSize == 32) return attentionBackward<32>(dy, qkv, y, lse, dqkv, s);
+  if (s.headSize == 64) return attentionBackward<64>(dy, qkv, y, lse, dqkv, s);
+  attentionBackward<0>(dy, qkv, y, lse, dqkv, s);
+}
+
+// The shape and dropout stream from a call's integers: batch, time, heads, headSize,
+// threshold, start, step; false when out of range.
+bool readAttentionShape(const int64_t* v, double keepScale, AttentionShape& s) {
+  s = AttentionShape{v[0], v[1], v[2], v[3], 0.f, static_cast<float>(keepScale), v[4],
+                     static_cast<uint32_t>(v[5]), static_cast<uint32_t>(v[6])};
+  if (s.batch < 0 || s.time < 1 || s.heads < 1 || s.headSize < 1 || s.time > (1 << 16) ||
+      s.headSize > (1 << 16) || s.heads > (1 << 16) || s.threshold < -1 ||
+      s.threshold > 0xffffffffLL || v[5] < 0 || v[5] > 0xffffffffLL || v[6] < 0 ||
+      v[6] > 0xffffffffLL)
+    return false;
+  s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.headSize)));
+  return true;
+}
+
 // ---- N-API glue ----------------------------------------------------------------------
 
 napi_value throwError(napi_env env, const char* message) {
@@ -756,7 +968,7 @@ napi_value throwError(napi_env env, const char* message) {
 struct HeapCall {
   uint8_t* base = nullptr;
   int64_t bytes = 0;
-  int64_t ints[9] = {};
+  int64_t ints[16] = {};
   napi_value rest[9] = {};
 
   float* at(int64_t offset) const { return reinterpret_cast<float*>(base + offset); }
@@ -770,8 +982,8 @@ struct HeapCall {
 // with `name` in the message when they are not there.
 bool readCall(napi_env env, napi_callback_info info, const char* name, int intCount,
               int restCount, HeapCall& call) {
-  napi_value args[19];
-  size_t argc = 19;
+  napi_value args[24];
+  size_t argc = 24;
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
   char message[160];
   if (argc != static_cast<size_t>(1 + intCount + restCount)) {
@@ -870,6 +1082,45 @@ napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// attention(heap, qkv, y, lse (bytes), batch, time, heads, headSize, threshold (−1: no
+//           dropout), start, step, keepScale)
+napi_value Attention(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!readCall(env, info, "attention", 10, 1, call)) return nullptr;
+  double keepScale = 1;
+  if (napi_get_value_double(env, call.rest[0], &keepScale) != napi_ok)
+    return throwError(env, "attention: keepScale must be a number");
+  const int64_t* v = call.ints;
+  AttentionShape s;
+  if (!readAttentionShape(v + 3, keepScale, s)) return throwError(env, "attention: bad sizes");
+  const int64_t rows = s.batch * s.time, values = rows * s.width();
+  if (!call.fits(v[0], 3 * values) || !call.fits(v[1], values) ||
+      !call.fits(v[2], s.batch * s.heads * s.time))
+    return throwError(env, "attention: an operand lies outside the heap");
+  attention(call.at(v[0]), call.at(v[1]), call.at(v[2]), s);
+  return nullptr;
+}
+
+// attentionGrad(heap, dy, qkv, y, lse, dqkv (bytes), batch, time, heads, headSize, threshold,
+//               start, step, keepScale)
+napi_value AttentionGrad(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!readCall(env, info, "attentionGrad", 12, 1, call)) return nullptr;
+  double keepScale = 1;
+  if (napi_get_value_double(env, call.rest[0], &keepScale) != napi_ok)
+    return throwError(env, "attentionGrad: keepScale must be a number");
+  const int64_t* v = call.ints;
+  AttentionShape s;
+  if (!readAttentionShape(v + 5, keepScale, s))
+    return throwError(env, "attentionGrad: bad sizes");
+  const int64_t rows = s.batch * s.time, values = rows * s.width();
+  if (!call.fits(v[0], values) || !call.fits(v[1], 3 * values) || !call.fits(v[2], values) ||
+      !call.fits(v[3], s.batch * s.heads * s.time) || !call.fits(v[4], 3 * values))
+    return throwError(env, "attentionGrad: an operand lies outside the heap");
+  attentionGrad(call.at(v[0]), call.at(v[1]), call.at(v[2]), call.at(v[3]), call.at(v[4]), s);
+  return nullptr;
+}
+
 // adamw(heap, weight, grad, m, v, scale (a float32 scalar), weightOut, mOut, vOut (bytes),
 //       count, beta1, 1−beta1, beta2, 1−beta2, correction1, correction2, epsilon, lr, decay)
 napi_value AdamW(napi_env env, napi_callback_info info) {
@@ -932,6 +1183,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, UnaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionGrad", nullptr, AttentionGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumOfSquares", nullptr, SumOfSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -358,6 +358,140 @@ describe('native kernels', () => {
     expect(sums[1]).toBe(sums[0]);
   });
 
+  it('fused attention and its backward equal tfjs autodiff of softmax(q·kᵀ/√hs + causal mask)·v (cpu)', async () => {
+    // Head sizes 32 and 64 (the kernels' register paths) and 12 (the general one); T not a
+    // multiple of the vector width, so the last vector of a row's keys is partly past i.
+    // (Dropout's masks are checked against @minigpt/model's in @minigpt/trainer's tests.)
+    for (const [batch, time, heads, headSize] of [
+      [2, 37, 3, 32],
+      [1, 21, 2, 64],
+      [2, 19, 2, 12],
+    ] as const) {
+      const width = heads * headSize;
+      const [q, k, v, dy] = [21, 22, 23, 24].map((seed) =>
+        values(batch * time * width, seed).flat(),
+      ) as [number[], number[], number[], number[]];
+      await tf.setBackend('cpu');
+      const [y, dq, dk, dv, lse] = tf.tidy(() => {
+        const heads4 = (x: tf.Tensor) =>
+          tf.transpose(tf.reshape(x, [batch, time, heads, headSize]), [0, 2, 1, 3]);
+        const mask = tf.tensor2d(
+          Array.from({ length: time * time }, (_, i) =>
+            i % time > Math.floor(i / time) ? -1e9 : 0,
+          ),
+          [time, time],
+        );
+        const scores = (qt: tf.Tensor, kt: tf.Tensor) =>
+          tf.add(tf.div(tf.matMul(heads4(qt), heads4(kt), false, true), Math.sqrt(headSize)), mask);
+        const f = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => {
+          const out = tf.matMul(tf.softmax(scores(qt, kt)), heads4(vt)); // (B, nh, T, hs)
+          return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * time, width]);
+        };
+        const inputs = [q, k, v].map((x) => tf.tensor2d(x, [batch * time, width]));
+        const grads = tf.grads(f)(inputs, tf.tensor2d(dy, [batch * time, width]));
+        const logSumExp = tf.logSumExp(scores(inputs[0]!, inputs[1]!), -1);
+        return [f(inputs[0]!, inputs[1]!, inputs[2]!), ...grads, logSumExp].map((t) =>
+          t.dataSync(),
+        );
+      });
+      await tf.setBackend('wasm');
+      installNativeKernels();
+      // qkv (B·T, 3C): each row's q, k and v side by side, as c_attn writes them.
+      const rows = batch * time;
+      const qkvValues = Array.from({ length: rows * 3 * width }, (_, index) => {
+        const [row, column] = [Math.floor(index / (3 * width)), index % (3 * width)];
+        const part = [q, k, v][Math.floor(column / width)]!;
+        return part[row * width + (column % width)]!;
+      });
+      const qkv = tf.tensor2d(qkvValues, [rows, 3 * width]);
+      const run = (attrs: object) => {
+        const [yN, lseN] = tf
+          .engine()
+          .runKernel('MinigptAttention', { qkv }, attrs as never) as tf.Tensor[];
+        expect(yN!.shape).toEqual([rows, width]);
+        expect(lseN!.shape).toEqual([batch, heads, time]);
+        const dqkv = tf
+          .engine()
+          .runKernel(
+            'MinigptAttentionGrad',
+            { dy: tf.tensor2d(dy, [rows, width]), qkv, y: yN!, lse: lseN! },
+            attrs as never,
+          ) as tf.Tensor;
+        expect(dqkv.shape).toEqual([rows, 3 * width]);
+        const [dqN, dkN, dvN] = tf.split(dqkv, 3, 1);
+        return {
+          y: yN!.dataSync() as Float32Array,
+          lse: lseN!.dataSync() as Float32Array,
+          dq: dqN!.dataSync() as Float32Array,
+          dk: dkN!.dataSync() as Float32Array,
+          dv: dvN!.dataSync() as Float32Array,
+        };
+      };
+      const fused = run({ batch, heads });
+      const expected = { y: y!, lse: lse!, dq: dq!, dk: dk!, dv: dv! };
+      for (const [name, data] of Object.entries(expected)) {
+        const actual = fused[name as keyof typeof fused];
+        expect(actual.length, name).toBe(data.length);
+        let worst = 0;
+        for (let i = 0; i < data.length; i++)
+          worst = Math.max(worst, Math.abs(actual[i]! - data[i]!));
+        expect(worst, `${name}, hs ${headSize}`).toBeLessThan(1e-4);
+      }
+      // Dropout's stream at its edges: threshold 0 keeps every weight (the same bits as no
+      // dropout); threshold 2³² − 1 drops all but a 2⁻³² share of them, so y and dv are 0.
+      const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+      const keepAll = run({ batch, heads, threshold: 0, start: 12345, step: 777, keepScale: 1 });
+      for (const name of ['y', 'dq', 'dk', 'dv'] as const)
+        expect(bytes(keepAll[name]).equals(bytes(fused[name])), name).toBe(true);
+      const dropAll = run({
+        batch,
+        heads,
+        threshold: 2 ** 32 - 1,
+        start: 1,
+        step: 2,
+        keepScale: 5,
+      });
+      expect(dropAll.y.every((x) => x === 0)).toBe(true);
+      expect(dropAll.dv.every((x) => x === 0)).toBe(true);
+      await tf.setBackend('cpu');
+    }
+  });
+
+  it('the fused attention kernels refuse inputs of the wrong shape or type, and bad dropout attrs', async () => {
+    await tf.setBackend('wasm');
+    installNativeKernels();
+    const qkv = tf.zeros([12, 24]) as tf.Tensor2D; // B 2 · T 6, 3 × 2 heads of 4
+    const attrs = { batch: 2, heads: 2 };
+    const run =
+      (inputs: Record<string, tf.Tensor>, kernelAttrs: object = attrs) =>
+      () =>
+        tf.engine().runKernel('MinigptAttention', inputs, kernelAttrs as never);
+    expect(run({ qkv: tf.zeros([12, 20]) })).toThrow(
+      /MinigptAttention: qkv float32 \[12,20\] is not float32 \(batch 2 · T, 3 · heads 2 · hs\)/,
+    );
+    expect(run({ qkv: tf.zeros([12, 24], 'int32') })).toThrow(/qkv int32 \[12,24\] is not float32/);
+    expect(run({ qkv }, { batch: 5, heads: 2 })).toThrow(/is not float32 \(batch 5/);
+    expect(run({ qkv }, { batch: 2.5, heads: 2 })).toThrow(/is not float32 \(batch 2.5/);
+    expect(
+      run({ qkv: tf.zeros([12, 24]) }, { ...attrs, threshold: 2 ** 32, start: 0, step: 1 }),
+    ).toThrow(/bad dropout attrs/);
+    expect(run({ qkv }, { ...attrs, threshold: 5, start: -1, step: 1 })).toThrow(
+      /bad dropout attrs/,
+    );
+    expect(run({})).toThrow(/MinigptAttention: input qkv is missing/);
+    const [y, lse] = run({ qkv })() as tf.Tensor[];
+    expect(y!.shape).toEqual([12, 8]);
+    expect(lse!.shape).toEqual([2, 2, 6]);
+    const grad = (inputs: Record<string, tf.Tensor>) => () =>
+      tf.engine().runKernel('MinigptAttentionGrad', inputs, attrs);
+    expect(grad({ dy: y!, qkv, y: y!, lse: y! })).toThrow(
+      /MinigptAttentionGrad: lse must be float32 \[2,2,6\], got float32 \[12,8\]/,
+    );
+    expect(grad({ dy: qkv, qkv, y: y!, lse: lse! })).toThrow(/dy must be float32 \[12,8\]/);
+    expect(grad({ dy: y!, qkv, lse: lse! })).toThrow(/input y is missing/);
+    await tf.setBackend('cpu');
+  });
+
   it('gives the same bits on 1, 2, 3 and 5 threads; LayerNorm sums its row blocks right', async () => {
     const defaultThreads = loadNativeAddon().addon!.info().threads;
     const [rows, channels] = [600, 96]; // 57,600 floats: threaded, 4 row blocks of 170 rows
@@ -372,6 +506,23 @@ describe('native kernels', () => {
     const heads = values(48 * 64 * 32, 13).flat(); // 48 small products: split by item
     const geluInput = values(70_001, 14).flat();
     await tf.setBackend('wasm');
+    // Attention: 2 · 3 (batch row, head) tasks, each summing over keys and queries.
+    const attentionInput = tf.tensor2d(values(2 * 70 * 288, 15).flat(), [140, 288]);
+    const attentionGradient = tf.tensor2d(values(2 * 70 * 96, 16).flat(), [140, 96]);
+    const fusedAttention = () => {
+      const attrs = { batch: 2, heads: 3 };
+      const [attention, lse] = tf
+        .engine()
+        .runKernel('MinigptAttention', { qkv: attentionInput }, attrs as never) as tf.Tensor[];
+      const dqkv = tf
+        .engine()
+        .runKernel(
+          'MinigptAttentionGrad',
+          { dy: attentionGradient, qkv: attentionInput, y: attention!, lse: lse! },
+          attrs as never,
+        ) as tf.Tensor;
+      return { fusedAttention: attention!, lse: lse!, dqkv };
+    };
     const run = (threads: number) => {
       installNativeKernels({ threads });
       return tf.tidy(() => {
@@ -394,6 +545,7 @@ describe('native kernels', () => {
           weightGradient: tf.matMul(tf.tensor2d(c, [700, 128]), tf.tensor2d(c, [700, 128]), true),
           attention: tf.matMul(q, q, false, true),
           gelu: tf.engine().runKernel('MinigptGelu', { x: tf.tensor1d(geluInput) }) as tf.Tensor,
+          ...fusedAttention(),
           y: y!,
           dx: dx!,
           dGamma: dGamma!,
@@ -506,6 +658,19 @@ describe('native kernels', () => {
       addon.adamw(heap, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0.9, 0.1, 0.9, 0.1, 1, 1, 1e-8, 1, 1),
     ).toThrow(/adamw: an operand lies outside the heap/);
     expect(() => addon.sumOfSquares(heap, 4, 16)).toThrow(/sumOfSquares: an operand lies outside/);
+    // qkv of 2·4·24 floats (768 bytes) does not fit in 64.
+    expect(() => addon.attention!(heap, 0, 0, 0, 2, 4, 2, 4, -1, 0, 0, 1)).toThrow(
+      /attention: an operand lies outside the heap/,
+    );
+    expect(() => addon.attention!(heap, 0, 0, 0, 1, 0, 1, 2, -1, 0, 0, 1)).toThrow(
+      /attention: bad sizes/,
+    );
+    expect(() => addon.attention!(heap, 0, 0, 0, 1, 1, 1, 2, 2 ** 32, 0, 0, 1)).toThrow(
+      /attention: bad sizes/,
+    );
+    expect(() => addon.attentionGrad!(heap, 0, 0, 0, 0, 0, 2, 4, 2, 4, -1, 0, 0, 1)).toThrow(
+      /attentionGrad: an operand lies outside the heap/,
+    );
     expect(addon.sumOfSquares(heap, 0, 16)).toBe(0);
   });
 

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  ATTENTION_KERNEL_NAMES,
   FUSED_KERNEL_NAMES,
   KERNEL_NAMES,
   NO_WASM_BACKEND,
@@ -43,8 +44,8 @@ export interface NativeInstallResult {
   readonly vectorLanes?: number;
 }
 
-/** The tfjs kernels the addon replaces or adds on the wasm backend. */
-export const NATIVE_KERNEL_NAMES = KERNEL_NAMES;
+/** The tfjs kernels the addon replaces or adds on the wasm backend (fused attention too). */
+export const NATIVE_KERNEL_NAMES = [...KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES] as const;
 
 const defaultAddonPath = join(
   fileURLToPath(new URL('.', import.meta.url)),

@@ -158,6 +158,14 @@ describe('micro-batches on wasm', () => {
     expect(rowsThatFit(resolveTrainConfig({ preset: 'seed' }), 1)).toBe(1);
   });
 
+  it('with the fused attention kernels (no (T, T) tensors kept), the seed batch of 64 runs whole', () => {
+    const seed = resolveTrainConfig({ preset: 'seed' });
+    // 6 · 128 · 32 · 256 floats = 25.2 MB a row: 85 rows fit 2 GiB.
+    expect(rowsThatFit(seed, 2 * 1024 ** 3, 65, true)).toBe(64);
+    expect(rowsThatFit(seed, 1.2e9, 65, true)).toBe(32); // 47 rows fit; 32 divides 64
+    expect(rowsThatFit(seed, 1.2e9, 65, false)).toBe(16); // 23 rows fit with tfjs's attention
+  });
+
   it("counts GPT-2's (T, V) logits: batch 4 at block 256 runs a row at a time in what 124 M parameters leave", () => {
     const gpt2 = resolveTrainConfig({
       nLayer: 12,
@@ -171,5 +179,8 @@ describe('micro-batches on wasm', () => {
     expect(rowsThatFit(gpt2, 1.54e9)).toBe(2);
     expect(rowsThatFit(gpt2, 1.54e9, 50257)).toBe(1);
     expect(rowsThatFit(gpt2, 1.54e9, 65)).toBe(2);
+    // With the fused attention kernels: 302 MB a row, 508 MB with the logits (2 rows of 4).
+    expect(rowsThatFit(gpt2, 1.54e9, 50257, true)).toBe(2);
+    expect(rowsThatFit(gpt2, 1.54e9, 65, true)).toBe(4);
   });
 });

@@ -26,6 +26,7 @@ import {
   GPT,
   activationOf,
   countParameters,
+  hasFusedAttention,
   type GPTConfig,
   type WeightToCheck,
 } from '@minigpt/model';
@@ -358,6 +359,7 @@ export class Trainer {
             parts.config,
             wasmActivationBudget(parts.modelConfig),
             parts.modelConfig.vocabSize,
+            hasFusedAttention(),
           )
         : parts.config.batchSize;
   }
@@ -1045,13 +1047,22 @@ function wasmActivationBudget(model: GPTConfig): number {
 /**
  * The largest divisor of batchSize whose rows' activations fit `budget` bytes. Estimate
  * per row, from measurements of this model: nLayer · T · (48·C + 4·nh·T) float32 values
- * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones), plus
- * 4·T·V for the (T, V) logits, their softmax and gradients (`vocabSize`; small at vocab 65,
- * 51 MB a row each at GPT-2's 50,257 and block 256).
+ * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones) with tfjs's
+ * attention; nLayer · T · 32·C with the fused attention kernels (`fusedAttention`), which keep
+ * no (T, T) tensor and copy no saved tensor (a `seed` pass of 64 rows peaked at 2.02 GiB of
+ * RSS in all, 2026-11-30: ≤ 25 MB a row, where this gives 25.2); plus 4·T·V for the (T, V)
+ * logits, their softmax and gradients (`vocabSize`; small at vocab 65, 51 MB a row each at
+ * GPT-2's 50,257 and block 256).
  */
-export function rowsThatFit(config: TrainConfig, budget: number, vocabSize = 0): number {
+export function rowsThatFit(
+  config: TrainConfig,
+  budget: number,
+  vocabSize = 0,
+  fusedAttention = false,
+): number {
   const { nLayer, blockSize: time, nEmbd, nHead, batchSize } = config;
-  const bytesPerRow = (nLayer * time * (48 * nEmbd + 4 * nHead * time) + 4 * time * vocabSize) * 4;
+  const perPosition = fusedAttention ? 32 * nEmbd : 48 * nEmbd + 4 * nHead * time;
+  const bytesPerRow = (nLayer * time * perPosition + 4 * time * vocabSize) * 4;
   const fit = Math.max(1, Math.floor(budget / bytesPerRow));
   for (let rows = Math.min(fit, batchSize); rows > 1; rows--)
     if (batchSize % rows === 0) return rows;

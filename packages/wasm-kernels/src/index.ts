@@ -11,6 +11,7 @@ import { createWasmKernelSet } from './wasm-kernel-set.js';
 import type { KernelSet } from './kernel-set.js';
 
 export {
+  ATTENTION_KERNEL_NAMES,
   FUSED_KERNEL_NAMES,
   KERNEL_NAMES,
   NO_WASM_BACKEND,
@@ -18,6 +19,7 @@ export {
   heapFloats,
   installKernelSet,
   uninstallKernelSet,
+  type AttentionCall,
   type KernelSet,
 } from './kernel-set.js';
 export { createWasmKernelSet, kernelsWasmBytes } from './wasm-kernel-set.js';

@@ -104,7 +104,7 @@ const density = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 // tfjs's own kernel functions, captured before the set is installed: a kernel is the set's
 // when its function is no longer tfjs's.
 const tfjsKernels = new Map(
-  ['BatchMatMul', 'Exp', 'Erf', 'Slice', 'SplitV', 'GatherV2'].map((name) => [
+  ['BatchMatMul', 'Exp', 'Erf', 'Slice', 'SplitV', 'GatherV2', 'Identity'].map((name) => [
     name,
     tf.getKernel(name, 'wasm')?.kernelFunc,
   ]),
@@ -663,6 +663,37 @@ describe('WebAssembly kernels on the wasm backend', () => {
         tf.tidy(() => tf.gather(tf.tensor(x, [3, 5, 7, 4]), tf.tensor1d([3], 'int32')).dataSync()),
       ).toThrow(/index value 3 is not in \[0, 2\]/);
     });
+  });
+
+  it('Identity shares its input’s memory: no copy, and each reference outlives the other', () => {
+    expect(isNative('Identity')).toBe(true);
+    const heapOffset = (t: tf.Tensor) =>
+      (
+        tf.backend() as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }
+      ).dataIdMap.get(t.dataId).memoryOffset;
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      const original = tf.tensor([1, 0, 3, 4, 0, 6], [2, 3], dtype);
+      const copy = tf.clone(original);
+      expect(heapOffset(copy)).toBe(heapOffset(original));
+      original.dispose();
+      // The memory stays while a reference holds it.
+      expect([...copy.dataSync()]).toEqual(
+        dtype === 'bool' ? [1, 0, 1, 1, 0, 1] : [1, 0, 3, 4, 0, 6],
+      );
+      const again = tf.clone(copy);
+      copy.dispose();
+      expect(again.shape).toEqual([2, 3]);
+      expect(again.dtype).toBe(dtype);
+      expect(again.dataSync()[2]).toBe(dtype === 'bool' ? 1 : 3);
+      again.dispose();
+    }
+    // Gradients through saved (cloned) tensors still flow: d/dx Σ (x·x) = 2x.
+    const grad = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => tf.sum(tf.mul(x, x)))(tf.tensor1d([1, -2, 3]))
+        .dataSync(),
+    );
+    expect([...grad]).toEqual([2, -4, 6]);
   });
 
   it("uninstalling puts tfjs's kernels back", async () => {

@@ -10,6 +10,7 @@ import {
   Erf,
   Exp,
   GatherV2,
+  Identity,
   Slice,
   SplitV,
   slice_util,
@@ -29,6 +30,18 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+
+/** The shape and dropout stream of a KernelSet attention call (after its byte offsets). */
+export type AttentionCall = [
+  batch: number,
+  time: number,
+  heads: number,
+  headSize: number,
+  threshold: number,
+  start: number,
+  step: number,
+  keepScale: number,
+];
 
 /**
  * The arithmetic of the kernels, on float32 operands inside `heap` (the wasm backend's
@@ -133,6 +146,32 @@ export interface KernelSet {
   ): void;
   /** Σ x² over `count` float32s (accumulated in double, the same for any thread count). */
   sumOfSquares(heap: ArrayBufferLike, x: number, count: number): number;
+  /**
+   * Fused causal self-attention (optional: a set without it leaves attention to tfjs ops).
+   * qkv (B·T, 3C): q, k, v side by side (c_attn's output), head h at columns [h·hs,
+   * (h+1)·hs) of each; y (B·T, C) = softmax(q·kᵀ/√hs + causal mask)·v per (batch row, head),
+   * the heads side by side; lse (B, nh, T) each query's log-sum-exp of its scaled scores.
+   * Dropout on the weights when threshold ≥ 0: weight e = ((b·nh + h)·T + i)·T + j is kept
+   * when lowbias32(start + e·step mod 2³²) ≥ threshold (@minigpt/model's dropoutKeepMask
+   * stream), kept weights scaled by keepScale.
+   */
+  attention?(
+    heap: ArrayBufferLike,
+    qkv: number,
+    y: number,
+    lse: number,
+    ...shape: AttentionCall
+  ): void;
+  /** Its backward: dqkv (B·T, 3C), laid out as qkv, from dy and the forward's qkv, y, lse. */
+  attentionGrad?(
+    heap: ArrayBufferLike,
+    dy: number,
+    qkv: number,
+    y: number,
+    lse: number,
+    dqkv: number,
+    ...shape: AttentionCall
+  ): void;
 }
 
 /**
@@ -150,6 +189,13 @@ export interface KernelSet {
  *                         → [weight', m', v'] (PyTorch's AdamW step on one weight)
  *   MinigptSumOfSquares   inputs any number of float32 tensors → [Σ x² over all (a scalar)]
  * `@minigpt/trainer`'s AdamW runs the last two when the active backend has them.
+ *
+ * Two more where the set has `attention` (the native addon does): @minigpt/model's
+ * causal self-attention runs them instead of ~30 tfjs ops a layer (c_attn's split, the
+ * reshapes and transposes, batched products, mask and softmax, forward and backward).
+ *   MinigptAttention      inputs qkv (B·T, 3C); attrs batch, heads, and dropout's threshold
+ *                         (−1: none), start, step, keepScale → [y (B·T, C), lse (B, nh, T)]
+ *   MinigptAttentionGrad  inputs dy (B·T, C), qkv, y, lse; same attrs → [dqkv (B·T, 3C)]
  */
 export const FUSED_KERNEL_NAMES = [
   'MinigptLayerNorm',
@@ -160,12 +206,17 @@ export const FUSED_KERNEL_NAMES = [
   'MinigptSumOfSquares',
 ] as const;
 
+/** The fused attention kernels, registered where the set has `attention`. */
+export const ATTENTION_KERNEL_NAMES = ['MinigptAttention', 'MinigptAttentionGrad'] as const;
+
 /**
  * The tfjs kernels a kernel set replaces or adds on the wasm backend. Slice, SplitV and
  * GatherV2 are copies, the same for every set: tfjs's wasm backend runs them at 20–50 ns a
  * float (a `baby` step spent 15 ms of ~220 splitting c_attn's weight and gathering
  * embeddings); here they are loops over typed arrays. (Its Transpose is as fast as a loop in
- * JavaScript, so it stays.)
+ * JavaScript, so it stays.) Identity shares its input's memory instead of copying it, as
+ * tfjs's cpu backend does: tf.customGrad clones every tensor a forward saves for its
+ * backward through it (63 copies of (768, 128) in a `baby` step, ~2 ms of ~44).
  */
 export const KERNEL_NAMES = [
   BatchMatMul,
@@ -174,12 +225,14 @@ export const KERNEL_NAMES = [
   Slice,
   SplitV,
   GatherV2,
+  Identity,
   ...FUSED_KERNEL_NAMES,
 ] as const;
 
 /** What the wasm backend object offers that the kernels use (its public class members). */
 interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
+  incRef(dataId: object): void;
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }
@@ -203,6 +256,7 @@ export function installKernelSet(kernels: KernelSet): readonly string[] | null {
   replace(Slice, copySlice);
   replace(SplitV, copySplitV);
   replace(GatherV2, copyGatherV2);
+  replace(Identity, sharedIdentity);
   replace(Erf, (original) => fastUnary(kernels, 1, original));
   add('MinigptLayerNorm', fastLayerNorm(kernels));
   add('MinigptLayerNormGrad', fastLayerNormGrad(kernels));
@@ -210,7 +264,10 @@ export function installKernelSet(kernels: KernelSet): readonly string[] | null {
   add('MinigptGeluGrad', fastElementwise(kernels, 3));
   add('MinigptAdamW', fastAdamW(kernels));
   add('MinigptSumOfSquares', fastSumOfSquares(kernels));
-  return KERNEL_NAMES;
+  if (!kernels.attention || !kernels.attentionGrad) return KERNEL_NAMES;
+  add('MinigptAttention', fastAttention(kernels));
+  add('MinigptAttentionGrad', fastAttentionGrad(kernels));
+  return [...KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES];
 }
 
 const replaced = new Map<string, KernelConfig>();
@@ -253,6 +310,20 @@ function replace(
   replaced.set(name, original);
   unregisterKernel(name, 'wasm');
   registerKernel({ ...original, kernelFunc });
+}
+
+/**
+ * Identity as one more reference to its input's memory (tfjs's cpu backend does the same;
+ * wasm's copies). Safe because no kernel writes into a tensor once made: every kernel,
+ * these sets' included, writes only the outputs it allocates.
+ */
+function sharedIdentity(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as unknown as { x: TensorInfo };
+    if (x.dtype === 'string') return original(args);
+    (args.backend as unknown as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
 }
 
 /**
@@ -374,6 +445,120 @@ function fastLayerNormGrad(kernels: KernelSet): KernelFunc {
       channels,
     );
     return [dx, dGamma, dBeta];
+  };
+}
+
+interface AttentionAttrs {
+  batch: number;
+  heads: number;
+  /** Dropout's stream (KernelSet.attention): threshold −1 (or absent) for none. */
+  threshold?: number;
+  start?: number;
+  step?: number;
+  keepScale?: number;
+}
+
+/** The dropout attrs as the set's arguments, checked (integers in [0, 2³²)). */
+function dropoutArguments(
+  kernel: string,
+  attrs: AttentionAttrs,
+): [threshold: number, start: number, step: number, keepScale: number] {
+  const { threshold = -1, start = 0, step = 0, keepScale = 1 } = attrs;
+  const word = (x: number) => Number.isInteger(x) && x >= 0 && x < 2 ** 32;
+  if (!(threshold === -1 || word(threshold)) || !word(start) || !word(step) || !(keepScale > 0))
+    throw new Error(
+      `${kernel}: bad dropout attrs ${JSON.stringify({ threshold, start, step, keepScale })}`,
+    );
+  return [threshold, start, step, keepScale];
+}
+
+/** B, T, nh, hs of qkv (B·T, 3C), checked against the attrs; throws naming `kernel`. */
+function attentionShape(kernel: string, qkv: TensorInfo | undefined, attrs: AttentionAttrs) {
+  const { batch, heads } = attrs;
+  if (!qkv) throw new Error(`${kernel}: input qkv is missing`);
+  const [rows = 0, width = 0] = qkv.shape;
+  if (
+    qkv.dtype !== 'float32' ||
+    qkv.shape.length !== 2 ||
+    !Number.isInteger(batch) ||
+    !Number.isInteger(heads) ||
+    batch < 1 ||
+    heads < 1 ||
+    rows % batch !== 0 ||
+    width % (3 * heads) !== 0
+  )
+    throw new Error(
+      `${kernel}: qkv ${qkv.dtype} [${qkv.shape}] is not float32 (batch ${batch} · T, 3 · heads ${heads} · hs)`,
+    );
+  return { batch, time: rows / batch, heads, headSize: width / (3 * heads) };
+}
+
+/** Checks that `tensor` is float32 of `shape`. */
+function checkAttentionInput(
+  kernel: string,
+  name: string,
+  tensor: TensorInfo | undefined,
+  shape: number[],
+): void {
+  if (!tensor) throw new Error(`${kernel}: input ${name} is missing`);
+  if (tensor.dtype !== 'float32' || !util.arraysEqual(tensor.shape, shape))
+    throw new Error(
+      `${kernel}: ${name} must be float32 [${shape}], got ${tensor.dtype} [${tensor.shape}]`,
+    );
+}
+
+function fastAttention(kernels: KernelSet): KernelFunc {
+  return (args) => {
+    const { qkv } = args.inputs as unknown as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as AttentionAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    const { batch, time, heads, headSize } = attentionShape('MinigptAttention', qkv, attrs);
+    const dropout = dropoutArguments('MinigptAttention', attrs);
+    const y = backend.makeOutput([batch * time, heads * headSize], 'float32');
+    const lse = backend.makeOutput([batch, heads, time], 'float32');
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    kernels.attention!(
+      backend.wasm.HEAPU8.buffer,
+      offset(qkv!),
+      offset(y),
+      offset(lse),
+      batch,
+      time,
+      heads,
+      headSize,
+      ...dropout,
+    );
+    return [y, lse];
+  };
+}
+
+function fastAttentionGrad(kernels: KernelSet): KernelFunc {
+  return (args) => {
+    const { dy, qkv, y, lse } = args.inputs as unknown as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as AttentionAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    const kernel = 'MinigptAttentionGrad';
+    const { batch, time, heads, headSize } = attentionShape(kernel, qkv, attrs);
+    checkAttentionInput(kernel, 'dy', dy, [batch * time, heads * headSize]);
+    checkAttentionInput(kernel, 'y', y, [batch * time, heads * headSize]);
+    checkAttentionInput(kernel, 'lse', lse, [batch, heads, time]);
+    const dropout = dropoutArguments(kernel, attrs);
+    const dqkv = backend.makeOutput([...qkv!.shape], 'float32');
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    kernels.attentionGrad!(
+      backend.wasm.HEAPU8.buffer,
+      offset(dy!),
+      offset(qkv!),
+      offset(y!),
+      offset(lse!),
+      offset(dqkv),
+      batch,
+      time,
+      heads,
+      headSize,
+      ...dropout,
+    );
+    return dqkv;
   };
 }
 
