@@ -14,6 +14,7 @@
 //
 // Dimensions: B batch, T new tokens, P cached tokens, C nEmbd, nh heads, hs = C/nh, V vocab.
 import { activationOf, type GPTConfig } from '@minigpt/model/config';
+import { PAST_ATTENTION_BRANCH } from '@minigpt/runtime';
 import { Graph, DataType, floatInitializer, int64Initializer, int8Initializer } from './onnx.js';
 
 export const OPSET = 17;
@@ -293,7 +294,8 @@ export function buildGptGraph(
       dataType: DataType.FLOAT,
       dims: [batch, nHead, sequence, headSize],
     });
-    const withPast = graph.subgraph(`attend_past_${layer}`);
+    // Named so that a CPU runner may inline it (PAST_ATTENTION_BRANCH).
+    const withPast = graph.subgraph(`${PAST_ATTENTION_BRANCH}${layer}`);
     withPast.outputs.push(
       attendedInfo(withPast.op('Add', [withPast.op('MatMul', [toPast!, pastValue]), fromNew])),
     );

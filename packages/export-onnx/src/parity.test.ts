@@ -11,6 +11,7 @@ import {
   logitsRow,
   maxAbsDiff,
   nodeCount,
+  opCount,
   randomIds,
   runLogits,
   tanhGeluModel,
@@ -195,10 +196,17 @@ for (const graph of [{ fused: false }, { fused: true }]) {
         ]).flat();
         expect(inPlace.outputNames).toEqual(['logits', ...rowNames]);
         // The Concats that build present (two per layer) are gone: nothing else reads present.
-        // In the fused graph MultiHeadAttention writes present itself: no node goes.
-        expect(nodeCount(onnx) - nodeCount(cacheRowsModel(onnx, manifest))).toBe(
+        // In the fused graph MultiHeadAttention writes present itself: no node goes. The If
+        // around each layer's attention over the past is replaced by its branch (two nodes).
+        const edited = cacheRowsModel(onnx, manifest);
+        expect(opCount(onnx, 'Concat') - opCount(edited, 'Concat')).toBe(
           graph.fused ? 0 : 2 * config.nLayer,
         );
+        expect([opCount(onnx, 'If'), opCount(edited, 'If')]).toEqual([
+          graph.fused ? 0 : config.nLayer,
+          0,
+        ]);
+        expect(nodeCount(onnx) - nodeCount(edited)).toBe(graph.fused ? 0 : config.nLayer);
 
         // Contiguous: prefill 5, then 4 steps of one token, present fed back.
         const ids = randomIds(9, VOCAB, 21);

@@ -180,3 +180,15 @@ export function nodeCount(model: Uint8Array): number {
   const graph = readFields(model).find((field) => field.field === 7)!.payload!;
   return readFields(graph).filter((field) => field.field === 1).length;
 }
+
+/** How many of the main graph's nodes (NodeProto.op_type = 4) are `opType` nodes. */
+export function opCount(model: Uint8Array, opType: string): number {
+  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
+  return readFields(graph)
+    .filter((field) => field.field === 1)
+    .filter((node) =>
+      readFields(node.payload!).some(
+        (part) => part.field === 4 && new TextDecoder().decode(part.payload) === opType,
+      ),
+    ).length;
+}

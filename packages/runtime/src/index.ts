@@ -48,6 +48,7 @@ export {
 export { ProtoWriter, readFields, type ProtoField } from './protobuf.js';
 export {
   OnnxDataType,
+  PAST_ATTENTION_BRANCH,
   editGraphOutputs,
   encodeValueInfo,
   type GraphOutputEdit,

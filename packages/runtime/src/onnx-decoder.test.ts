@@ -19,6 +19,7 @@ import {
   type OrtBinding,
   type OrtTensorLike,
 } from './index.js';
+import { toInt64 } from './onnx-decoder.js';
 import { manifestJson } from './test-manifest.js';
 
 const STRATEGIES: CacheStrategy[] = ['write-present', 'rows-in-place', 'keep-present'];
@@ -345,6 +346,25 @@ async function reference(manifest: ExportManifest, steps: RowStep[][]) {
   }
   return out;
 }
+
+describe('toInt64', () => {
+  it('gives BigInt64Array.from of the values, inside and outside 32 bits', () => {
+    const values = [
+      0,
+      1,
+      65,
+      -1,
+      2 ** 31 - 1,
+      -(2 ** 31),
+      2 ** 31,
+      -(2 ** 31) - 1,
+      2 ** 40,
+      -(2 ** 52),
+    ];
+    expect(Array.from(toInt64(values))).toEqual(values.map((value) => BigInt(value)));
+    expect(() => toInt64([0.5])).toThrow(RangeError);
+  });
+});
 
 describe('createOnnxDecoder', () => {
   it('gives, with every strategy, the logits and cache of a full recompute (batch 3)', async () => {

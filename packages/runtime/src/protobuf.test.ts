@@ -1,7 +1,7 @@
 // ProtoWriter against the protobuf encoding spec's examples, and the ONNX messages built on it
 // against bytes worked out by hand from onnx.proto's field numbers.
 import { describe, expect, it } from 'vitest';
-import { OnnxDataType, editGraphOutputs, encodeValueInfo } from './index.js';
+import { OnnxDataType, PAST_ATTENTION_BRANCH, editGraphOutputs, encodeValueInfo } from './index.js';
 import { ProtoWriter, readFields } from './protobuf.js';
 
 const bytes = (writer: ProtoWriter) => Array.from(writer.finish());
@@ -158,6 +158,59 @@ describe('editGraphOutputs', () => {
       .int64(1, 8)
       .finish();
     expect(Array.from(editGraphOutputs(model, { remove: ['p'] }))).toEqual(Array.from(expected));
+  });
+
+  it("inlines a past-attention If's then_branch (outputs renamed to the If's), and no other If", () => {
+    // NodeProto { op_type = 4, attribute = 5 }; AttributeProto { name = 1, g = 6, type = 20 };
+    // GraphProto { name = 2, initializer = 5 }.
+    const ifNode = (branchName: string, out: string, withInitializer = false) => {
+      const branch = new ProtoWriter()
+        .message(1, node(['w', 'past'], ['m']).string(4, 'MatMul'))
+        .message(1, node(['m', 'n'], ['sum']).string(4, 'Add'))
+        .string(2, branchName);
+      if (withInitializer) branch.message(5, new ProtoWriter().string(8, 'c'));
+      branch.message(12, output('sum'));
+      const attribute = (name: string, g: ProtoWriter) =>
+        new ProtoWriter().string(1, name).message(6, g).int64(20, 5);
+      return node(['cond'], [out])
+        .string(4, 'If')
+        .message(5, attribute('then_branch', branch))
+        .message(5, attribute('else_branch', graph([1, node(['n'], ['only'])]).string(2, 'e')));
+    };
+    const model = (...ifs: ProtoWriter[]) =>
+      new ProtoWriter()
+        .message(
+          7,
+          graph([1, node(['a'], ['n'])], ...ifs.map((x): [number, ProtoWriter] => [1, x]), [
+            12,
+            output('y'),
+          ]),
+        )
+        .finish();
+    const edited = editGraphOutputs(
+      model(ifNode(`${PAST_ATTENTION_BRANCH}0`, 'y'), ifNode('other_0', 'z')),
+      { inlinePastAttention: true },
+    );
+    const expected = new ProtoWriter()
+      .message(
+        7,
+        graph(
+          [1, node(['a'], ['n'])],
+          [1, node(['w', 'past'], ['m']).string(4, 'MatMul')],
+          [1, node(['m', 'n'], ['y']).string(4, 'Add')], // sum, renamed to the If's y in place
+          [1, ifNode('other_0', 'z')],
+          [12, output('y')],
+        ),
+      )
+      .finish();
+    expect(Array.from(edited)).toEqual(Array.from(expected));
+    // Not asked, or a branch with initializers of its own: the If stays.
+    const kept = model(ifNode(`${PAST_ATTENTION_BRANCH}0`, 'y', true));
+    expect(Array.from(editGraphOutputs(kept, { inlinePastAttention: true }))).toEqual(
+      Array.from(kept),
+    );
+    const asked = model(ifNode(`${PAST_ATTENTION_BRANCH}0`, 'y'));
+    expect(Array.from(editGraphOutputs(asked, {}))).toEqual(Array.from(asked));
   });
 
   it('refuses bytes without a graph, or not a message', () => {
