@@ -175,20 +175,22 @@ export function checkWithOnnx(
   return JSON.parse(execFileSync(python, ['-c', script, ...paths], { encoding: 'utf8' })) as never;
 }
 
+/** The main graph's nodes (GraphProto.node = 1) of an encoded model, If branches not included. */
+function graphNodes(model: Uint8Array) {
+  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
+  return readFields(graph).filter((field) => field.field === 1);
+}
+
 /** Nodes of the main graph of an encoded model (If branches not counted). */
 export function nodeCount(model: Uint8Array): number {
-  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
-  return readFields(graph).filter((field) => field.field === 1).length;
+  return graphNodes(model).length;
 }
 
 /** How many of the main graph's nodes (NodeProto.op_type = 4) are `opType` nodes. */
 export function opCount(model: Uint8Array, opType: string): number {
-  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
-  return readFields(graph)
-    .filter((field) => field.field === 1)
-    .filter((node) =>
-      readFields(node.payload!).some(
-        (part) => part.field === 4 && new TextDecoder().decode(part.payload) === opType,
-      ),
-    ).length;
+  return graphNodes(model).filter((node) =>
+    readFields(node.payload!).some(
+      (part) => part.field === 4 && new TextDecoder().decode(part.payload) === opType,
+    ),
+  ).length;
 }

@@ -420,7 +420,7 @@ function lowbias32(value: number): number {
  * this fills the bool tensor's bytes directly (~4× faster).
  */
 export function dropoutKeepMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = shape.reduce((product, dim) => product * dim, 1);
   const keep = new Uint8Array(size);
   const { threshold, start, step } = dropoutStream(rate, seed);
   let counter = start;

@@ -12,14 +12,17 @@
 //      (preallocated, as runner-node) against fetching the logits only: the difference is what
 //      returning the cache through onnxruntime-node costs (the graph computes present either way).
 //   3. generateBatch over @minigpt/runtime's decoder with each of the two: tokens/s at batch
-//      1, 4 and 16, 100 new tokens, greedy, interleaved rounds.
+//      1, 4 and 16, 100 new tokens, greedy, interleaved rounds; and 'rows-in-place' with the
+//      published graph's past-attention Ifs kept, against cacheRowsModel's inlined ones.
 // The profiler's own bookkeeping inflates (1); (2) and (3) run without it. Each is a median
 // (min – max) over rounds where it says so.
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
 import {
   cacheNames,
   cacheRowsModel,
+  cacheRowsOutputs,
   createOnnxDecoder,
+  editGraphOutputs,
   generateBatch,
   parseManifest,
 } from '@minigpt/runtime';
@@ -122,6 +125,11 @@ try {
     const published = readFileSync(join(exportDir, files[dtype]));
     graphBytes[`${dtype} write-present`] = published;
     graphBytes[`${dtype} rows-in-place`] = cacheRowsModel(published, manifest);
+    // cacheRowsModel's edit without its inlining of the past-attention Ifs, for part 3.
+    graphBytes[`${dtype} rows-in-place, Ifs kept`] = editGraphOutputs(published, {
+      add: cacheRowsOutputs(manifest),
+      remove: cacheNames(manifest).map((name) => name.output),
+    });
   }
   const bindingOf = (session) => ({
     int64: (data, dims) => new ort.Tensor('int64', data, dims),
@@ -259,10 +267,16 @@ try {
     await session.release();
   }
 
-  // 3. The cache strategy under generateBatch.
+  // 3. The cache strategy under generateBatch; and rows-in-place with the published graph's
+  // past-attention Ifs kept, against cacheRowsModel's inlined ones.
   const decoders = [];
   const sessions = [];
-  for (const [dtype, strategy] of variants) {
+  const generateVariants = [
+    ...variants,
+    ['fp32', 'rows-in-place, Ifs kept'],
+    ['int8', 'rows-in-place, Ifs kept'],
+  ];
+  for (const [dtype, strategy] of generateVariants) {
     const session = await ort.InferenceSession.create(
       graphBytes[`${dtype} ${strategy}`],
       sessionOptions,
@@ -271,7 +285,7 @@ try {
     decoders.push({
       dtype,
       strategy,
-      decoder: createOnnxDecoder(bindingOf(session), manifest, strategy),
+      decoder: createOnnxDecoder(bindingOf(session), manifest, strategy.split(',')[0]),
     });
   }
   const prompts = Array.from({ length: 16 }, (_, i) => `ROMEO:\n${'a'.repeat(i)}`); // 7–22 characters
@@ -285,7 +299,8 @@ try {
   };
   const results = new Map();
   for (let round = -2; round < rounds; round++) {
-    for (const { dtype, strategy, decoder } of decoders) {
+    // Odd rounds run the variants in reverse, so no variant always follows another.
+    for (const { dtype, strategy, decoder } of round % 2 ? [...decoders].reverse() : decoders) {
       for (const batch of [1, 4, 16]) {
         const rate = await tokensPerSec(decoder, batch);
         if (round < 0) continue; // warm-up
@@ -310,6 +325,16 @@ try {
       `| ${dtype} | ${strategy} | ${summary(rates(1), 0)} | ${summary(rates(4), 0)} | ${summary(rates(16), 0)} | ${summary(ratio, 2)}× |`,
     );
   }
+  console.log('');
+  for (const dtype of ['fp32', 'int8'])
+    for (const batch of [1, 4, 16]) {
+      const inlined = results.get(`${dtype} rows-in-place ${batch}`);
+      const kept = results.get(`${dtype} rows-in-place, Ifs kept ${batch}`);
+      const ratio = inlined.map((rate, round) => rate / kept[round]);
+      console.log(
+        `${dtype}, batch ${batch}: Ifs inlined / kept ${summary(ratio, 2)}× (same round, paired)`,
+      );
+    }
   await Promise.all(sessions.map((session) => session.release()));
   console.log('');
   console.log(

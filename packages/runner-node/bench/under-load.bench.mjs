@@ -16,14 +16,14 @@
 //          [--new-tokens=N]
 // The model is generate.bench.mjs's, exported by it in a child process (the exporter is not
 // loaded in the process that measures).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { withBusyCore } from '@minigpt/bench-support';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -57,23 +57,6 @@ const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
 const ort = require('onnxruntime-node');
 const { loadModel } = await import('@minigpt/runner-node');
-
-/** Runs `body` while a child process keeps one core busy. */
-async function withBusyCore(body) {
-  const busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
-  await new Promise((resolve, reject) => {
-    busy.once('spawn', resolve);
-    busy.once('error', reject);
-  });
-  await sleep(300); // Node's start-up in the child is over: from here it is the loop alone
-  try {
-    return await body();
-  } finally {
-    const exited = new Promise((resolve) => busy.once('exit', resolve));
-    busy.kill('SIGKILL');
-    await exited;
-  }
-}
 
 const load = () =>
   `load average ${loadavg()

@@ -359,9 +359,10 @@ export function cacheRowsOutputs(manifest: ExportManifest): OnnxValueInfo[] {
 /**
  * `model` as the 'rows-in-place' strategy runs it: the cache rows declared as outputs in
  * place of present, so the Concats that build present (a copy of the whole cache per step)
- * are gone from the graph, and the past-attention Ifs replaced by their branch. The exporter's graph attends over the past and the new rows as
- * two operands, so nothing else reads present; in a graph that does read it (exports made
- * before that change), the Concats stay and only the outputs change.
+ * are gone from the graph, and the past-attention Ifs are replaced by their branch. The
+ * exporter's graph attends over the past and the new rows as two operands, so nothing else
+ * reads present; in a graph that does read it (exports made before that change), the
+ * Concats stay and only the outputs change.
  */
 export function cacheRowsModel(model: Uint8Array, manifest: ExportManifest): Uint8Array {
   return editGraphOutputs(model, {

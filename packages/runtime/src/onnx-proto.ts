@@ -15,52 +15,6 @@ export interface OnnxValueInfo {
   readonly dims: ReadonlyArray<number | string>;
 }
 
-/**
- * An If node's then_branch nodes, encoded as graph node fields with the branch's outputs
- * renamed to the If's, when the node is an If whose then_branch is a PAST_ATTENTION_BRANCH
- * with no initializers of its own; else undefined (the node stays as it is).
- */
-function pastAttentionBranch(
-  node: Uint8Array,
-  strings: (payload: Uint8Array, number: number) => string[],
-): Uint8Array[] | undefined {
-  if (strings(node, NODE_OP_TYPE_FIELD)[0] !== 'If') return undefined;
-  const outputs = strings(node, NODE_OUTPUT_FIELD);
-  const thenBranch = readFields(node)
-    .filter((field) => field.field === NODE_ATTRIBUTE_FIELD && field.payload !== undefined)
-    .map((field) => field.payload!)
-    .filter((attribute) => strings(attribute, ATTRIBUTE_NAME_FIELD)[0] === 'then_branch')
-    .flatMap((attribute) => readFields(attribute))
-    .find((field) => field.field === ATTRIBUTE_GRAPH_FIELD && field.payload !== undefined)?.payload;
-  if (
-    !thenBranch ||
-    !(strings(thenBranch, GRAPH_NAME_FIELD)[0] ?? '').startsWith(PAST_ATTENTION_BRANCH)
-  )
-    return undefined;
-  const branchFields = readFields(thenBranch);
-  if (branchFields.some((field) => field.field === GRAPH_INITIALIZER_FIELD)) return undefined;
-  const branchOutputs = branchFields
-    .filter((field) => field.field === GRAPH_OUTPUT_FIELD && field.payload !== undefined)
-    .map((field) => strings(field.payload!, VALUE_INFO_NAME_FIELD)[0] ?? '');
-  if (branchOutputs.length !== outputs.length) return undefined;
-  const renamed = new Map(branchOutputs.map((name, index) => [name, outputs[index]!]));
-  return branchFields
-    .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
-    .map((field) => {
-      const nodeFields = readFields(field.payload!);
-      const encoded = new ProtoWriter();
-      for (const part of nodeFields) {
-        const name =
-          part.field === NODE_OUTPUT_FIELD && part.payload !== undefined
-            ? renamed.get(new TextDecoder().decode(part.payload))
-            : undefined;
-        if (name !== undefined) encoded.string(NODE_OUTPUT_FIELD, name);
-        else encoded.raw(field.payload!.subarray(part.start, part.end));
-      }
-      return new ProtoWriter().message(GRAPH_NODE_FIELD, encoded).finish();
-    });
-}
-
 /** ValueInfoProto { name = 1, type = 2 { tensor_type = 1 { elem_type = 1, shape = 2 } } }. */
 export function encodeValueInfo(info: OnnxValueInfo): ProtoWriter {
   const shape = new ProtoWriter();
@@ -92,6 +46,16 @@ const NODE_OP_TYPE_FIELD = 4;
 const ATTRIBUTE_NAME_FIELD = 1;
 const GRAPH_NAME_FIELD = 2;
 const GRAPH_INITIALIZER_FIELD = 5;
+// Names only decide what matches an edit: a name that is not UTF-8 decodes to U+FFFD and
+// matches nothing, rather than throwing.
+const utf8 = new TextDecoder();
+
+/** The string fields numbered `number` of an encoded message. */
+function strings(payload: Uint8Array, number: number): string[] {
+  return readFields(payload)
+    .filter((field) => field.field === number && field.payload !== undefined)
+    .map((field) => utf8.decode(field.payload));
+}
 
 /**
  * The name prefix of the If branch that attends over the past (the exporter names it
@@ -107,7 +71,7 @@ export interface GraphOutputEdit {
   /**
    * Replace each If whose then_branch is a PAST_ATTENTION_BRANCH by that branch's nodes (for
    * onnxruntime's CPU and wasm kernels only): an If costs onnxruntime a subgraph call per
-   * layer and step, measured at 5–8 % of a batch-16 decode step.
+   * layer and step (runner-node's bench/decode-profile.mjs measures the difference).
    */
   readonly inlinePastAttention?: boolean;
   /**
@@ -139,13 +103,6 @@ export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint
       bytes: payload!.subarray(field.start, field.end),
     })),
   );
-  // Names only decide what matches `remove`: a name that is not UTF-8 decodes to U+FFFD
-  // and matches nothing, rather than throwing.
-  const text = new TextDecoder();
-  const strings = (payload: Uint8Array, number: number) =>
-    readFields(payload)
-      .filter((field) => field.field === number && field.payload !== undefined)
-      .map((field) => text.decode(field.payload));
   const removed = new Set(edit.remove ?? []);
   /** Names a node reads: its inputs, and whatever the nodes of its subgraphs (If, Loop
    * branches) read, since a subgraph sees the enclosing graph's values by name. */
@@ -185,7 +142,7 @@ export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint
     if (dropped.has(field)) continue;
     const branch =
       edit.inlinePastAttention && field.field === GRAPH_NODE_FIELD && field.payload !== undefined
-        ? pastAttentionBranch(field.payload, strings)
+        ? pastAttentionBranch(field.payload)
         : undefined;
     if (branch) {
       for (const node of branch) edited.raw(node);
@@ -206,4 +163,47 @@ export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint
     else if (!graphFields.includes(field)) out.raw(model.subarray(field.start, field.end));
   }
   return out.finish();
+}
+
+/**
+ * An If node's then_branch nodes, encoded as graph node fields with the branch's outputs
+ * renamed to the If's, when the node is an If whose then_branch is a PAST_ATTENTION_BRANCH
+ * with no initializers of its own; else undefined (the node stays as it is).
+ */
+function pastAttentionBranch(node: Uint8Array): Uint8Array[] | undefined {
+  if (strings(node, NODE_OP_TYPE_FIELD)[0] !== 'If') return undefined;
+  const outputs = strings(node, NODE_OUTPUT_FIELD);
+  const thenBranch = readFields(node)
+    .filter((field) => field.field === NODE_ATTRIBUTE_FIELD && field.payload !== undefined)
+    .map((field) => field.payload!)
+    .filter((attribute) => strings(attribute, ATTRIBUTE_NAME_FIELD)[0] === 'then_branch')
+    .flatMap((attribute) => readFields(attribute))
+    .find((field) => field.field === ATTRIBUTE_GRAPH_FIELD && field.payload !== undefined)?.payload;
+  if (
+    !thenBranch ||
+    !(strings(thenBranch, GRAPH_NAME_FIELD)[0] ?? '').startsWith(PAST_ATTENTION_BRANCH)
+  )
+    return undefined;
+  const branchFields = readFields(thenBranch);
+  if (branchFields.some((field) => field.field === GRAPH_INITIALIZER_FIELD)) return undefined;
+  const branchOutputs = branchFields
+    .filter((field) => field.field === GRAPH_OUTPUT_FIELD && field.payload !== undefined)
+    .map((field) => strings(field.payload!, VALUE_INFO_NAME_FIELD)[0] ?? '');
+  if (branchOutputs.length !== outputs.length) return undefined;
+  const renamed = new Map(branchOutputs.map((name, index) => [name, outputs[index]!]));
+  return branchFields
+    .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
+    .map((field) => {
+      const nodeFields = readFields(field.payload!);
+      const encoded = new ProtoWriter();
+      for (const part of nodeFields) {
+        const name =
+          part.field === NODE_OUTPUT_FIELD && part.payload !== undefined
+            ? renamed.get(utf8.decode(part.payload))
+            : undefined;
+        if (name !== undefined) encoded.string(NODE_OUTPUT_FIELD, name);
+        else encoded.raw(field.payload!.subarray(part.start, part.end));
+      }
+      return new ProtoWriter().message(GRAPH_NODE_FIELD, encoded).finish();
+    });
 }

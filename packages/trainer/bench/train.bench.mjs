@@ -18,12 +18,13 @@
 // does (PyTorch's allocator is otherwise slowed by mapping and unmapping its buffers). Our
 // step time includes drawing the batch (0.01–0.2 ms at these shapes). --reference-tok-s
 // gives the figures instead, and the table then says they came from the command line.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { withBusyCore } from '@minigpt/bench-support';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import { loadNativeAddon } from '@minigpt/native-kernels';
@@ -124,22 +125,6 @@ async function measure(preset, backend, native, threads) {
   times.sort((a, b) => a - b);
   const ms = times[Math.floor(times.length / 2)];
   return { ms, tokS: (tokensPerIter / ms) * 1000, label };
-}
-
-/** Runs `body` while a child process keeps one core busy. */
-async function withBusyCore(body) {
-  const busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
-  await new Promise((resolve, reject) => {
-    busy.once('spawn', resolve);
-    busy.once('error', reject);
-  });
-  try {
-    return await body();
-  } finally {
-    const exited = new Promise((resolve) => busy.once('exit', resolve));
-    busy.kill('SIGKILL');
-    await exited;
-  }
 }
 
 const range = (values, digits = 0) => {
