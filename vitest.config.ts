@@ -10,7 +10,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Files that start first, in this order. The web demo's e2e (150 s: its model build is
- * 2,000 `baby` iterations) was the last file to run and ran alone at the end;
+ * 2,000 `baby` iterations on one thread) was the last file to run and ran alone at the end;
  * first, it overlaps short tests on the other core. Then three long files that start no
  * browser, on that other core while the demo's e2e runs; by the time they are done the demo's
  * e2e is too, and the train-in-browser e2e (90 s) starts — it had started at 519 s and ended

@@ -1,12 +1,16 @@
 // Benchmark: the matMuls of a `baby` train step (batch 12 × 64 tokens, 4 heads, 128 wide) on
 // tfjs's wasm backend, with tfjs's own kernels and with @minigpt/wasm-kernels installed, in
 // one process and interleaved round by round. Prints ms per product (median of the rounds),
-// GFLOP/s and the ratio, with the machine and the date.
+// GFLOP/s and the ratio, with the machine and the date. Then one layer's causal
+// self-attention, forward and backward from c_attn's (B·T, 3C) output: as @minigpt/model runs
+// it with tfjs ops (split, reshapes, transposes, products, mask, softmax) on tfjs's kernels
+// and on these, and as it runs it where the set has the fused MinigptAttention kernels.
 // Usage: node bench/kernels.bench.mjs [--rounds=7] [--reps=10]
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { causalAttention, fusedCausalAttention, hasFusedAttention } from '@minigpt/model';
 import { installWasmKernels, uninstallWasmKernels } from '@minigpt/wasm-kernels';
 
 const { values: args } = parseArgs({
@@ -45,12 +49,42 @@ const time = (index) => {
   return (performance.now() - start) / reps;
 };
 
+// One `baby` layer's attention: qkv (12·64, 3·128) → y (12·64, 128), and the gradient of
+// Σ y·dy with respect to qkv.
+const [batch, blockSize, heads, width] = [12, 64, 4, 128];
+const qkv = tf.randomNormal([batch * blockSize, 3 * width]);
+const dy = tf.randomNormal([batch * blockSize, width]);
+const opsAttention = (x) => {
+  const heads4 = (part) =>
+    tf.transpose(tf.reshape(part, [batch, blockSize, heads, width / heads]), [0, 2, 1, 3]);
+  const [q, k, v] = tf.split(x, 3, 1).map(heads4); // (B, nh, T, hs) each
+  const y = causalAttention(q, k, v); // (B, nh, T, hs)
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [batch * blockSize, width]);
+};
+const fusedAttention = (x) => fusedCausalAttention(x, batch, heads);
+const timeAttention = (attend) => {
+  // Read back, so the work is done; not returned (tidy would walk the typed array's entries).
+  const step = () =>
+    tf.tidy(() => {
+      tf.grad((x) => tf.sum(tf.mul(attend(x), dy)))(qkv).dataSync();
+    });
+  step(); // warm-up
+  const start = performance.now();
+  for (let rep = 0; rep < reps; rep++) step();
+  return (performance.now() - start) / reps;
+};
+const attention = { tfjs: [], ops: [], fused: [] };
+
 const results = cases.map(() => ({ tfjs: [], wasm: [] }));
 for (let round = 0; round < rounds; round++) {
   uninstallWasmKernels();
   cases.forEach((_, index) => results[index].tfjs.push(time(index)));
+  attention.tfjs.push(timeAttention(opsAttention));
   await installWasmKernels();
+  if (!hasFusedAttention()) throw new Error('the kernel set did not register MinigptAttention');
   cases.forEach((_, index) => results[index].wasm.push(time(index)));
+  attention.ops.push(timeAttention(opsAttention));
+  attention.fused.push(timeAttention(fusedAttention));
 }
 console.log(
   `wasm-kernels benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; load average ${loadavg()[0].toFixed(1)}`,
@@ -68,3 +102,16 @@ cases.forEach((entry, index) => {
     `| ${entry[0]} | ${tfjs.toFixed(2)} | ${wasm.toFixed(2)} | ${(gflop / (tfjs / 1000)).toFixed(1)} | ${(gflop / (wasm / 1000)).toFixed(1)} | ${(tfjs / wasm).toFixed(1)}× |`,
   );
 });
+const [tfjsAttention, opsOnSet, fused] = [attention.tfjs, attention.ops, attention.fused].map(
+  median,
+);
+console.log(
+  `\none layer's causal self-attention, forward + backward (B ${batch}, T ${blockSize}, ${heads} heads of ${width / heads}), ms:\n`,
+);
+console.log(
+  '| tfjs ops, tfjs kernels | tfjs ops, these kernels | MinigptAttention[Grad] | fused / ops here |',
+);
+console.log('| --- | --- | --- | --- |');
+console.log(
+  `| ${tfjsAttention.toFixed(2)} | ${opsOnSet.toFixed(2)} | ${fused.toFixed(2)} | ${(opsOnSet / fused).toFixed(1)}× |`,
+);

@@ -4,10 +4,11 @@
 //
 // Same contracts as @minigpt/native-kernels' C++ (see src/kernel-set.ts): a packed,
 // register-blocked SGEMM with free transposes and broadcast batches; exp, erf, GELU and its
-// derivative; LayerNorm forward and backward; one weight's AdamW step; Σ x².
+// derivative; LayerNorm forward and backward; one weight's AdamW step; Σ x²; fused causal
+// self-attention forward and backward.
 //
 // Freestanding on purpose: no libc, so nothing but these functions and their memory end up
-// in the module (about 19 KB), and the build needs only clang and wasm-ld.
+// in the module (about 35 KB), and the build needs only clang and wasm-ld.
 
 typedef float vec __attribute__((vector_size(16), aligned(4)));  // one v128: 4 floats
 typedef int ivec __attribute__((vector_size(16), aligned(4)));
@@ -329,4 +330,253 @@ double sumOfSquares(const float* x, int count) {
     total += chunk;
   }
   return total;
+}
+
+// ---- causal self-attention, forward and backward, fused ---------------------------------
+//
+// The contract of @minigpt/native-kernels' attention (src/kernel-set.ts, KernelSet.attention):
+// per (batch row, head), y = softmax(q·kᵀ/√hs + causal mask)·v, reading q, k, v from c_attn's
+// output as it lies — qkv (B·T, 3C), q in columns [0, C), k in [C, 2C), v in [2C, 3C), head h
+// at [h·hs, (h+1)·hs) — and writing y (B·T, C) with the heads side by side, as c_proj reads
+// it; lse (B, nh, T) keeps each query's log-sum-exp, from which the backward recomputes the
+// weights, so no (B, nh, T, T) tensor is stored. Only the causal half (key j ≤ query i) is
+// computed. Dropout on the weights when threshold ≥ 0: weight e = ((b·nh + h)·T + i)·T + j is
+// kept when lowbias32(start + e·step mod 2³²) ≥ threshold (@minigpt/model's dropoutKeepMask
+// stream), kept weights scaled by keepScale. `scratch` is the caller's: attentionScratch /
+// attentionGradScratch floats (one (batch row, head) at a time, one thread).
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+typedef struct {
+  int batch, time, heads, headSize;
+  float scale, keepScale;
+  i64 threshold;  // −1: no dropout
+  u32 start, step;
+} Attention;
+
+static inline int paddedTime(int time) { return (time + 3) / 4 * 4; }
+
+// lowbias32 (Wellons), as dropoutKeepMask: 1 when weight `e` is kept.
+static inline float kept(const Attention* s, u64 e) {
+  u32 x = s->start + (u32)e * s->step;
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return (i64)x >= s->threshold ? 1.f : 0.f;
+}
+
+// ln x for a positive, finite, normal x (no libc): x = m·2ᵉ with m in [√½, √2), and
+// ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s¹³ in double.
+static float logPositive(float x) {
+  u32 bits;
+  __builtin_memcpy(&bits, &x, sizeof bits);
+  int exponent = (int)((bits >> 23) & 255) - 127;
+  bits = (bits & 0x7fffffU) | 0x3f800000U;
+  float mantissa;
+  __builtin_memcpy(&mantissa, &bits, sizeof mantissa);
+  if (mantissa > 1.41421356f) {
+    mantissa *= 0.5f;
+    exponent++;
+  }
+  const double s = ((double)mantissa - 1.0) / ((double)mantissa + 1.0), s2 = s * s;
+  const double series =
+      s * (2.0 + s2 * (2.0 / 3 + s2 * (2.0 / 5 + s2 * (2.0 / 7 + s2 * (2.0 / 9 +
+                                                                      s2 * (2.0 / 11 + s2 * 2.0 / 13))))));
+  return (float)(exponent * 0.69314718055994531 + series);
+}
+
+// An operand read through strides: element (i, p) at data[i·rows + p·columns].
+typedef struct {
+  const float* data;
+  int rows, columns;
+} Strided;
+
+// Which part of a causal product gemmPanels computes, per panel of MR rows starting at i0.
+enum {
+  ALL_OF_IT,
+  COLUMNS_UP_TO_PANEL,  // columns j < i0 + MR: scores, a query panel's keys up to its last query
+  INNER_UP_TO_PANEL,    // inner p < i0 + MR: weights·values, zero past each query's own key
+  INNER_FROM_PANEL,     // inner p ≥ i0: a key panel's sums over the queries from its first key on
+};
+
+// C (m, n) (row stride ldc) = A (m, k) · B (k, n) through the SGEMM's packing and tiles, only
+// the `part` each row panel needs (the rest of C is left as it was).
+static void gemmPanels(Strided a, Strided b, float* c, int ldc, int m, int n, int k, int part,
+                       float* packedA, float* packedB) {
+  packB(b.data, b.rows, b.columns, k, n, packedB);
+  for (int i0 = 0; i0 < m; i0 += MR) {
+    const int height = min(MR, m - i0);
+    const int columns = part == COLUMNS_UP_TO_PANEL ? min(n, i0 + MR) : n;
+    const int p0 = part == INNER_FROM_PANEL ? i0 : 0;
+    const int p1 = part == INNER_UP_TO_PANEL ? min(k, i0 + MR) : k;
+    packA(a.data + (i64)p0 * a.columns, a.rows, a.columns, i0, height, p1 - p0, packedA);
+    for (int j0 = 0; j0 < columns; j0 += NR)
+      tile(p1 - p0, packedA, packedB + (i64)j0 * k + (i64)p0 * NR, c + (i64)i0 * ldc + j0, ldc,
+           height, min(NR, columns - j0));
+  }
+}
+
+static Attention attentionShape(int batch, int time, int heads, int headSize, i64 threshold,
+                                u32 start, u32 step, float keepScale) {
+  Attention s = {batch, time, heads, headSize, 0.f, keepScale, threshold, start, step};
+  s.scale = (float)(1.0 / __builtin_sqrt((double)headSize));
+  return s;
+}
+
+static int roundUp(int x, int to) { return (x + to - 1) / to * to; }
+
+// Floats of the two packing buffers for products of (T, hs) and (T, T) operands.
+static int packingFloats(int time, int headSize) {
+  const int longest = time > headSize ? time : headSize;
+  const int packedB = headSize * roundUp(time, NR) > time * roundUp(headSize, NR)
+                          ? headSize * roundUp(time, NR)
+                          : time * roundUp(headSize, NR);
+  return MR * longest + packedB;
+}
+
+// One head's (T, T) matrix, rows of Tp = T rounded up to whole vectors (a row's last vector
+// stays in its row).
+static int squareStride(int time) { return roundUp(time, 4); }
+static int squareFloats(int time) { return time * squareStride(time); }
+
+EXPORT(attentionScratch)
+int attentionScratch(int time, int headSize) {
+  return squareFloats(time) + packingFloats(time, headSize);
+}
+
+EXPORT(attentionGradScratch)
+int attentionGradScratch(int time, int headSize) {
+  return 2 * squareFloats(time) + packingFloats(time, headSize);
+}
+
+// s_ij ← exp(s_ij·scale − shift) for j ≤ i in row i of S, whole vectors from 0 to nv: the
+// caller has set the entries in [i + 1, nv) to −∞, whose exp is 0.
+static void expRow(float* row, int nv, float scale, float shift) {
+  for (int j = 0; j < nv; j += 4)
+    store(row + j, vexp(load(row + j) * splat(scale) - splat(shift)));
+}
+
+static inline float maxOfLanes(vec x) {
+  const float a = x[0] > x[1] ? x[0] : x[1], b = x[2] > x[3] ? x[2] : x[3];
+  return a > b ? a : b;
+}
+
+// Row i's entries past the key i: −∞ up to its last vector (nv), 0 after, to the padded end.
+static void maskRow(float* row, int n, int nv, int Tp) {
+  for (int j = n; j < nv; j++) row[j] = -__builtin_inff();
+  for (int j = nv; j < Tp; j += 4) store(row + j, splat(0.f));
+}
+
+EXPORT(attention)
+void attention(const float* qkv, float* y, float* lse, float* scratch, int batch, int time,
+               int heads, int headSize, double threshold, u32 start, u32 step, float keepScale) {
+  const Attention shape =
+      attentionShape(batch, time, heads, headSize, (i64)threshold, start, step, keepScale);
+  const Attention* s = &shape;
+  const int T = time, hs = headSize, C = heads * headSize, in = 3 * C;
+  const int dropout = s->threshold >= 0, Tp = squareStride(T);
+  float* weights = scratch;  // (T, Tp): scores, then weights, zero past each query's key
+  float* packedA = weights + squareFloats(T);
+  float* packedB = packedA + MR * (T > hs ? T : hs);
+  for (int task = 0; task < batch * heads; task++) {
+    const int b = task / heads, h = task % heads;
+    const float* q = qkv + (i64)b * T * in + h * hs;  // this head's (T, hs) blocks, stride 3C
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    // scores = q·kᵀ (T, T), keys up to each query panel's last query.
+    gemmPanels((Strided){q, in, 1}, (Strided){k, 1, in}, weights, Tp, T, T, hs,
+               COLUMNS_UP_TO_PANEL, packedA, packedB);
+    for (int i = 0; i < T; i++) {
+      float* row = weights + (i64)i * Tp;
+      const int n = i + 1, nv = roundUp(n, 4);  // keys 0..i, in whole vectors
+      maskRow(row, n, nv, Tp);
+      vec maxes = load(row);
+      for (int j = 4; j < nv; j += 4) {
+        const vec x = load(row + j);
+        maxes = select(x > maxes, x, maxes);
+      }
+      const float max = maxOfLanes(maxes) * s->scale;  // scale > 0: the max of the scaled
+      expRow(row, nv, s->scale, max);
+      vec sums = splat(0.f);
+      for (int j = 0; j < nv; j += 4) sums += load(row + j);
+      const float sum = sums[0] + sums[1] + sums[2] + sums[3];
+      lse[(i64)task * T + i] = max + logPositive(sum);
+      const float factor = (dropout ? s->keepScale : 1.f) / sum;
+      if (dropout) {
+        const u64 first = ((u64)task * T + i) * T;  // weight number of j = 0
+        for (int j = 0; j < n; j++) row[j] *= kept(s, first + j) * factor;
+      } else {
+        for (int j = 0; j < nv; j += 4) store(row + j, load(row + j) * splat(factor));
+      }
+    }
+    // y = weights·v (T, hs), into this head's columns of y (row stride C).
+    gemmPanels((Strided){weights, Tp, 1}, (Strided){v, in, 1}, y + (i64)b * T * C + h * hs, C,
+               T, hs, T, INNER_UP_TO_PANEL, packedA, packedB);
+  }
+}
+
+// With p = exp(q·kᵀ·scale − lse) and m = keep·keepScale (1 without dropout):
+//   dv_j = Σ_i p_ij·m_ij·dy_i;  dp_ij = dy_i·v_j;  ds_ij = p_ij·(m_ij·dp_ij − dy_i·y_i)·scale;
+//   dq_i = Σ_j ds_ij·k_j;  dk_j = Σ_i ds_ij·q_i.  dqkv is laid out as qkv.
+EXPORT(attentionGrad)
+void attentionGrad(const float* dy, const float* qkv, const float* y, const float* lse,
+                   float* dqkv, float* scratch, int batch, int time, int heads, int headSize,
+                   double threshold, u32 start, u32 step, float keepScale) {
+  const Attention shape =
+      attentionShape(batch, time, heads, headSize, (i64)threshold, start, step, keepScale);
+  const Attention* s = &shape;
+  const int T = time, hs = headSize, C = heads * headSize, in = 3 * C;
+  const int dropout = s->threshold >= 0, Tp = squareStride(T);
+  float* weights = scratch;                       // (T, Tp): p, then p·m
+  float* scoreGrads = weights + squareFloats(T);  // (T, Tp): dp, then ds
+  float* packedA = scoreGrads + squareFloats(T);
+  float* packedB = packedA + MR * (T > hs ? T : hs);
+  for (int task = 0; task < batch * heads; task++) {
+    const int b = task / heads, h = task % heads;
+    const float* q = qkv + (i64)b * T * in + h * hs;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dq = dqkv + (i64)b * T * in + h * hs;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    const float* dyh = dy + (i64)b * T * C + h * hs;
+    const float* yh = y + (i64)b * T * C + h * hs;
+    gemmPanels((Strided){q, in, 1}, (Strided){k, 1, in}, weights, Tp, T, T, hs,
+               COLUMNS_UP_TO_PANEL, packedA, packedB);
+    gemmPanels((Strided){dyh, C, 1}, (Strided){v, 1, in}, scoreGrads, Tp, T, T, hs,
+               COLUMNS_UP_TO_PANEL, packedA, packedB);
+    for (int i = 0; i < T; i++) {
+      float* p = weights + (i64)i * Tp;
+      float* ds = scoreGrads + (i64)i * Tp;
+      const int n = i + 1, nv = roundUp(n, 4);
+      maskRow(p, n, nv, Tp);  // p past i: 0 once exponentiated, so ds there is 0 too
+      expRow(p, nv, s->scale, lse[(i64)task * T + i]);
+      float dot = 0.f;
+      for (int d = 0; d < hs; d++) dot += dyh[(i64)i * C + d] * yh[(i64)i * C + d];
+      if (dropout) {
+        const u64 first = ((u64)task * T + i) * T;
+        for (int j = 0; j < n; j++) {
+          const float m = kept(s, first + j) * s->keepScale;
+          ds[j] = p[j] * (m * ds[j] - dot) * s->scale;
+          p[j] *= m;  // from here on p holds the kept weights, which dv needs
+        }
+        for (int j = n; j < nv; j++) ds[j] = 0.f;
+      } else {
+        for (int j = 0; j < nv; j += 4)
+          store(ds + j, load(p + j) * (load(ds + j) - splat(dot)) * splat(s->scale));
+      }
+      for (int j = nv; j < Tp; j += 4) store(ds + j, splat(0.f));
+    }
+    // dv = (p·m)ᵀ·dy and dk = dsᵀ·q: key panels sum over the queries from their first key on.
+    gemmPanels((Strided){weights, 1, Tp}, (Strided){dyh, C, 1}, dv, in, T, hs, T,
+               INNER_FROM_PANEL, packedA, packedB);
+    gemmPanels((Strided){scoreGrads, 1, Tp}, (Strided){q, in, 1}, dk, in, T, hs, T,
+               INNER_FROM_PANEL, packedA, packedB);
+    // dq = ds·k: query panels sum over the keys up to their last query.
+    gemmPanels((Strided){scoreGrads, Tp, 1}, (Strided){k, in, 1}, dq, in, T, hs, T,
+               INNER_UP_TO_PANEL, packedA, packedB);
+  }
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ATTENTION_KERNEL_NAMES,
   FUSED_KERNEL_NAMES,
   KERNEL_NAMES,
   createWasmKernelSet,
@@ -120,7 +121,7 @@ describe('WebAssembly kernels on the wasm backend', () => {
     const result = await installWasmKernels();
     expect(result, result.reason).toMatchObject({
       installed: true,
-      kernels: [...KERNEL_NAMES],
+      kernels: [...KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES],
       threads: 1,
       vectorLanes: 4,
     });
@@ -136,7 +137,8 @@ describe('WebAssembly kernels on the wasm backend', () => {
     expect(
       (tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc as { native?: true }).native,
     ).toBeUndefined();
-    for (const name of FUSED_KERNEL_NAMES) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
+    for (const name of [...FUSED_KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES])
+      expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     // Installing again keeps the kernels installed (and does not wrap them twice).
     const again = await installWasmKernels();
     expect(again.installed).toBe(true);
@@ -609,6 +611,168 @@ describe('WebAssembly kernels on the wasm backend', () => {
     // And a small product after it, through the grown memory.
     const small = tf.tidy(() => tf.matMul(tf.ones([2, 3, 4]), tf.ones([2, 4, 5])).dataSync());
     expect([...small]).toEqual(Array<number>(30).fill(4));
+  });
+
+  describe('MinigptAttention and its backward', () => {
+    /**
+     * softmax(q·kᵀ/√hs + causal mask)·v per (batch row, head) in float64 from qkv (B·T, 3C),
+     * and each query's log-sum-exp: the kernel's contract, written as the textbook formula.
+     */
+    function attention64(qkv: Float64Array, batch: number, time: number, heads: number) {
+      const width = qkv.length / (batch * time * 3);
+      const headSize = width / heads;
+      const y = new Float64Array(batch * time * width);
+      const lse = new Float64Array(batch * heads * time);
+      const at = (b: number, t: number, part: number, h: number, d: number) =>
+        qkv[(b * time + t) * 3 * width + part * width + h * headSize + d]!;
+      for (let b = 0; b < batch; b++)
+        for (let h = 0; h < heads; h++)
+          for (let i = 0; i < time; i++) {
+            const scores: number[] = [];
+            for (let j = 0; j <= i; j++) {
+              let dot = 0;
+              for (let d = 0; d < headSize; d++) dot += at(b, i, 0, h, d) * at(b, j, 1, h, d);
+              scores.push(dot / Math.sqrt(headSize));
+            }
+            const max = Math.max(...scores);
+            const sum = scores.reduce((total, x) => total + Math.exp(x - max), 0);
+            lse[(b * heads + h) * time + i] = max + Math.log(sum);
+            for (let d = 0; d < headSize; d++) {
+              let value = 0;
+              for (let j = 0; j <= i; j++)
+                value += (Math.exp(scores[j]! - max) / sum) * at(b, j, 2, h, d);
+              y[(b * time + i) * width + h * headSize + d] = value;
+            }
+          }
+      return { y, lse };
+    }
+
+    const run = (
+      qkv: tf.Tensor2D,
+      dy: tf.Tensor2D,
+      attrs: Record<string, number>,
+    ): { y: Float32Array; lse: Float32Array; dqkv: Float32Array } =>
+      tf.tidy(() => {
+        const [y, lse] = tf.engine().runKernel('MinigptAttention', { qkv }, attrs) as tf.Tensor[];
+        const dqkv = tf
+          .engine()
+          .runKernel('MinigptAttentionGrad', { dy, qkv, y: y!, lse: lse! }, attrs) as tf.Tensor;
+        return {
+          y: y!.dataSync() as Float32Array,
+          lse: lse!.dataSync() as Float32Array,
+          dqkv: dqkv.dataSync() as Float32Array,
+        };
+      });
+
+    it('equals the float64 formula, and its gradient float64 central differences', () => {
+      // hs 8 takes the vector path, hs 6 the scalar one; T 9 and 7 end in a partial vector.
+      for (const [batch, time, heads, headSize] of [
+        [2, 9, 2, 8],
+        [1, 7, 3, 6],
+      ] as const) {
+        const rows = batch * time;
+        const width = heads * headSize;
+        const qkvValues = wave(rows * 3 * width, 31 + headSize, 1.5);
+        const dyValues = wave(rows * width, 32 + headSize);
+        const ours = run(
+          tf.tensor2d(qkvValues, [rows, 3 * width]),
+          tf.tensor2d(dyValues, [rows, width]),
+          { batch, heads },
+        );
+        const exact = attention64(Float64Array.from(qkvValues), batch, time, heads);
+        for (let i = 0; i < exact.y.length; i++)
+          expect(Math.abs(ours.y[i]! - exact.y[i]!), `y[${i}]`).toBeLessThan(2e-6);
+        for (let i = 0; i < exact.lse.length; i++)
+          expect(Math.abs(ours.lse[i]! - exact.lse[i]!), `lse[${i}]`).toBeLessThan(2e-6);
+        // d(Σ y·dy)/d qkv by central differences on the float64 formula.
+        const loss = (qkv: Float64Array) =>
+          attention64(qkv, batch, time, heads).y.reduce((sum, y, i) => sum + y * dyValues[i]!, 0);
+        const shifted = Float64Array.from(qkvValues);
+        const step = 1e-5;
+        for (let i = 0; i < shifted.length; i++) {
+          shifted[i] = qkvValues[i]! + step;
+          const up = loss(shifted);
+          shifted[i] = qkvValues[i]! - step;
+          const down = loss(shifted);
+          shifted[i] = qkvValues[i]!;
+          expect(Math.abs(ours.dqkv[i]! - (up - down) / (2 * step)), `dqkv[${i}]`).toBeLessThan(
+            1e-5,
+          );
+        }
+      }
+    });
+
+    it('at head size 32 and T 37 too, and draws dropout from the stream it is given', () => {
+      const [batch, time, heads, headSize] = [2, 37, 3, 32];
+      const rows = batch * time;
+      const width = heads * headSize;
+      const qkvValues = wave(rows * 3 * width, 41, 1.5);
+      const qkv = tf.tensor2d(qkvValues, [rows, 3 * width]);
+      const dy = tf.tensor2d(wave(rows * width, 42), [rows, width]);
+      const plain = run(qkv, dy, { batch, heads });
+      const exact = attention64(Float64Array.from(qkvValues), batch, time, heads);
+      for (let i = 0; i < exact.y.length; i++)
+        expect(Math.abs(plain.y[i]! - exact.y[i]!), `y[${i}]`).toBeLessThan(2e-6);
+      // Threshold 0 keeps every weight: the same bits as no dropout. Threshold 2³² − 1 keeps
+      // a 2⁻³² share, so y is 0 and so is v's gradient (the last C of each qkv row).
+      const keepAll = run(qkv, dy, { batch, heads, threshold: 0, start: 12345, step: 777 });
+      const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+      expect(bits(keepAll.y)).toEqual(bits(plain.y));
+      expect(bits(keepAll.dqkv)).toEqual(bits(plain.dqkv));
+      const dropAll = run(qkv, dy, {
+        batch,
+        heads,
+        threshold: 2 ** 32 - 1,
+        start: 1,
+        step: 2,
+        keepScale: 5,
+      });
+      expect(dropAll.y.every((x) => x === 0)).toBe(true);
+      for (let row = 0; row < rows; row++)
+        for (let c = 2 * width; c < 3 * width; c++)
+          expect(dropAll.dqkv[row * 3 * width + c], `dv (${row}, ${c})`).toBe(0);
+      // Half dropped, start and step above 2³¹ (they cross into JavaScript's sign bit): each
+      // query's kept weights, rescaled by keepScale, are what the forward sums.
+      const half = run(qkv, dy, {
+        batch,
+        heads,
+        threshold: 2 ** 31,
+        start: 2 ** 32 - 5,
+        step: 2 ** 31 + 7,
+        keepScale: 2,
+      });
+      const keptWeight = (e: number) => {
+        let x = (2 ** 32 - 5 + Math.imul(e, 2 ** 31 + 7)) >>> 0;
+        x = (x ^ (x >>> 16)) >>> 0;
+        x = Math.imul(x, 0x7feb352d) >>> 0;
+        x = (x ^ (x >>> 15)) >>> 0;
+        x = Math.imul(x, 0x846ca68b) >>> 0;
+        x = (x ^ (x >>> 16)) >>> 0;
+        return x >= 2 ** 31 ? 2 : 0;
+      };
+      const at = (b: number, t: number, part: number, h: number, d: number) =>
+        qkvValues[(b * time + t) * 3 * width + part * width + h * headSize + d]!;
+      for (let b = 0; b < batch; b++)
+        for (let h = 0; h < heads; h++)
+          for (let i = 0; i < time; i += 9) {
+            const scores = Array.from({ length: i + 1 }, (_, j) => {
+              let dot = 0;
+              for (let d = 0; d < headSize; d++) dot += at(b, i, 0, h, d) * at(b, j, 1, h, d);
+              return dot / Math.sqrt(headSize);
+            });
+            const max = Math.max(...scores);
+            const sum = scores.reduce((total, x) => total + Math.exp(x - max), 0);
+            const first = ((b * heads + h) * time + i) * time; // weight number of j = 0
+            for (let d = 0; d < headSize; d++) {
+              let value = 0;
+              for (let j = 0; j <= i; j++)
+                value +=
+                  (Math.exp(scores[j]! - max) / sum) * keptWeight(first + j) * at(b, j, 2, h, d);
+              const got = half.y[(b * time + i) * width + h * headSize + d]!;
+              expect(Math.abs(got - value), `(${b}, ${h}, ${i}, ${d})`).toBeLessThan(1e-5);
+            }
+          }
+    });
   });
 
   describe('Slice, SplitV and GatherV2 copy exactly what tfjs copies', () => {

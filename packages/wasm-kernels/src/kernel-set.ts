@@ -190,9 +190,10 @@ export interface KernelSet {
  *   MinigptSumOfSquares   inputs any number of float32 tensors → [Σ x² over all (a scalar)]
  * `@minigpt/trainer`'s AdamW runs the last two when the active backend has them.
  *
- * Two more where the set has `attention` (the native addon does): @minigpt/model's
- * causal self-attention runs them instead of ~30 tfjs ops a layer (c_attn's split, the
- * reshapes and transposes, batched products, mask and softmax, forward and backward).
+ * Two more where the set has `attention` (the native addon and the WebAssembly set do):
+ * @minigpt/model's causal self-attention runs them instead of ~30 tfjs ops a layer (c_attn's
+ * split, the reshapes and transposes, batched products, mask and softmax, forward and
+ * backward).
  *   MinigptAttention      inputs qkv (B·T, 3C); attrs batch, heads, and dropout's threshold
  *                         (−1: none), start, step, keepScale → [y (B·T, C), lse (B, nh, T)]
  *   MinigptAttentionGrad  inputs dy (B·T, C), qkv, y, lse; same attrs → [dqkv (B·T, 3C)]

@@ -3,7 +3,7 @@
 // into it), so each call copies its operands in and its results out; at the sizes the GPT
 // runs (a matMul of 64³ multiply-adds and up) the copies cost a few percent of the work.
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
-import type { KernelSet } from './kernel-set.js';
+import type { AttentionCall, KernelSet } from './kernel-set.js';
 
 /** The exports of csrc/kernels.c (pointers are byte offsets into `memory`). */
 interface KernelExports {
@@ -68,6 +68,18 @@ interface KernelExports {
     decay: number,
   ): void;
   sumOfSquares(x: number, count: number): number;
+  attentionScratch(time: number, headSize: number): number;
+  attentionGradScratch(time: number, headSize: number): number;
+  attention(qkv: number, y: number, lse: number, scratch: number, ...shape: AttentionCall): void;
+  attentionGrad(
+    dy: number,
+    qkv: number,
+    y: number,
+    lse: number,
+    dqkv: number,
+    scratch: number,
+    ...shape: AttentionCall
+  ): void;
 }
 
 /** The module's bytes (decoded once). */
@@ -358,6 +370,50 @@ class WasmKernelSet implements KernelSet {
     const [xIn] = this.#layout(count) as [number];
     this.#copyIn(heap, x, count, xIn);
     return this.#exports.sumOfSquares(xIn, count);
+  }
+
+  attention(heap: ArrayBufferLike, qkv: number, y: number, lse: number, ...shape: AttentionCall) {
+    const [batch, time, heads, headSize] = shape;
+    const rows = batch * time;
+    const width = heads * headSize; // C
+    const [qkvIn, yOut, lseOut, scratch] = this.#layout(
+      rows * 3 * width,
+      rows * width,
+      batch * heads * time,
+      this.#exports.attentionScratch(time, headSize),
+    ) as [number, number, number, number];
+    this.#copyIn(heap, qkv, rows * 3 * width, qkvIn);
+    this.#exports.attention(qkvIn, yOut, lseOut, scratch, ...shape);
+    this.#copyOut(yOut, rows * width, heap, y);
+    this.#copyOut(lseOut, batch * heads * time, heap, lse);
+  }
+
+  attentionGrad(
+    heap: ArrayBufferLike,
+    dy: number,
+    qkv: number,
+    y: number,
+    lse: number,
+    dqkv: number,
+    ...shape: AttentionCall
+  ) {
+    const [batch, time, heads, headSize] = shape;
+    const rows = batch * time;
+    const width = heads * headSize; // C
+    const [dyIn, qkvIn, yIn, lseIn, dqkvOut, scratch] = this.#layout(
+      rows * width,
+      rows * 3 * width,
+      rows * width,
+      batch * heads * time,
+      rows * 3 * width,
+      this.#exports.attentionGradScratch(time, headSize),
+    ) as [number, number, number, number, number, number];
+    this.#copyIn(heap, dy, rows * width, dyIn);
+    this.#copyIn(heap, qkv, rows * 3 * width, qkvIn);
+    this.#copyIn(heap, y, rows * width, yIn);
+    this.#copyIn(heap, lse, batch * heads * time, lseIn);
+    this.#exports.attentionGrad(dyIn, qkvIn, yIn, lseIn, dqkvOut, scratch, ...shape);
+    this.#copyOut(dqkvOut, rows * 3 * width, heap, dqkv);
   }
 }
 

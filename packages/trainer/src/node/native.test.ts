@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { causalAttention, fusedCausalAttention, hasFusedAttention } from '@minigpt/model';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
+import { installWasmKernels, uninstallWasmKernels } from '@minigpt/wasm-kernels';
 import { describe, expect, it } from 'vitest';
 import type { TrainerEvent } from '../index.js';
 import { startTraining } from './index.js';
@@ -41,63 +42,71 @@ async function losses(dataDir: string, outDir: string, nativeKernels: boolean, m
 }
 
 describe('native kernels in training', () => {
-  it("fused attention gives causalAttention's values and gradients, dropping the same weights", async () => {
-    // @minigpt/model's two paths on one backend: the fused kernels draw dropoutKeepMask's
-    // stream themselves, so with dropout the same weights must drop (a different mask
-    // would move the values by far more than rounding). T 23 is not a multiple of 8.
-    const [batch, time, heads, headSize] = [3, 23, 4, 16];
-    const width = heads * headSize;
-    await tf.setBackend('wasm');
-    expect(installNativeKernels().installed).toBe(true);
-    try {
-      expect(hasFusedAttention()).toBe(true);
-      const input = (seed: number) =>
-        tf.tensor2d(
-          Array.from(
-            { length: batch * time * width },
-            (_, i) => Math.sin(seed * 3.7 + i * 0.29) * 1.5,
-          ),
-          [batch * time, width],
-        );
-      const [q, k, v, weights] = [1, 2, 3, 4].map(input) as [
-        tf.Tensor2D,
-        tf.Tensor2D,
-        tf.Tensor2D,
-        tf.Tensor2D,
-      ];
-      for (const dropout of [undefined, { rate: 0.25, seed: 99 }]) {
-        const reference = (qt: tf.Tensor2D, kt: tf.Tensor2D, vt: tf.Tensor2D) => {
-          const split = (x: tf.Tensor2D) =>
-            tf.transpose(
-              tf.reshape(x, [batch, time, heads, headSize]),
-              [0, 2, 1, 3],
-            ) as tf.Tensor4D;
-          const out = causalAttention(split(qt), split(kt), split(vt), dropout); // (B, nh, T, hs)
-          return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * time, width]);
-        };
-        const fused = (qt: tf.Tensor2D, kt: tf.Tensor2D, vt: tf.Tensor2D) =>
-          fusedCausalAttention(tf.concat([qt, kt, vt], 1), batch, heads, dropout);
-        // A weighted sum, so each output element has its own gradient.
-        const results = [reference, fused].map((f) =>
-          tf.valueAndGrads((qt, kt, vt) =>
-            tf.sum(tf.mul(f(qt as tf.Tensor2D, kt as tf.Tensor2D, vt as tf.Tensor2D), weights)),
-          )([q, k, v]),
-        );
-        const [ours, theirs] = results.map((r) => [r.value, ...r.grads].map((t) => t.dataSync()));
-        for (let index = 0; index < ours!.length; index++) {
-          let worst = 0;
-          for (let i = 0; i < ours![index]!.length; i++)
-            worst = Math.max(worst, Math.abs(ours![index]![i]! - theirs![index]![i]!));
-          const scale = index === 0 ? Math.abs(ours![0]![0]!) : 1;
-          expect(worst, `${['value', 'dq', 'dk', 'dv'][index]}, dropout ${!!dropout}`).toBeLessThan(
-            1e-5 * Math.max(1, scale),
+  it.each([
+    ['native', async () => installNativeKernels().installed, uninstallNativeKernels],
+    ['WebAssembly', async () => (await installWasmKernels()).installed, uninstallWasmKernels],
+  ] as const)(
+    "%s fused attention gives causalAttention's values and gradients, dropping the same weights",
+    async (_set, install, uninstall) => {
+      // @minigpt/model's two paths on one backend: the fused kernels draw dropoutKeepMask's
+      // stream themselves, so with dropout the same weights must drop (a different mask
+      // would move the values by far more than rounding). T 23 is not a multiple of 8 (native
+      // vectors) or 4 (WebAssembly's).
+      const [batch, time, heads, headSize] = [3, 23, 4, 16];
+      const width = heads * headSize;
+      await tf.setBackend('wasm');
+      expect(await install()).toBe(true);
+      try {
+        expect(hasFusedAttention()).toBe(true);
+        const input = (seed: number) =>
+          tf.tensor2d(
+            Array.from(
+              { length: batch * time * width },
+              (_, i) => Math.sin(seed * 3.7 + i * 0.29) * 1.5,
+            ),
+            [batch * time, width],
           );
+        const [q, k, v, weights] = [1, 2, 3, 4].map(input) as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+        ];
+        for (const dropout of [undefined, { rate: 0.25, seed: 99 }]) {
+          const reference = (qt: tf.Tensor2D, kt: tf.Tensor2D, vt: tf.Tensor2D) => {
+            const split = (x: tf.Tensor2D) =>
+              tf.transpose(
+                tf.reshape(x, [batch, time, heads, headSize]),
+                [0, 2, 1, 3],
+              ) as tf.Tensor4D;
+            const out = causalAttention(split(qt), split(kt), split(vt), dropout); // (B, nh, T, hs)
+            return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * time, width]);
+          };
+          const fused = (qt: tf.Tensor2D, kt: tf.Tensor2D, vt: tf.Tensor2D) =>
+            fusedCausalAttention(tf.concat([qt, kt, vt], 1), batch, heads, dropout);
+          // A weighted sum, so each output element has its own gradient.
+          const results = [reference, fused].map((f) =>
+            tf.valueAndGrads((qt, kt, vt) =>
+              tf.sum(tf.mul(f(qt as tf.Tensor2D, kt as tf.Tensor2D, vt as tf.Tensor2D), weights)),
+            )([q, k, v]),
+          );
+          const [ours, theirs] = results.map((r) => [r.value, ...r.grads].map((t) => t.dataSync()));
+          for (let index = 0; index < ours!.length; index++) {
+            let worst = 0;
+            for (let i = 0; i < ours![index]!.length; i++)
+              worst = Math.max(worst, Math.abs(ours![index]![i]! - theirs![index]![i]!));
+            const scale = index === 0 ? Math.abs(ours![0]![0]!) : 1;
+            expect(
+              worst,
+              `${['value', 'dq', 'dk', 'dv'][index]}, dropout ${!!dropout}`,
+            ).toBeLessThan(1e-5 * Math.max(1, scale));
+          }
         }
+      } finally {
+        uninstall();
       }
-    } finally {
-      uninstallNativeKernels();
-    }
-  });
+    },
+  );
 
   it('give the reference tfjs path its losses over 20 iterations (≤ 1e-3)', async () => {
     const dir = tempDir();
