@@ -702,6 +702,17 @@ describe('WebAssembly kernels on the wasm backend', () => {
       }
     });
 
+    it('refuses a T whose (T, T) scratch would not fit its memory', async () => {
+      const set = await createWasmKernelSet();
+      const heap = new ArrayBuffer(64);
+      expect(() => set.attention!(heap, 0, 0, 0, 1, 8193, 1, 4, -1, 0, 0, 1)).toThrow(
+        /attention: T 8193 is longer than the WebAssembly kernels take \(8192/,
+      );
+      expect(() => set.attentionGrad!(heap, 0, 0, 0, 0, 0, 1, 8193, 1, 4, -1, 0, 0, 1)).toThrow(
+        /attentionGrad: T 8193 is longer/,
+      );
+    });
+
     it('at head size 32 and T 37 too, and draws dropout from the stream it is given', () => {
       const [batch, time, heads, headSize] = [2, 37, 3, 32];
       const rows = batch * time;

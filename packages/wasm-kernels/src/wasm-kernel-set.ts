@@ -374,6 +374,7 @@ class WasmKernelSet implements KernelSet {
 
   attention(heap: ArrayBufferLike, qkv: number, y: number, lse: number, ...shape: AttentionCall) {
     const [batch, time, heads, headSize] = shape;
+    checkAttentionTime('attention', time);
     const rows = batch * time;
     const width = heads * headSize; // C
     const [qkvIn, yOut, lseOut, scratch] = this.#layout(
@@ -398,6 +399,7 @@ class WasmKernelSet implements KernelSet {
     ...shape: AttentionCall
   ) {
     const [batch, time, heads, headSize] = shape;
+    checkAttentionTime('attentionGrad', time);
     const rows = batch * time;
     const width = heads * headSize; // C
     const [dyIn, qkvIn, yIn, lseIn, dqkvOut, scratch] = this.#layout(
@@ -415,6 +417,19 @@ class WasmKernelSet implements KernelSet {
     this.#exports.attentionGrad(dyIn, qkvIn, yIn, lseIn, dqkvOut, scratch, ...shape);
     this.#copyOut(dqkvOut, rows * 3 * width, heap, dqkv);
   }
+}
+
+/**
+ * The longest sequence the attention kernels take: their scratch holds one head's (T, T)
+ * scores (two in the backward), 2 × 256 MB at this T, in a memory of at most 4 GB.
+ */
+const ATTENTION_MAX_TIME = 8192;
+
+function checkAttentionTime(kernel: string, time: number): void {
+  if (time > ATTENTION_MAX_TIME)
+    throw new Error(
+      `${kernel}: T ${time} is longer than the WebAssembly kernels take (${ATTENTION_MAX_TIME}: one head's T × T scores in their memory)`,
+    );
 }
 
 function align(offset: number): number {
