@@ -339,11 +339,13 @@ double sumOfSquares(const float* x, int count) {
 // output as it lies — qkv (B·T, 3C), q in columns [0, C), k in [C, 2C), v in [2C, 3C), head h
 // at [h·hs, (h+1)·hs) — and writing y (B·T, C) with the heads side by side, as c_proj reads
 // it; lse (B, nh, T) keeps each query's log-sum-exp, from which the backward recomputes the
-// weights, so no (B, nh, T, T) tensor is stored. Only the causal half (key j ≤ query i) is
-// computed. Dropout on the weights when threshold ≥ 0: weight e = ((b·nh + h)·T + i)·T + j is
+// weights, so no (B, nh, T, T) tensor is stored. The products run through the SGEMM above on
+// strided operands (q, k, v and their gradients stay where they lie), only the causal part of
+// each panel of MR rows (key j ≤ query i, rounded out to the panel). Dropout on the weights when threshold ≥ 0: weight e = ((b·nh + h)·T + i)·T + j is
 // kept when lowbias32(start + e·step mod 2³²) ≥ threshold (@minigpt/model's dropoutKeepMask
 // stream), kept weights scaled by keepScale. `scratch` is the caller's: attentionScratch /
-// attentionGradScratch floats (one (batch row, head) at a time, one thread).
+// attentionGradScratch floats, one head's (T, T) matrices and the packing buffers (one
+// (batch row, head) at a time, one thread).
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
