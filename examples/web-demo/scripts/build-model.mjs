@@ -1,7 +1,7 @@
 // Builds the demo's model with the repo's own CLI, offline, once: prepare a Shakespeare-sized
 // corpus, train the baby preset on it (nanoGPT's CPU run for shakespeare-char: 4 layers, 128
-// wide, 2,000 iterations; 2–3 minutes with the native kernels on one thread: 2m17s and 2m20s
-// in the suite's CI runs of 2026-11-30, beside the other tests), export it to
+// wide, 2,000 iterations; 2–3 minutes with the native kernels on one thread: 2m17s in the
+// suite's CI run of 2026-11-30, beside the other tests), export it to
 // public/model/ (float32 and int8 graphs, in the Hugging Face layout: onnx/model.onnx,
 // onnx/model_quantized.onnx, minigpt.json, …) and write public/model/about.json, the facts
 // the page shows: model, corpus, training and validation loss.
@@ -142,7 +142,8 @@ function train() {
     `--logInterval=${terminal ? 10 : MAX_ITERS / 4}`,
   ];
   // One thread unless the caller chose (OMP_NUM_THREADS). Alone, two threads are faster (300
-  // `baby` iterations: 32 ms each against 45 on one, 2026-11-30, 2-core EPYC), but in the
+  // `baby` iterations of `minigpt train`: 32 ms each against 45 on one, 2026-11-30, 2-core
+  // EPYC), but in the
   // suite the other core runs other tests: a CI run with two threads trained in 2m20s against
   // 2m17s on one, and the tests beside it took longer.
   const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1' };

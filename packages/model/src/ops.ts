@@ -498,8 +498,9 @@ export function causalAttention(
 }
 
 /**
- * Fused causal self-attention kernels a backend may register (@minigpt/native-kernels does, on
- * wasm; see @minigpt/wasm-kernels' FUSED_KERNEL_NAMES for their inputs and outputs). They read
+ * Fused causal self-attention kernels a backend may register (on wasm, @minigpt/native-kernels'
+ * addon and @minigpt/wasm-kernels' WebAssembly set both do; their inputs and outputs are on
+ * @minigpt/wasm-kernels' FUSED_KERNEL_NAMES and KernelSet.attention). They read
  * q, k, v from c_attn's output as it is, (B·T, 3C), keep no (B, nh, T, T) tensor (each
  * query's log-sum-exp instead) and compute only the causal half.
  */

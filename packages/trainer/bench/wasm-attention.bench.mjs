@@ -97,7 +97,7 @@ try {
     return { ms: median(times), passes };
   };
   const results = { fused: [], ops: [] };
-  let passes = {};
+  const passes = {};
   const loadBefore = loadavg()[0];
   for (let round = 0; round < rounds; round++) {
     // Alternating order, so neither always runs first.

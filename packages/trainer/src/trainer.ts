@@ -1050,8 +1050,8 @@ function wasmActivationBudget(model: GPTConfig): number {
  * (the (T, C)-sized tensors kept for backprop, and the (nh, T, T) attention ones) with tfjs's
  * attention; nLayer · T · 32·C with the fused attention kernels (`fusedAttention`), which keep
  * no (T, T) tensor and copy no saved tensor (bench:train's `seed` run in one pass of 64 rows
- * peaked at 2.04 GiB of RSS in all, 2026-11-30: ≤ 25 MB a row, where this gives 25.2); plus 4·T·V for the (T, V)
- * logits, their softmax and gradients (`vocabSize`; small at vocab 65, 51 MB a row each at
+ * peaked at 2.04 GiB of RSS in all, 2026-11-30: ≤ 25 MB a row, where this gives 25.2); plus
+ * 4·T·V for the (T, V) logits, their softmax and gradients (`vocabSize`; small at vocab 65, 51 MB a row each at
  * GPT-2's 50,257 and block 256).
  */
 export function rowsThatFit(

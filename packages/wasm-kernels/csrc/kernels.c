@@ -8,7 +8,7 @@
 // self-attention forward and backward.
 //
 // Freestanding on purpose: no libc, so nothing but these functions and their memory end up
-// in the module (about 35 KB), and the build needs only clang and wasm-ld.
+// in the module (about 29 KB), and the build needs only clang and wasm-ld.
 
 typedef float vec __attribute__((vector_size(16), aligned(4)));  // one v128: 4 floats
 typedef int ivec __attribute__((vector_size(16), aligned(4)));
