@@ -519,8 +519,20 @@ function fusedBlocks(
 }
 
 /**
+ * Weights use 7 bits (−63…63), not 8. x86 CPUs without VNNI (AVX2: Zen 3 and older, most Intel
+ * laptops) multiply uint8 by int8 with vpmaddubsw, which adds each pair of products into an
+ * int16 with saturation: 255 · 127 · 2 = 64,770 overflows it, 255 · 63 · 2 = 32,130 does not.
+ * With 127, onnxruntime-node on such a CPU gave logits 0.1–0.2 away from float32 and other
+ * greedy text than wasm or a VNNI CPU. At 63 the file is the same size and runs the same
+ * kernels, for one bit of weight precision (max |Δlogit| 1.9e-2 → 3.2e-2 against float32 on
+ * a 4-layer model of fresh weights).
+ * onnxruntime's own quantizer calls this reduce_range.
+ */
+const WEIGHT_LEVELS = 63;
+
+/**
  * x (…, K) · W (K, N) with W stored as int8, symmetric per output column (scale_n =
- * max|W[:, n]| / 127, zero point 0), and x quantized per call to uint8 by
+ * max|W[:, n]| / WEIGHT_LEVELS, zero point 0), and x quantized per call to uint8 by
  * DynamicQuantizeLinear: y = MatMulInteger(xq, Wq) · (x_scale · scale_n) after subtracting
  * x's zero point inside MatMulInteger. onnxruntime fuses the four nodes into one
  * DynamicQuantizeMatMul kernel (CPU and wasm); every node is a standard ONNX operator.
@@ -541,7 +553,7 @@ function quantizedMatMul(
     }
   }
   for (let column = 0; column < columns; column++)
-    scales[column] = scales[column]! > 0 ? scales[column]! / 127 : 1;
+    scales[column] = scales[column]! > 0 ? scales[column]! / WEIGHT_LEVELS : 1;
   const quantized = new Int8Array(rows * columns);
   for (let index = 0; index < quantized.length; index++)
     quantized[index] = Math.round(weight.data[index]! / scales[index % columns]!);

@@ -194,3 +194,26 @@ export function opCount(model: Uint8Array, opType: string): number {
     ),
   ).length;
 }
+
+/**
+ * The smallest and largest value over a model's int8 weights: the main graph's initializers
+ * (GraphProto.initializer = 5) named `*.int8`, read from their raw_data (TensorProto field 9).
+ */
+export function int8WeightRange(model: Uint8Array): { min: number; max: number; count: number } {
+  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
+  let min = Infinity;
+  let max = -Infinity;
+  let count = 0;
+  for (const initializer of readFields(graph).filter((field) => field.field === 5)) {
+    const parts = readFields(initializer.payload!);
+    const name = new TextDecoder().decode(parts.find((part) => part.field === 8)?.payload);
+    if (!name.endsWith('.int8')) continue;
+    const raw = parts.find((part) => part.field === 9)!.payload!;
+    for (const value of new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength)) {
+      if (value < min) min = value;
+      if (value > max) max = value;
+    }
+    count++;
+  }
+  return { min, max, count };
+}
