@@ -82,12 +82,16 @@ const trainedFile = join(runDir, 'trained.json');
 const minigpt = (...args) =>
   execFileSync(process.execPath, [cli, ...args], { cwd: demo, stdio: 'inherit' });
 
-/** true when public/model/ holds this recipe's export in the format the runners read. */
+/**
+ * true when public/model/ holds this recipe's export in the format the runners read, and
+ * .model-work/ still holds the run it came from (the e2e test exports its fused graph from it).
+ */
 function exportIsCurrent() {
   try {
     const manifest = JSON.parse(readFileSync(join(out, EXPORT_FILES.manifest), 'utf8'));
     const about = JSON.parse(readFileSync(aboutFile, 'utf8'));
     return (
+      existsSync(trainedFile) &&
       about.recipe === recipe &&
       manifest.formatVersion === EXPORT_FORMAT_VERSION &&
       [manifest.files.model, manifest.files.modelQuantized, manifest.files.vocab].every(
