@@ -525,8 +525,7 @@ function fusedBlocks(
  * With 127, onnxruntime-node on such a CPU gave logits 0.1–0.2 away from float32 and other
  * greedy text than wasm or a VNNI CPU. At 63 the file is the same size and runs the same
  * kernels, for one bit of weight precision (max |Δlogit| 1.9e-2 → 3.2e-2 against float32 on
- * a 4-layer model of fresh weights).
- * onnxruntime's own quantizer calls this reduce_range.
+ * a 4-layer model of fresh weights). onnxruntime's own quantizer calls this reduce_range.
  */
 const WEIGHT_LEVELS = 63;
 

@@ -175,10 +175,14 @@ export function checkWithOnnx(
   return JSON.parse(execFileSync(python, ['-c', script, ...paths], { encoding: 'utf8' })) as never;
 }
 
+/** The main graph's fields (ModelProto.graph = 7) of an encoded model. */
+function mainGraphFields(model: Uint8Array) {
+  return readFields(readFields(model).find((field) => field.field === 7)!.payload!);
+}
+
 /** The main graph's nodes (GraphProto.node = 1) of an encoded model, If branches not included. */
 function graphNodes(model: Uint8Array) {
-  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
-  return readFields(graph).filter((field) => field.field === 1);
+  return mainGraphFields(model).filter((field) => field.field === 1);
 }
 
 /** Nodes of the main graph of an encoded model (If branches not counted). */
@@ -200,11 +204,10 @@ export function opCount(model: Uint8Array, opType: string): number {
  * (GraphProto.initializer = 5) named `*.int8`, read from their raw_data (TensorProto field 9).
  */
 export function int8WeightRange(model: Uint8Array): { min: number; max: number; count: number } {
-  const graph = readFields(model).find((field) => field.field === 7)!.payload!;
   let min = Infinity;
   let max = -Infinity;
   let count = 0;
-  for (const initializer of readFields(graph).filter((field) => field.field === 5)) {
+  for (const initializer of mainGraphFields(model).filter((field) => field.field === 5)) {
     const parts = readFields(initializer.payload!);
     const name = new TextDecoder().decode(parts.find((part) => part.field === 8)?.payload);
     if (!name.endsWith('.int8')) continue;
