@@ -11,7 +11,9 @@
 //     weights, fp32 and int8, batch 1 and 16, beside the standard graph;
 //   - PyTorch's greedy generation with a KV cache on the same weights (bench/pytorch_generate.py,
 //     Debian's python3-torch; MINIGPT_PYTHON overrides the interpreter) at 1 and 2 threads,
-//     after the interleaved rounds, in the same run; its greedy ids are checked against ours.
+//     after the interleaved rounds, in the same run; its greedy ids are checked against ours;
+//   - transformers.js's int8 ids fed through the published int8 graph and through runner-node's
+//     form of it side by side: where and why int8 greedy tokens can part (compareGraphForms).
 // Configurations run interleaved, one each per round, so that load from other processes falls
 // on all of them alike; each is reported as the median and the range (min – max) over rounds,
 // and ratios are taken within a round (paired) before their median and range.
@@ -195,6 +197,79 @@ try {
     return { tokensPerSec: ids.length / seconds, tokens: ids };
   };
 
+  /**
+   * Where runner-node's greedy tokens and transformers.js's can part on the same file. runner-node
+   * runs the graph with the cache's rows written in place and its empty slots masked
+   * (cacheRowsModel); transformers.js runs the graph as published, concatenating present. The
+   * two sum attention over different slot counts, so their float32 results differ in the last
+   * bits; int8 quantizes each activation to 1 of 255 steps, which can turn such a difference
+   * into a whole step. This feeds transformers.js's q8 ids through the published q8 graph (the
+   * runtime's 'write-present' decoder, as transformers.js runs it) and through runner-node's
+   * session side by side, and prints how many of those ids the published graph picks itself,
+   * how far the two forms' logits are apart (and the float32 graph's from the int8 one, for
+   * scale), and the top-two margin where runner-node's pick first differs.
+   */
+  async function compareGraphForms(hfIds) {
+    const ort = require('onnxruntime-node');
+    const { createOnnxDecoder } = await import('@minigpt/runtime');
+    const published = async (dtype) => {
+      const { manifest } = ours[dtype];
+      const file = dtype === 'q8' ? manifest.files.modelQuantized : manifest.files.model;
+      const session = await ort.InferenceSession.create(join(exportDir, file), {
+        graphOptimizationLevel: 'all',
+        ...(threads ? { intraOpNumThreads: threads } : {}),
+      });
+      const binding = {
+        int64: (data, dims) => new ort.Tensor('int64', data, dims),
+        float32: (data, dims) => new ort.Tensor('float32', data, dims),
+        run: (feeds, fetches) => session.run(feeds, fetches),
+      };
+      return { session, decoder: createOnnxDecoder(binding, manifest, 'write-present') };
+    };
+    const publishedQ8 = await published('q8');
+    const publishedFp32 = await published('fp32');
+    const decoders = [ours.q8.session, publishedQ8.decoder, publishedFp32.decoder];
+    const states = decoders.map(() => null);
+    const argmax = (logits) => logits.indexOf(Math.max(...logits));
+    const maxDifference = (a, b) => a.reduce((max, x, i) => Math.max(max, Math.abs(x - b[i])), 0);
+    let ids = [...ours.q8.tokenizer.encode(PROMPTS[0])];
+    let past = 0;
+    let publishedAgrees = 0;
+    let formsApart = 0;
+    let quantizationApart = 0;
+    let firstSplit;
+    for (let step = 0; step < hfIds.length; step++) {
+      const input = {
+        batch: 1,
+        ids,
+        mask: new Array(past + ids.length).fill(1),
+        positions: ids.map((_, i) => past + i),
+      };
+      const logits = [];
+      for (let k = 0; k < decoders.length; k++) {
+        const { logits: rowLogits, state } = await decoders[k].forward(input, states[k]);
+        if (states[k]) decoders[k].release(states[k]);
+        states[k] = state;
+        logits.push(Array.from(rowLogits));
+      }
+      past += ids.length;
+      const [inPlace, asPublished, float32] = logits;
+      if (argmax(asPublished) === hfIds[step]) publishedAgrees++;
+      formsApart = Math.max(formsApart, maxDifference(inPlace, asPublished));
+      quantizationApart = Math.max(quantizationApart, maxDifference(asPublished, float32));
+      if (firstSplit === undefined && argmax(inPlace) !== argmax(asPublished)) {
+        const [top, second] = [...asPublished].sort((a, b) => b - a);
+        firstSplit = { step, margin: top - second };
+      }
+      ids = [hfIds[step]];
+    }
+    decoders.forEach((decoder, k) => decoder.release(states[k]));
+    await Promise.all([publishedQ8.session.release(), publishedFp32.session.release()]);
+    console.log(
+      `  q8, transformers.js's ${hfIds.length} ids fed through the published int8 graph (present concatenated, as transformers.js runs it): it picks ${publishedAgrees} of them itself; runner-node's form of the same graph (rows in place, empty slots masked) gives logits up to ${formsApart.toPrecision(2)} away from it (the float32 graph's are up to ${quantizationApart.toPrecision(2)} from the int8 one's) and ${firstSplit ? `first picks another token at token ${firstSplit.step}, where the published graph's top two logits were ${firstSplit.margin.toPrecision(2)} apart` : 'picks the same token at every step'}`,
+    );
+  }
+
   const greedy = { maxNewTokens: newTokens, temperature: 0 };
   const configurations = [];
   for (const dtype of ['fp32', 'q8']) {
@@ -369,6 +444,7 @@ try {
       `  ${dtype}: runner-node and transformers.js greedy tokens ${same ? `identical (${a.length})` : `DIFFER (${a.length} vs ${b.length})`}`,
     );
   }
+  await compareGraphForms(lastRun.get('hf q8 b1').tokens);
   console.log(
     `load average at the end: ${loadavg()
       .map((x) => x.toFixed(1))
