@@ -10,7 +10,8 @@
 //   - the fused graph (export option `fused`: onnxruntime's com.microsoft operators) of the same
 //     weights, fp32 and int8, batch 1 and 16, beside the standard graph;
 //   - PyTorch's greedy generation with a KV cache on the same weights (bench/pytorch_generate.py,
-//     Debian's python3-torch; MINIGPT_PYTHON overrides the interpreter) at 1 and 2 threads,
+//     Debian's python3-torch; MINIGPT_PYTHON overrides the interpreter) at 1 thread, 2 threads,
+//     and 1 ATen thread with OpenBLAS on 2 (tooling/bench-support's pytorch_threads.py),
 //     after the interleaved rounds, in the same run; its greedy ids are checked against ours;
 //   - transformers.js's int8 ids fed through the published int8 graph and through runner-node's
 //     form of it side by side: where and why int8 greedy tokens can part (compareGraphForms).
@@ -339,7 +340,7 @@ try {
         String(newTokens),
         String(rounds),
         String(warmup),
-        '1,2',
+        '1,2,1/2',
       ],
       { encoding: 'utf8' },
     );
@@ -420,7 +421,7 @@ try {
       `  PyTorch ${pytorch.torch} with a KV cache, batch 1, fp32: ${Object.entries(
         pytorch.tokensPerSec,
       )
-        .map(([count, values]) => `${count} thread(s) ${summary(values)} tokens/s`)
+        .map(([label, values]) => `${label} ${summary(values)} tokens/s`)
         .join(', ')}; best: ${bestThreads}`,
     );
     for (const key of ['ours fp32 b1', 'fused fp32 b1', 'ours q8 b1', 'fused q8 b1']) {

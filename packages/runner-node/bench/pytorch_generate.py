@@ -9,15 +9,17 @@ from the given prompt ids, batch 1, the way a tuned PyTorch decoder does it:
   * one preallocated (nh, blockSize, hs) key and value buffer per layer, written in place (no
     torch.cat per step);
   * prefill in one pass, then one token per step attending over the filled slots;
-  * at each thread count asked for (torch.set_num_threads), timed from the prefill to the last
-    token, after warm-up rounds.
+  * at each thread setting asked for ("N": N ATen and N OpenBLAS threads; "N/M": N and M — see
+    tooling/bench-support/src/pytorch_threads.py), timed from the prefill to the last token,
+    after warm-up rounds.
 
 The model is GPT-2's forward as packages/model/scripts/gpt2_reference.py defines it (that
 script's reader and GELU are used, so both references share one definition).
 
 Usage: pytorch_generate.py EXPORT_DIR PROMPT_IDS_JSON NEW_TOKENS ROUNDS WARMUP THREADS_CSV
-Prints one JSON object: {"ids": [...new ids...], "tokensPerSec": {"1": [...], "2": [...]},
-"torch": version}.
+(THREADS_CSV: settings, e.g. 1,2,1/2). Prints one JSON object: {"ids": [...new ids...],
+"tokensPerSec": {"1 thread": [...], "2 threads": [...], ...}, "torch": version}, keyed by
+each setting's label.
 """
 
 import json
@@ -29,7 +31,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "model" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tooling" / "bench-support" / "src"))
 from gpt2_reference import gelu, read_directory  # noqa: E402
+import pytorch_threads  # noqa: E402
 
 
 class CachedGpt2:
@@ -111,15 +115,15 @@ def main(argv):
     speeds = {}
     ids = None
     with torch.inference_mode():
-        for threads in (int(t) for t in threads_csv.split(",")):
-            torch.set_num_threads(threads)
-            speeds[str(threads)] = []
+        for setting in threads_csv.split(","):
+            label = pytorch_threads.apply(torch, setting)
+            speeds[label] = []
             for round_index in range(warmup + rounds):
                 started = time.perf_counter()
                 ids = model.generate(prompt, new_tokens)
                 seconds = time.perf_counter() - started
                 if round_index >= warmup:
-                    speeds[str(threads)].append(new_tokens / seconds)
+                    speeds[label].append(new_tokens / seconds)
     print(json.dumps({"ids": ids, "tokensPerSec": speeds, "torch": torch.__version__}))
 
 

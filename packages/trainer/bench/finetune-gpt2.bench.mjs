@@ -1,7 +1,8 @@
 // Fine-tuning GPT-2 (124M) on this machine: seconds per iteration at block 256, batch 1 and
 // 4, and peak memory, as `minigpt train --init-from <gpt2 dir>` runs it (default backend:
 // wasm with the native kernels in Node), beside PyTorch's same train step (same shapes, tanh
-// GELU, biases, tied head, AdamW) at its best of 1 and 2 threads, in the same run.
+// GELU, biases, tied head, AdamW) at its best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2
+// (tooling/bench-support's pytorch_threads.py), in the same run.
 //
 //   pnpm --filter @minigpt/trainer bench:finetune [-- --batches=1,4 --iters=3]
 //
@@ -124,10 +125,10 @@ try {
     results.push(JSON.parse(child.stdout.trim().split('\n').at(-1)));
   }
 
-  // PyTorch, same shapes and optimizer, best of 1 and 2 threads (in a fresh process each).
+  // PyTorch, same shapes and optimizer, best of its thread settings (a fresh process each).
   const reference = new Map();
   if (!args['no-reference']) {
-    for (const threads of [1, 2]) {
+    for (const threads of ['1', '2', '1/2']) {
       let out;
       try {
         out = execFileSync(
@@ -146,12 +147,14 @@ try {
         );
         process.exit(1);
       }
-      for (const match of out.matchAll(/^gpt2-b(\d+): ([\d.]+) ms\/iter.*peak RSS (\d+) MB/gm)) {
-        const [_, batch, ms, rss] = match;
+      for (const match of out.matchAll(
+        /^gpt2-b(\d+): ([\d.]+) ms\/iter.*\(PyTorch [^,]+, (.+)\), peak RSS (\d+) MB/gm,
+      )) {
+        const [_, batch, ms, label, rss] = match;
         const seconds = Number(ms) / 1000;
         const best = reference.get(Number(batch));
         if (!best || seconds < best.seconds)
-          reference.set(Number(batch), { seconds, threads, rssMb: Number(rss) });
+          reference.set(Number(batch), { seconds, threads: label, rssMb: Number(rss) });
       }
     }
   }

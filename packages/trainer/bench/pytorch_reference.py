@@ -9,8 +9,10 @@ tokens. Prints ms/iter and tokens/s per preset as the bench's --reference-tok-s 
 
 Any shape, instead of the presets (bench/scaling.bench.mjs): --n-layer, --n-head, --n-embd,
 --block-size, --batch-size (all five), optionally --vocab-size (65) and --dropout (0); it
-runs as preset "custom", --iters steps after 2 warm-up steps. --threads takes a list
-(--threads 1,2): each preset runs at each thread count in turn, in the same process.
+runs as preset "custom", --iters steps after 2 warm-up steps. --threads takes a list of
+settings (--threads 1,2,1/2): each preset runs at each in turn, in the same process. "N" is
+N ATen and N OpenBLAS threads, "N/M" N and M (tooling/bench-support/src/pytorch_threads.py:
+torch.set_num_threads alone leaves OpenBLAS on one thread per core).
 
 Debian: apt-get install python3-torch libopenblas0-pthread (without the pthread OpenBLAS,
 Debian's torch uses a BLAS ~30x slower).
@@ -19,11 +21,16 @@ import argparse
 import math
 import resource
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tooling" / "bench-support" / "src"))
+import pytorch_threads  # noqa: E402
 
 PRESETS = {
     # name: (n_layer, n_head, n_embd, block_size, batch_size, dropout)
@@ -86,7 +93,7 @@ class GPT(nn.Module):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", default="2", help="a count, or a list: 1,2")
+    parser.add_argument("--threads", default="2", help="a setting, or a list: 1,2,1/2")
     parser.add_argument("--iters", type=int, default=12)
     parser.add_argument("--presets", default="baby,seed")
     shape_flags = ("n_layer", "n_head", "n_embd", "block_size", "batch_size")
@@ -101,10 +108,12 @@ def main():
             parser.error("a custom shape needs all of " + ", ".join("--" + f.replace("_", "-") for f in shape_flags))
         PRESETS["custom"] = (*shape, args.dropout)
         args.presets = "custom"
-    thread_counts = [int(count) for count in args.threads.split(",")]
-    best_tok_s = {}  # per preset, the best over the thread counts
-    for name, threads in ((name, threads) for name in args.presets.split(",") for threads in thread_counts):
-        torch.set_num_threads(threads)
+    settings = args.threads.split(",")
+    for setting in settings:
+        pytorch_threads.parse(setting)  # a bad setting stops the run before any preset
+    best_tok_s = {}  # per preset, the best over the thread settings
+    for name, setting in ((name, setting) for name in args.presets.split(",") for setting in settings):
+        threads = pytorch_threads.apply(torch, setting)
         torch.manual_seed(1)
         n_layer, n_head, n_embd, block_size, batch, dropout = PRESETS[name]
         gpt2 = name in GPT2_PRESETS
@@ -137,7 +146,7 @@ def main():
         # Linux reports ru_maxrss in KiB; the peak of this process so far (presets run in order).
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
-            f"{name}: {ms:.1f} ms/iter, {tok_s:.0f} tokens/s (PyTorch {torch.__version__}, {threads} threads), peak RSS {rss_mb:.0f} MB"
+            f"{name}: {ms:.1f} ms/iter, {tok_s:.0f} tokens/s (PyTorch {torch.__version__}, {threads}), peak RSS {rss_mb:.0f} MB"
         )
         best_tok_s[name] = max(best_tok_s.get(name, 0), tok_s)
     print("--reference-tok-s=" + ",".join(f"{name}:{tok_s:.0f}" for name, tok_s in best_tok_s.items()))

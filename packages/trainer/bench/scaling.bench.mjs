@@ -7,11 +7,12 @@
 //     wasm backend with @minigpt/native-kernels), ms per step at a fixed batch, in a child
 //     process that keeps one trainer per shape across rounds;
 //   - PyTorch, training: the same step in bench/pytorch_reference.py (same model, AdamW and
-//     clipping; --n-layer … flags) at 1 and 2 threads, a fresh process each round; its best;
+//     clipping; --n-layer … flags) at 1 thread, 2 threads, and 1 with OpenBLAS on 2
+//     (tooling/bench-support's pytorch_threads.py), a fresh process each round; its best;
 //   - ours, generation: an export of the shape (random weights, written by a child process
 //     with writeExport) run by @minigpt/runner-node (onnxruntime-node), greedy, batch 1;
 //   - PyTorch, generation: greedy with a KV cache on the same export
-//     (runner-node's bench/pytorch_generate.py) at 1 and 2 threads; its best.
+//     (runner-node's bench/pytorch_generate.py) at the same settings; its best.
 // Each round runs the four of them back to back, so load from other processes falls on all
 // alike; a figure is the median over rounds (each round's own median step) with the range, and
 // each ratio is taken within a round before its median and range.
@@ -396,7 +397,7 @@ async function main() {
             python,
             [
               PYTORCH_TRAIN,
-              '--threads=1,2',
+              '--threads=1,2,1/2',
               `--iters=${iters}`,
               `--n-layer=${shape.nLayer}`,
               `--n-head=${shape.nHead}`,
@@ -410,11 +411,11 @@ async function main() {
           if (reference.status !== 0)
             throw new Error(`${key}: pytorch_reference.py failed:\n${reference.stderr}`);
           for (const [, ms, threads] of reference.stdout.matchAll(
-            /^custom: ([\d.]+) ms\/iter.*, (\d+) threads\)/gm,
+            /^custom: ([\d.]+) ms\/iter.*\(PyTorch [^,]+, (.+)\), peak RSS/gm,
           ))
             (result.pytorch[threads] ??= []).push(Number(ms));
           pytorchNote = `, PyTorch ${Object.entries(result.pytorch)
-            .map(([threads, values]) => `${values.at(-1).toFixed(0)} ms (${threads}t)`)
+            .map(([threads, values]) => `${values.at(-1).toFixed(0)} ms (${threads})`)
             .join(' ')}`;
         }
         const ours = await generateOurs();
@@ -430,7 +431,7 @@ async function main() {
               String(newTokens),
               '1',
               '1',
-              '1,2',
+              '1,2,1/2',
             ],
             { encoding: 'utf8', env: pytorchEnv },
           );
@@ -443,7 +444,7 @@ async function main() {
             out.ids.length === ours.ids.length && out.ids.every((id, i) => id === ours.ids[i]),
           );
           generateNote = `, PyTorch ${Object.entries(out.tokensPerSec)
-            .map(([threads, values]) => `${values[0].toFixed(0)} (${threads}t)`)
+            .map(([threads, values]) => `${values[0].toFixed(0)} (${threads})`)
             .join(' ')}`;
         }
         console.error(
@@ -477,16 +478,15 @@ async function main() {
       undefined,
     );
   const plural = (n, noun) => `${n} ${noun}${Number(n) === 1 ? '' : 's'}`;
-  const threadsLabel = (threads) => plural(threads, 'thread');
   const machine = `${cpus()[0]?.model.trim() ?? 'CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
   const lines = [
     `# Scaling benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}`,
     '',
-    `Node ${process.version}; training: @tensorflow/tfjs ${tfjsVersion}, ${trainBackend}; generation: onnxruntime-node ${ortVersion} (runner-node, fp32, its default intra-op threads: one per core)${withPytorch ? `; PyTorch ${torchVersion} (${python}), best of 1 and 2 threads` : '; PyTorch not run (--no-pytorch)'}.`,
+    `Node ${process.version}; training: @tensorflow/tfjs ${tfjsVersion}, ${trainBackend}; generation: onnxruntime-node ${ortVersion} (runner-node, fp32, its default intra-op threads: one per core)${withPytorch ? `; PyTorch ${torchVersion} (${python}), best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2` : '; PyTorch not run (--no-pytorch)'}.`,
     `Load average at the start ${loadAtStart.map((x) => x.toFixed(1)).join(' ')}, at the end ${load()} (${cpus().length} cores: above ${cpus().length}, other work was running).`,
     '',
     `Base: the \`baby\` preset (${base.nLayer} layers, ${base.nEmbd} wide, ${base.nHead} heads, block ${base.blockSize}); every shape keeps the head size at ${headSize} (n_head = n_embd / ${headSize}); vocab ${VOCAB.length} (char), no biases, no dropout, exact GELU, random tokens and weights.`,
-    `Training: batch ${batch}, one step = forward + backward + clipping + AdamW, ms per step; ${plural(rounds, 'round')} of N steps (column "steps") after ${plural(warmup, 'warm-up step')}; a figure is the median over rounds of each round's median step (range: min–max over rounds). Our batch sampling, timed apart (≤ ${samplingMax.toFixed(3)} ms), is subtracted: PyTorch's script draws its batch outside its timer.${withPytorch ? ' PyTorch: a fresh process each round, 2 warm-up steps at each thread count.' : ''}`,
+    `Training: batch ${batch}, one step = forward + backward + clipping + AdamW, ms per step; ${plural(rounds, 'round')} of N steps (column "steps") after ${plural(warmup, 'warm-up step')}; a figure is the median over rounds of each round's median step (range: min–max over rounds). Our batch sampling, timed apart (≤ ${samplingMax.toFixed(3)} ms), is subtracted: PyTorch's script draws its batch outside its timer.${withPytorch ? ' PyTorch: a fresh process each round, 2 warm-up steps at each thread setting.' : ''}`,
     `Generation: greedy, batch 1, the prompt ${JSON.stringify(PROMPT)} (${PROMPT.length} tokens) then ${newTokens} new tokens, timed from the call to the last token (prefill included)${withPytorch ? '; PyTorch with a KV cache on the same export (model.safetensors), 1 warm-up generation a round' : ''}.`,
   ];
   if (withPytorch) {
@@ -528,7 +528,7 @@ async function main() {
       if (trainBest) {
         const [threads, values] = trainBest;
         cells.push(
-          `${summary(values)} at ${threadsLabel(threads)}`,
+          `${summary(values)} at ${threads}`,
           `${summary(
             values.map((ms, round) => ms / r.ours[round]),
             2,
@@ -539,7 +539,7 @@ async function main() {
       if (genBest) {
         const [threads, values] = genBest;
         cells.push(
-          `${summary(values, 0)} at ${threadsLabel(threads)}`,
+          `${summary(values, 0)} at ${threads}`,
           `${summary(
             r.oursGen.map((rate, round) => rate / values[round]),
             2,

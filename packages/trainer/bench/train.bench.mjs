@@ -13,7 +13,9 @@
 // speed of the same round.
 // The reference is PyTorch's same step (bench/pytorch_reference.py: same model, AdamW with the
 // trainer's β2 0.99, weight decay and clipping; batches drawn outside the timed step) at its
-// best of 1 and 2 threads, run by this bench in the same run when /usr/bin/python3 (or
+// best of 1 thread, 2 threads, and 1 ATen thread with OpenBLAS on 2 (its default on 2 cores;
+// a thread count there sets ATen's and OpenBLAS's threads alike: tooling/bench-support's
+// pytorch_threads.py), run by this bench in the same run when /usr/bin/python3 (or
 // MINIGPT_PYTHON) has torch, with glibc's mmap and trim thresholds raised as bench:scaling
 // does (PyTorch's allocator is otherwise slowed by mapping and unmapping its buffers). Our
 // step time includes drawing the batch (0.01–0.2 ms at these shapes). --reference-tok-s
@@ -179,14 +181,14 @@ try {
   } else {
     let referenceSource = 'given with --reference-tok-s';
     if (!referenceGiven) {
-      // PyTorch in this run, best of 1 and 2 threads per preset.
+      // PyTorch in this run, the best of its thread settings per preset.
       const python = process.env.MINIGPT_PYTHON ?? '/usr/bin/python3';
       const run = spawnSync(
         python,
         [
           fileURLToPath(new URL('pytorch_reference.py', import.meta.url)),
           '--threads',
-          '1,2',
+          '1,2,1/2',
           '--presets',
           presets.join(','),
         ],
@@ -208,7 +210,8 @@ try {
             }
           } else console.log(`PyTorch ${line}`);
         }
-        referenceSource = 'PyTorch in this run, best of 1 and 2 threads';
+        referenceSource =
+          'PyTorch in this run, best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2';
       } else {
         console.log(
           `PyTorch reference not run (${(run.stderr || String(run.error)).trim().split('\n').pop()}): no ratios; pass --reference-tok-s`,
