@@ -1,5 +1,6 @@
 // Benchmark: the matMuls of a `seed` train pass (32 rows × 128 tokens, C 256), tfjs's wasm
-// kernel against the native one, in GFLOP/s (median of 5 after a warm-up).
+// kernel against the native one, in GFLOP/s (median of 5 after a warm-up); then the native
+// fused attention forward and backward of that pass (tfjs has no such kernel).
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -39,10 +40,46 @@ function gflops(aShape, bShape, ta, tb) {
   const ms = times.sort((x, y) => x - y)[2];
   return (2 * batch * m * n * k) / ms / 1e6;
 }
+/**
+ * The fused attention kernels (MinigptAttention and its backward, native only) on a `seed`
+ * layer's c_attn output: 32 rows × 128 tokens, 8 heads of 32. GFLOP/s counts the products of
+ * the causal half: forward q·kᵀ and p·v; backward q·kᵀ again, dy·vᵀ, ds·k, dsᵀ·q and pᵀ·dy.
+ */
+function attentionGflops() {
+  const [batch, time, heads, headSize] = [32, 128, 8, 32];
+  const width = heads * headSize;
+  const qkv = tf.randomNormal([batch * time, 3 * width]);
+  const dy = tf.randomNormal([batch * time, width]);
+  const attrs = { batch, heads };
+  const forward = () => tf.engine().runKernel('MinigptAttention', { qkv }, attrs);
+  const timeOf = (run) => {
+    tf.dispose(run());
+    const times = [];
+    for (let r = 0; r < 5; r++) {
+      const start = performance.now();
+      const out = run();
+      times.push(performance.now() - start);
+      tf.dispose(out);
+    }
+    return times.sort((x, y) => x - y)[2];
+  };
+  const [y, lse] = forward();
+  const backward = () => tf.engine().runKernel('MinigptAttentionGrad', { dy, qkv, y, lse }, attrs);
+  const causalProduct = 2 * batch * heads * ((time * (time + 1)) / 2) * headSize;
+  const forwardMs = timeOf(forward);
+  const backwardMs = timeOf(backward);
+  tf.dispose([qkv, dy, y, lse]);
+  return {
+    forward: (2 * causalProduct) / forwardMs / 1e6,
+    backward: (5 * causalProduct) / backwardMs / 1e6,
+  };
+}
+
 const rows = shapes.map(([label, a, b, ta, tb]) => ({ label, tfjs: gflops(a, b, ta, tb) }));
 const native = installNativeKernels();
 if (!native.installed) throw new Error(native.reason);
 for (const [index, [, a, b, ta, tb]] of shapes.entries()) rows[index].native = gflops(a, b, ta, tb);
+const attention = attentionGflops();
 uninstallNativeKernels();
 console.log(
   `matMul benchmark — ${cpus()[0]?.model}, ${cpus().length} cores, native: ${native.threads} threads, ${native.vectorLanes}-float SIMD`,
@@ -53,3 +90,9 @@ for (const row of rows)
   console.log(
     `| ${row.label} | ${row.tfjs.toFixed(1)} GFLOP/s | ${row.native.toFixed(1)} GFLOP/s |`,
   );
+console.log(
+  `| fused attention forward, 32 × 128 tokens, 8 heads of 32 (causal half) | – | ${attention.forward.toFixed(1)} GFLOP/s |`,
+);
+console.log(
+  `| fused attention backward, the same | – | ${attention.backward.toFixed(1)} GFLOP/s |`,
+);

@@ -798,12 +798,112 @@ void transposeHead(const float* rows, int64_t stride, const AttentionShape& s, f
 }
 
 // out[j] = Σ_d x[d]·columns[d·Tp + j] · factor for j < n, rounded up to whole vectors.
+// Four vectors of j at a time, in four independent chains of FMAs: one vector at a time, each
+// FMA waited for the one before it (4 cycles on Zen 3) where the core can start two a cycle,
+// and this loop was most of the attention kernels' time.
 inline void rowTimesColumns(const float* x, const float* columns, int64_t hs, int64_t Tp,
                             int64_t n, float factor, float* out) {
-  for (int64_t j = 0; j < n; j += kLanes) {
+  const int64_t vectors = (n + kLanes - 1) / kLanes;
+  int64_t v = 0;
+  for (; v + 4 <= vectors; v += 4) {
+    const float* at = columns + v * kLanes;
+    vec acc0 = splat(0.f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t d = 0; d < hs; d++) {
+      const vec xd = broadcastLoad(x + d);
+      const float* row = at + d * Tp;
+      acc0 += xd * load(row);
+      acc1 += xd * load(row + kLanes);
+      acc2 += xd * load(row + 2 * kLanes);
+      acc3 += xd * load(row + 3 * kLanes);
+    }
+    float* to = out + v * kLanes;
+    store(to, acc0 * splat(factor));
+    store(to + kLanes, acc1 * splat(factor));
+    store(to + 2 * kLanes, acc2 * splat(factor));
+    store(to + 3 * kLanes, acc3 * splat(factor));
+  }
+  for (; v < vectors; v++) {
     vec acc = splat(0.f);
-    for (int64_t d = 0; d < hs; d++) acc += splat(x[d]) * load(columns + d * Tp + j);
-    store(out + j, acc * splat(factor));
+    for (int64_t d = 0; d < hs; d++) acc += broadcastLoad(x + d) * load(columns + d * Tp + v * kLanes);
+    store(out + v * kLanes, acc * splat(factor));
+  }
+}
+
+// The largest of values[0, n), n ≥ 1: whole vectors, then the rest (exact in any order).
+inline float maxOf(const float* values, int64_t n) {
+  float max = values[0];
+  int64_t j = 0;
+  if (n >= kLanes) {
+    vec most = load(values);
+    for (j = kLanes; j + kLanes <= n; j += kLanes) {
+      const vec next = load(values + j);
+      most = most > next ? most : next;
+    }
+    for (int lane = 0; lane < kLanes; lane++) max = std::max(max, most[lane]);
+  }
+  for (; j < n; j++) max = std::max(max, values[j]);
+  return max;
+}
+
+// Σ values[0, n): lane sums over whole vectors (in order), the lanes added in order, then
+// the rest. A fixed order, so the same bits on every call; one add at a time was a chain of
+// n dependent adds per query.
+inline float sumOf(const float* values, int64_t n) {
+  vec lanes = splat(0.f);
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) lanes += load(values + j);
+  float sum = 0.f;
+  for (int lane = 0; lane < kLanes; lane++) sum += lanes[lane];
+  for (; j < n; j++) sum += values[j];
+  return sum;
+}
+
+// out[0, hs) = factor · Σ_{t<n} w[t·wStride] · rows[t·rowStride + (0, hs)]: a weighted sum of
+// n rows of one head (y_i = Σ_j p_ij·v_j, dq_i = Σ_j ds_ij·k_j, dk_j = Σ_i ds_ij·q_i, …). For
+// a head size of whole vectors the hs sums stay in registers, in two chains (even and odd t)
+// when a row is under 8 vectors: with one chain each FMA waited on the one before it. The
+// order is fixed, so the same bits on every call. `scratch` (hs floats) serves other sizes.
+template <int HS>
+inline void weightedRows(const float* w, int64_t wStride, const float* rows, int64_t rowStride,
+                         int64_t n, int64_t hs, float factor, float* out, float* scratch) {
+  if constexpr (HS != 0 && HS % kLanes == 0) {
+    constexpr int kVectors = HS / kLanes;
+    constexpr int kChains = kVectors >= 8 ? 1 : 2;
+    vec sums[kChains][kVectors];
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; c++)
+#pragma GCC unroll 16
+      for (int u = 0; u < kVectors; u++) sums[c][u] = splat(0.f);
+    int64_t t = 0;
+    for (; t + kChains <= n; t += kChains) {
+#pragma GCC unroll 16
+      for (int c = 0; c < kChains; c++) {
+        const vec weight = broadcastLoad(w + (t + c) * wStride);
+        const float* row = rows + (t + c) * rowStride;
+#pragma GCC unroll 16
+        for (int u = 0; u < kVectors; u++) sums[c][u] += weight * load(row + u * kLanes);
+      }
+    }
+    for (; t < n; t++) {
+      const vec weight = broadcastLoad(w + t * wStride);
+#pragma GCC unroll 16
+      for (int u = 0; u < kVectors; u++) sums[0][u] += weight * load(rows + t * rowStride + u * kLanes);
+    }
+#pragma GCC unroll 16
+    for (int u = 0; u < kVectors; u++) {
+      vec total = sums[0][u];
+#pragma GCC unroll 16
+      for (int c = 1; c < kChains; c++) total += sums[c][u];
+      store(out + u * kLanes, total * splat(factor));
+    }
+  } else {
+    std::fill(scratch, scratch + hs, 0.f);
+    for (int64_t t = 0; t < n; t++) {
+      const float weight = w[t * wStride];
+      const float* row = rows + t * rowStride;
+      for (int64_t d = 0; d < hs; d++) scratch[d] += weight * row[d];
+    }
+    for (int64_t d = 0; d < hs; d++) out[d] = scratch[d] * factor;
   }
 }
 
@@ -821,30 +921,25 @@ void attentionForward(const float* qkv, float* y, float* lse, const AttentionSha
     float* yh = y + b * T * C + h * hs;  // row stride C
     float* kt = scratchFloats(hs * Tp + Tp + hs);
     float* weights = kt + hs * Tp;  // one query's scores, then weights (Tp)
-    float local[HS ? HS : 1];
-    float* acc = HS ? local : weights + Tp;  // (hs)
+    float* acc = weights + Tp;      // (hs), the general head size's sums
     transposeHead(k, in, s, kt);
     const bool dropout = s.threshold >= 0;
     for (int64_t i = 0; i < T; i++) {
       const int64_t n = i + 1;  // keys 0..i
       rowTimesColumns(q + i * in, kt, hs, Tp, n, s.scale, weights);
-      float max = weights[0];
-      for (int64_t j = 1; j < n; j++) max = std::max(max, weights[j]);
+      const float max = maxOf(weights, n);
       for (int64_t j = 0; j < n; j += kLanes)
         store(weights + j, vexp(load(weights + j) - splat(max)));
-      float sum = 0.f;
-      for (int64_t j = 0; j < n; j++) sum += weights[j];
-      const uint64_t row = static_cast<uint64_t>(task * T + i) * T;  // weight number of j = 0
-      std::fill(acc, acc + hs, 0.f);
-      for (int64_t j = 0; j < n; j++) {
-        if (dropout && kept(s, row + j) == 0.f) continue;
-        const float w = weights[j];
-        const float* vj = v + j * in;
-        for (int64_t d = 0; d < hs; d++) acc[d] += w * vj[d];
+      const float sum = sumOf(weights, n);
+      if (dropout) {
+        // A dropped weight becomes 0 (adding 0·v_j changes no bit), so the sums below have no
+        // branch per key.
+        const uint64_t row = static_cast<uint64_t>(task * T + i) * T;  // weight number of j = 0
+        for (int64_t j = 0; j < n; j++) weights[j] *= kept(s, row + j);
       }
       const float factor = (dropout ? s.keepScale : 1.f) / sum;
       float* yi = yh + i * C;
-      for (int64_t d = 0; d < hs; d++) yi[d] = acc[d] * factor;
+      weightedRows<HS>(weights, 1, v, in, n, hs, factor, yi, acc);
       lse[task * T + i] = max + std::log(sum);
     }
   });
@@ -873,8 +968,7 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
     float* keptWeights = vt + hs * Tp;         // (T, Tp): p·m, row i holds keys 0..i, zeros after
     float* scoreGrads = keptWeights + T * Tp;  // (T, Tp): ds
     float* dp = scoreGrads + T * Tp;           // (Tp)
-    float local[HS ? HS : 1];
-    float* acc = HS ? local : dp + Tp;  // (hs)
+    float* acc = dp + Tp;                      // (hs), the general head size's sums
     transposeHead(k, in, s, kt);
     transposeHead(v, in, s, vt);
     const bool dropout = s.threshold >= 0;
@@ -890,41 +984,28 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
       rowTimesColumns(dyi, vt, hs, Tp, n, 1.f, dp);
       float dyDotY = 0.f;
       for (int64_t d = 0; d < hs; d++) dyDotY += dyi[d] * yi[d];
-      const uint64_t row = static_cast<uint64_t>(task * T + i) * T;
-      for (int64_t j = 0; j < n; j++) {
-        const float m = dropout ? kept(s, row + j) * s.keepScale : 1.f;
-        ds[j] = p[j] * (m * dp[j] - dyDotY) * s.scale;
-        p[j] *= m;  // from here on p holds the kept weights, which dv needs
+      if (dropout) {
+        const uint64_t row = static_cast<uint64_t>(task * T + i) * T;
+        for (int64_t j = 0; j < n; j++) {
+          const float m = kept(s, row + j) * s.keepScale;
+          ds[j] = p[j] * (m * dp[j] - dyDotY) * s.scale;
+          p[j] *= m;  // from here on p holds the kept weights, which dv needs
+        }
+      } else {
+        // The same arithmetic as above with m = 1, a vector at a time (the lanes past n are
+        // cleared below).
+        for (int64_t j = 0; j < n; j += kLanes)
+          store(ds + j, load(p + j) * (load(dp + j) - splat(dyDotY)) * splat(s.scale));
       }
       std::fill(p + n, p + Tp, 0.f);
       std::fill(ds + n, ds + Tp, 0.f);
-      std::fill(acc, acc + hs, 0.f);
-      for (int64_t j = 0; j < n; j++) {
-        const float g = ds[j];
-        const float* kj = k + j * in;
-        for (int64_t d = 0; d < hs; d++) acc[d] += g * kj[d];
-      }
-      float* dqi = dq + i * in;
-      for (int64_t d = 0; d < hs; d++) dqi[d] = acc[d];
+      weightedRows<HS>(ds, 1, k, in, n, hs, 1.f, dq + i * in, acc);
     }
-    // dk_j and dv_j sum over the queries i ≥ j, in increasing i.
+    // dk_j and dv_j sum over the queries i ≥ j, in increasing i: column j of ds and of the
+    // kept weights.
     for (int64_t j = 0; j < T; j++) {
-      std::fill(acc, acc + hs, 0.f);
-      for (int64_t i = j; i < T; i++) {
-        const float g = scoreGrads[i * Tp + j];
-        const float* qi = q + i * in;
-        for (int64_t d = 0; d < hs; d++) acc[d] += g * qi[d];
-      }
-      float* dkj = dk + j * in;
-      for (int64_t d = 0; d < hs; d++) dkj[d] = acc[d];
-      std::fill(acc, acc + hs, 0.f);
-      for (int64_t i = j; i < T; i++) {
-        const float w = keptWeights[i * Tp + j];
-        const float* dyi = dyh + i * C;
-        for (int64_t d = 0; d < hs; d++) acc[d] += w * dyi[d];
-      }
-      float* dvj = dv + j * in;
-      for (int64_t d = 0; d < hs; d++) dvj[d] = acc[d];
+      weightedRows<HS>(scoreGrads + j * Tp + j, Tp, q + j * in, in, T - j, hs, 1.f, dk + j * in, acc);
+      weightedRows<HS>(keptWeights + j * Tp + j, Tp, dyh + j * C, C, T - j, hs, 1.f, dv + j * in, acc);
     }
   });
 }
