@@ -6,7 +6,7 @@
 //   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
 //     whose idle threads spin a while before they sleep);
 //   - 1 thread: intraOpThreads 1 — the reference: what one core does alone;
-//   - no spinning: the default with `session.intra_op.allow_spinning` '0' (idle pool threads
+//   - no spinning: loadModel's `spinning: false`, `session.intra_op.allow_spinning` '0' (idle pool threads
 //     sleep at once), the session option onnxruntime offers for shared machines.
 // Each round runs every session quiet, then every session with a busy core (a child
 // `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
@@ -55,7 +55,6 @@ const prompts = Array.from({ length: batch }, (_, row) => PROMPTS[row % PROMPTS.
 const newTokens = Number(args['new-tokens']);
 const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
-const ort = require('onnxruntime-node');
 const { loadModel } = await import('@minigpt/runner-node');
 
 const load = () =>
@@ -82,16 +81,10 @@ try {
   );
   if (child.status !== 0) throw new Error('building the benchmark model failed');
 
-  // loadModel's session options, with onnxruntime's spinning turned off.
-  const noSpinning = (model, options) =>
-    ort.InferenceSession.create(model, {
-      ...options,
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
   const sessions = [
     { key: 'default', model: await loadModel(exportDir) },
     { key: '1 thread', model: await loadModel(exportDir, { intraOpThreads: 1 }) },
-    { key: 'no spinning', model: await loadModel(exportDir, { createSession: noSpinning }) },
+    { key: 'no spinning', model: await loadModel(exportDir, { spinning: false }) },
   ];
 
   console.log(

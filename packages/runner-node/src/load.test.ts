@@ -230,6 +230,25 @@ describe('runner-node', () => {
     await loaded.dispose();
   });
 
+  it("turns onnxruntime's thread spinning off with spinning: false, and leaves it on by default", async () => {
+    const seen: ort.InferenceSession.SessionOptions[] = [];
+    const createSession = (model: Uint8Array, options: ort.InferenceSession.SessionOptions) => {
+      seen.push(options);
+      return ort.InferenceSession.create(model, options);
+    };
+    const quiet = await loadModel(exportDir, { createSession });
+    const shared = await loadModel(exportDir, { createSession, spinning: false });
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.extra).toBeUndefined();
+    expect(seen[1]!.extra).toEqual({ session: { intra_op: { allow_spinning: '0' } } });
+    // The same tokens either way: spinning changes only how idle threads wait.
+    const settings = { maxNewTokens: 20, seed: 3 };
+    expect(await shared.generate('a', settings).text()).toBe(
+      await quiet.generate('a', settings).text(),
+    );
+    await Promise.all([quiet.dispose(), shared.dispose()]);
+  });
+
   it('runs on CUDA when the provider starts, without a warning', async () => {
     // A machine with CUDA: the provider accepts the session (here it is the CPU one inside).
     const warnings: string[] = [];

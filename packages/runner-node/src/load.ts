@@ -55,6 +55,14 @@ export interface LoadModelOptions {
   /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
   /**
+   * false: onnxruntime's idle intra-op threads sleep at once instead of spinning first
+   * (`session.intra_op.allow_spinning` '0'). For a machine whose cores other processes keep
+   * busy: a spinning thread that shares a core with one waits for its turn at every operator.
+   * Quiet, spinning is faster. Default true; the trade-off, measured, is in the README
+   * ("Under load").
+   */
+  readonly spinning?: boolean;
+  /**
    * Creates the onnxruntime session (default `ort.InferenceSession.create`). Tests inject one
    * to model a machine with or without an execution provider, whatever this machine has.
    */
@@ -146,6 +154,9 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     graphOptimizationLevel: 'all',
     logSeverityLevel: ORT_LOG_SEVERITY[logLevel],
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    ...(options.spinning === false
+      ? { extra: { session: { intra_op: { allow_spinning: '0' } } } }
+      : {}),
   };
   const create =
     options.createSession ?? ((model, opts) => ort.InferenceSession.create(model, opts));
