@@ -4,10 +4,12 @@
 // each row's first, over the time after the first, summed over --repeats generations).
 // Sessions on the same export:
 //   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
-//     whose idle threads spin a while before they sleep);
+//     whose idle threads spin DEFAULT_SPIN_MICROSECONDS before they sleep);
+//   - onnxruntime spinning: `spinning: true`, onnxruntime's own spinning, not bounded by time
+//     (loadModel's default until 2026-11-30);
 //   - 1 thread: intraOpThreads 1 — the reference: what one core does alone;
-//   - no spinning: loadModel's `spinning: false`, `session.intra_op.allow_spinning` '0' (idle pool threads
-//     sleep at once), the session option onnxruntime offers for shared machines.
+//   - no spinning: `spinning: false`, `session.intra_op.allow_spinning` '0' (idle pool threads
+//     sleep at once).
 // Each round runs every session quiet, then every session with a busy core (a child
 // `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
 // round to round; the check is the busy-core speed of the default session over the quiet
@@ -55,7 +57,7 @@ const prompts = Array.from({ length: batch }, (_, row) => PROMPTS[row % PROMPTS.
 const newTokens = Number(args['new-tokens']);
 const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
-const { loadModel } = await import('@minigpt/runner-node');
+const { loadModel, DEFAULT_SPIN_MICROSECONDS } = await import('@minigpt/runner-node');
 
 const load = () =>
   `load average ${loadavg()
@@ -83,6 +85,7 @@ try {
 
   const sessions = [
     { key: 'default', model: await loadModel(exportDir) },
+    { key: 'onnxruntime spinning', model: await loadModel(exportDir, { spinning: true }) },
     { key: '1 thread', model: await loadModel(exportDir, { intraOpThreads: 1 }) },
     { key: 'no spinning', model: await loadModel(exportDir, { spinning: false }) },
   ];
@@ -91,7 +94,7 @@ try {
     `generation under load — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${load()}`,
   );
   console.log(
-    `seed-size model, fp32, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); ${rounds} rounds after ${warmup} warm-up rounds`,
+    `seed-size model, fp32, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
   );
 
   /** Decode tokens/s: the tokens after each row's first, over the time after the first. */

@@ -1,6 +1,7 @@
 // Public entry of @minigpt/runner-node: load an exported minigpt model with onnxruntime-node.
 export {
   loadModel,
+  DEFAULT_SPIN_MICROSECONDS,
   RunnerError,
   type Device,
   type ModelDtype,

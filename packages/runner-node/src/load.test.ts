@@ -23,7 +23,7 @@ import { CharTokenizer } from '@minigpt/tokenizer';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunnerError, loadModel } from './index.js';
+import { DEFAULT_SPIN_MICROSECONDS, RunnerError, loadModel } from './index.js';
 import { exportGPT, variedGPT, type TestModel } from './test-exports.js';
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-runner-test-'));
@@ -230,23 +230,36 @@ describe('runner-node', () => {
     await loaded.dispose();
   });
 
-  it("turns onnxruntime's thread spinning off with spinning: false, and leaves it on by default", async () => {
+  it("bounds onnxruntime's thread spinning by default, and takes a bound, false or true", async () => {
     const seen: ort.InferenceSession.SessionOptions[] = [];
     const createSession = (model: Uint8Array, options: ort.InferenceSession.SessionOptions) => {
       seen.push(options);
       return ort.InferenceSession.create(model, options);
     };
-    const quiet = await loadModel(exportDir, { createSession });
-    const shared = await loadModel(exportDir, { createSession, spinning: false });
-    expect(seen).toHaveLength(2);
-    expect(seen[0]!.extra).toBeUndefined();
-    expect(seen[1]!.extra).toEqual({ session: { intra_op: { allow_spinning: '0' } } });
-    // The same tokens either way: spinning changes only how idle threads wait.
+    const models = [
+      await loadModel(exportDir, { createSession }),
+      await loadModel(exportDir, { createSession, spinning: false }),
+      await loadModel(exportDir, { createSession, spinning: true }),
+      await loadModel(exportDir, { createSession, spinning: 400 }),
+    ];
+    expect(DEFAULT_SPIN_MICROSECONDS).toBe(25);
+    expect(seen.map((options) => options.extra)).toEqual([
+      { session: { intra_op: { spin_duration_us: '25' } } },
+      { session: { intra_op: { allow_spinning: '0' } } },
+      undefined,
+      { session: { intra_op: { spin_duration_us: '400' } } },
+    ]);
+    // The same tokens every way: spinning changes only how idle threads wait.
     const settings = { maxNewTokens: 20, seed: 3 };
-    expect(await shared.generate('a', settings).text()).toBe(
-      await quiet.generate('a', settings).text(),
-    );
-    await Promise.all([quiet.dispose(), shared.dispose()]);
+    const texts = await Promise.all(models.map((model) => model.generate('a', settings).text()));
+    expect(new Set(texts).size).toBe(1);
+    expect(texts[0]).toHaveLength(20);
+    await Promise.all(models.map((model) => model.dispose()));
+    for (const spinning of [0, -5, 2.5, 1_000_001, Number.NaN])
+      await expect(loadModel(exportDir, { createSession, spinning })).rejects.toThrow(
+        `spinning must be true, false or whole microseconds from 1 to 1000000, not ${spinning}`,
+      );
+    expect(seen).toHaveLength(4);
   });
 
   it('runs on CUDA when the provider starts, without a warning', async () => {

@@ -55,13 +55,16 @@ export interface LoadModelOptions {
   /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
   /**
-   * false: onnxruntime's idle intra-op threads sleep at once instead of spinning first
-   * (`session.intra_op.allow_spinning` '0'). For a machine whose cores other processes keep
-   * busy: a spinning thread that shares a core with one waits for its turn at every operator.
-   * Quiet, spinning is faster. Default true; the trade-off, measured, is in the README
-   * ("Under load").
+   * How long onnxruntime's idle intra-op threads spin, waiting for the next operator, before
+   * they sleep. Default {@link DEFAULT_SPIN_MICROSECONDS} µs (`session.intra_op.spin_duration_us`):
+   * long enough to catch the next operator of a step, short enough that between steps the
+   * pool sleeps instead of taking turns with another process's work on a shared core. A
+   * number sets another bound (whole microseconds, 1 to 1,000,000); false never spins
+   * (`session.intra_op.allow_spinning` '0'); true leaves onnxruntime's own spinning, unbounded
+   * by time, which with one core busy ran at half the speed of a single quiet thread. The
+   * trade-off, measured, is in the README ("Under load").
    */
-  readonly spinning?: boolean;
+  readonly spinning?: boolean | number;
   /**
    * Creates the onnxruntime session (default `ort.InferenceSession.create`). Tests inject one
    * to model a machine with or without an execution provider, whatever this machine has.
@@ -70,6 +73,25 @@ export interface LoadModelOptions {
     model: Uint8Array,
     options: ort.InferenceSession.SessionOptions,
   ) => Promise<ort.InferenceSession>;
+}
+
+/**
+ * loadModel's default bound on an idle intra-op thread's spin. On a 2-core Zen 3 host
+ * (bench/under-load.bench.mjs) 25 µs kept the quiet speed of onnxruntime's own spinning at
+ * batch 1 and 16 and held ≥ 0.8× of one quiet thread with the other core busy, where
+ * onnxruntime's own spinning fell to about half.
+ */
+export const DEFAULT_SPIN_MICROSECONDS = 25;
+
+/** The session options for loadModel's `spinning`. */
+function spinningOptions(spinning: boolean | number): ort.InferenceSession.SessionOptions {
+  if (spinning === true) return {};
+  if (spinning === false) return { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  if (!Number.isInteger(spinning) || spinning < 1 || spinning > 1_000_000)
+    throw new RangeError(
+      `loadModel: spinning must be true, false or whole microseconds from 1 to 1000000, not ${String(spinning)}`,
+    );
+  return { extra: { session: { intra_op: { spin_duration_us: String(spinning) } } } };
 }
 
 /** Session log severities: 0 verbose … 4 fatal. */
@@ -154,9 +176,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     graphOptimizationLevel: 'all',
     logSeverityLevel: ORT_LOG_SEVERITY[logLevel],
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-    ...(options.spinning === false
-      ? { extra: { session: { intra_op: { allow_spinning: '0' } } } }
-      : {}),
+    ...spinningOptions(options.spinning ?? DEFAULT_SPIN_MICROSECONDS),
   };
   const create =
     options.createSession ?? ((model, opts) => ort.InferenceSession.create(model, opts));
