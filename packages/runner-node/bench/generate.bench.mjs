@@ -15,6 +15,8 @@
 //     after the interleaved rounds, in the same run; its greedy ids are checked against ours;
 //   - transformers.js's int8 ids fed through the published int8 graph and through runner-node's
 //     form of it side by side: where and why int8 greedy tokens can part (compareGraphForms).
+//   - what a decode step reads, in bytes: weights (each graph file) and cache (K and V over the
+//     slots the runtime feeds) at batch 1 and 16 — why batching gains less in int8.
 // Configurations run interleaved, one each per round, so that load from other processes falls
 // on all of them alike; each is reported as the median and the range (min – max) over rounds,
 // and ratios are taken within a round (paired) before their median and range.
@@ -23,7 +25,7 @@
 // The model is built and exported in a child process, so TensorFlow.js and the exporter are not
 // loaded in the process that measures (as in an app that only runs exported models).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +115,7 @@ const PROMPTS = [
 const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
 const { loadModel } = await import('@minigpt/runner-node');
+const { GROWTH_SLOTS } = await import('@minigpt/runtime');
 const { env, AutoModelForCausalLM, AutoTokenizer } = await import('@huggingface/transformers');
 const hfVersion = env.version;
 
@@ -157,6 +160,44 @@ try {
       dtype: 'q8',
       ...hfSessionOptions,
     }),
+  };
+
+  /**
+   * What one decode step reads, in bytes: the weights (the graph file, nearly all of it
+   * weights) and the cache — K and V of every row in every layer, over the past slots the
+   * runtime feeds (its capacity, grown GROWTH_SLOTS at a time up to the block), as a mean over
+   * a generation's decode steps. At batch 1 the weights dominate; at batch 16 the cache can,
+   * and int8 shrinks only the weights.
+   */
+  const printBytesPerStep = () => {
+    const { nLayer, nEmbd, blockSize } = ours.fp32.manifest.model;
+    const cacheBytes = (batch) => {
+      const prompts = PROMPTS.slice(0, batch);
+      const prefill = Math.max(...prompts.map((p) => ours.fp32.tokenizer.encode(p).length));
+      let sum = 0;
+      // Decode step j (1 … newTokens − 1) has prefill + j − 1 tokens cached.
+      for (let step = 1; step < newTokens; step++) {
+        const past = prefill + step - 1;
+        const slots = Math.min(blockSize, Math.ceil(past / GROWTH_SLOTS) * GROWTH_SLOTS);
+        sum += batch * nLayer * 2 * slots * nEmbd * 4; // K and V, (B, nh, slots, hs) float32
+      }
+      return sum / (newTokens - 1);
+    };
+    const mb = (bytes) => (bytes / 1e6).toFixed(1);
+    console.log('');
+    console.log(
+      `bytes a decode step reads (weights: the graph file; cache: K and V over the slots fed, mean over ${newTokens - 1} decode steps):`,
+    );
+    for (const [dtype, file] of [
+      ['fp32', 'onnx/model.onnx'],
+      ['q8', 'onnx/model_quantized.onnx'],
+    ]) {
+      const weights = statSync(join(exportDir, file)).size;
+      const [one, sixteen] = [cacheBytes(1), cacheBytes(16)];
+      console.log(
+        `  ${dtype}: weights ${mb(weights)} MB; cache ${mb(one)} MB at batch 1, ${mb(sixteen)} MB at batch 16 — batch 16 reads ${((weights + sixteen) / (weights + one)).toFixed(2)}× the bytes of batch 1 for 16× the tokens`,
+      );
+    }
   };
 
   const started = new Date();
@@ -446,6 +487,7 @@ try {
     );
   }
   await compareGraphForms(lastRun.get('hf q8 b1').tokens);
+  printBytesPerStep();
   console.log(
     `load average at the end: ${loadavg()
       .map((x) => x.toFixed(1))
