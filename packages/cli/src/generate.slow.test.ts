@@ -83,6 +83,16 @@ describe('minigpt export / generate (spawned CLI)', () => {
     ]);
     const again = generate('--seed', '3');
     expect(again.stdout).toBe(first.stdout);
+    // How onnxruntime's threads wait, and how many there are, change no token.
+    for (const threading of [
+      ['--spinning', 'off'],
+      ['--spinning', 'on', '--threads', '1'],
+      ['--spinning', '400', '--threads', '2'],
+    ]) {
+      const result = generate('--seed', '3', ...threading);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toBe(first.stdout);
+    }
     expect(again.stderr).toBe(''); // onnxruntime's own log stays quiet
     expect(generate('--temperature', '0').status).toBe(0);
     const quantized = generate('--seed', '3', '--dtype', 'q8', '--stats');

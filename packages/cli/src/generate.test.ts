@@ -57,4 +57,20 @@ describe('minigpt export / generate (spawned CLI)', () => {
     );
     expect(both.stderr).toMatch(/--prompt or --prompt-file, not both/);
   });
+
+  it('refuses a bad --spinning or --threads, saying what it expects', () => {
+    const cwd = tempDir();
+    for (const bad of ['fast', '0', '2.5']) {
+      const result = runCli(['generate', '--model', '.', '--spinning', bad], { cwd });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(
+        `option '--spinning <setting>' argument '${bad}' is invalid. expected off, on, or whole microseconds from 1 to 1000000.`,
+      );
+    }
+    const threads = runCli(['generate', '--model', '.', '--threads', '0'], { cwd });
+    expect(threads.status).toBe(1);
+    expect(threads.stderr).toContain(
+      "option '--threads <n>' argument '0' is invalid. expected a positive integer.",
+    );
+  });
 });

@@ -16,3 +16,14 @@ export const probability = (value: string) =>
   parsed(value, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
 export const fraction = (value: string) =>
   parsed(value, (n) => n > 0 && n < 1, 'a number between 0 and 1, such as 0.1');
+
+/** `generate --spinning`: off, on (onnxruntime's own spinning) or whole microseconds. */
+export const spinBound = (value: string): boolean | number => {
+  if (value === 'off') return false;
+  if (value === 'on') return true;
+  return parsed(
+    value,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000,
+    'off, on, or whole microseconds from 1 to 1000000',
+  );
+};

@@ -1,11 +1,16 @@
 // `minigpt generate`: streams text from an exported model with onnxruntime-node, for one
 // prompt or a file of prompts run in batches.
 import { describeFileSystemError } from '@minigpt/errors';
-import { loadModel, type Device, type ModelDtype } from '@minigpt/runner-node';
+import {
+  DEFAULT_SPIN_MICROSECONDS,
+  loadModel,
+  type Device,
+  type ModelDtype,
+} from '@minigpt/runner-node';
 import { Command, Option } from 'commander';
 import { open } from 'node:fs/promises';
 import { CliError } from '../errors.js';
-import { positiveInteger } from '../parsers.js';
+import { positiveInteger, spinBound } from '../parsers.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
 
 interface GenerateFlags extends SamplingFlags {
@@ -17,6 +22,8 @@ interface GenerateFlags extends SamplingFlags {
   verbose: boolean;
   promptFile?: string;
   batchSize: number;
+  threads?: number;
+  spinning?: boolean | number;
 }
 
 /** A prompt file is text a person wrote; a bigger one is refused before it is read. */
@@ -44,6 +51,12 @@ export function generateCommand(): Command {
         .choices(['fp32', 'q8'])
         .default('fp32'),
     )
+    .option('--threads <n>', 'threads per operator on CPU (default: one per core)', positiveInteger)
+    .option(
+      '--spinning <setting>',
+      `how long idle onnxruntime threads spin before they sleep: microseconds (default ${DEFAULT_SPIN_MICROSECONDS}), off (for a machine other work keeps busy) or on (onnxruntime's own)`,
+      spinBound,
+    )
     .option(
       '--stats',
       'print {"prompts","newTokens","tokensPerSec","firstTokenMs","device","dtype"} as JSON to stderr at the end',
@@ -62,6 +75,8 @@ export function generateCommand(): Command {
       const model = await loadModel(flags.model, {
         device: flags.device,
         dtype: flags.dtype,
+        ...(flags.threads !== undefined ? { intraOpThreads: flags.threads } : {}),
+        ...(flags.spinning !== undefined ? { spinning: flags.spinning } : {}),
         ...(flags.verbose ? { logLevel: 'warning' as const } : {}),
         onWarning: (message) => process.stderr.write(`minigpt: warning: ${message}\n`),
       });
