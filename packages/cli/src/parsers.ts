@@ -1,5 +1,6 @@
 // Argument parsers shared by the commands: each turns a string into a checked number or
 // says what was expected (commander prints it with the option's name).
+import { MAX_SPIN_MICROSECONDS } from '@minigpt/runner-node';
 import { InvalidArgumentError } from 'commander';
 
 function parsed(value: string, ok: (n: number) => boolean, expected: string): number {
@@ -23,7 +24,7 @@ export const spinBound = (value: string): boolean | number => {
   if (value === 'on') return true;
   return parsed(
     value,
-    (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000,
-    'off, on, or whole microseconds from 1 to 1000000',
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_SPIN_MICROSECONDS,
+    `off, on, or whole microseconds from 1 to ${MAX_SPIN_MICROSECONDS}`,
   );
 };

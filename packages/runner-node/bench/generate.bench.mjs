@@ -115,7 +115,7 @@ const PROMPTS = [
 const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
 const { loadModel } = await import('@minigpt/runner-node');
-const { GROWTH_SLOTS } = await import('@minigpt/runtime');
+const { cacheCapacity } = await import('@minigpt/runtime');
 const { env, AutoModelForCausalLM, AutoTokenizer } = await import('@huggingface/transformers');
 const hfVersion = env.version;
 
@@ -165,7 +165,7 @@ try {
   /**
    * What one decode step reads, in bytes: the weights (the graph file, nearly all of it
    * weights) and the cache — K and V of every row in every layer, over the past slots the
-   * runtime feeds (its capacity, grown GROWTH_SLOTS at a time up to the block), as a mean over
+   * runtime feeds (its capacity, @minigpt/runtime's cacheCapacity), as a mean over
    * a generation's decode steps. At batch 1 the weights dominate; at batch 16 the cache can,
    * and int8 shrinks only the weights.
    */
@@ -177,8 +177,7 @@ try {
       let sum = 0;
       // Decode step j (1 … newTokens − 1) has prefill + j − 1 tokens cached.
       for (let step = 1; step < newTokens; step++) {
-        const past = prefill + step - 1;
-        const slots = Math.min(blockSize, Math.ceil(past / GROWTH_SLOTS) * GROWTH_SLOTS);
+        const slots = cacheCapacity(prefill + step - 1, blockSize);
         sum += batch * nLayer * 2 * slots * nEmbd * 4; // K and V, (B, nh, slots, hs) float32
       }
       return sum / (newTokens - 1);
@@ -188,12 +187,12 @@ try {
     console.log(
       `bytes a decode step reads (weights: the graph file; cache: K and V over the slots fed, mean over ${newTokens - 1} decode steps):`,
     );
+    const [one, sixteen] = [cacheBytes(1), cacheBytes(16)];
     for (const [dtype, file] of [
       ['fp32', 'onnx/model.onnx'],
       ['q8', 'onnx/model_quantized.onnx'],
     ]) {
       const weights = statSync(join(exportDir, file)).size;
-      const [one, sixteen] = [cacheBytes(1), cacheBytes(16)];
       console.log(
         `  ${dtype}: weights ${mb(weights)} MB; cache ${mb(one)} MB at batch 1, ${mb(sixteen)} MB at batch 16 — batch 16 reads ${((weights + sixteen) / (weights + one)).toFixed(2)}× the bytes of batch 1 for 16× the tokens`,
       );

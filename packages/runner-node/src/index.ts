@@ -2,6 +2,7 @@
 export {
   loadModel,
   DEFAULT_SPIN_MICROSECONDS,
+  MAX_SPIN_MICROSECONDS,
   RunnerError,
   type Device,
   type ModelDtype,

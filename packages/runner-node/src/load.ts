@@ -59,7 +59,7 @@ export interface LoadModelOptions {
    * they sleep. Default {@link DEFAULT_SPIN_MICROSECONDS} µs (`session.intra_op.spin_duration_us`):
    * long enough to catch the next operator of a step, short enough that between steps the
    * pool sleeps instead of taking turns with another process's work on a shared core. A
-   * number sets another bound (whole microseconds, 1 to 1,000,000); false never spins
+   * number sets another bound (whole microseconds, 1 to {@link MAX_SPIN_MICROSECONDS}); false never spins
    * (`session.intra_op.allow_spinning` '0'); true leaves onnxruntime's own spinning, unbounded
    * by time, which with one core busy ran at half the speed of a single quiet thread. The
    * trade-off, measured, is in the README ("Under load").
@@ -77,19 +77,21 @@ export interface LoadModelOptions {
 
 /**
  * loadModel's default bound on an idle intra-op thread's spin. On a 2-core Zen 3 host
- * (bench/under-load.bench.mjs) 25 µs kept the quiet speed of onnxruntime's own spinning at
- * batch 1 and 16 and held ≥ 0.8× of one quiet thread with the other core busy, where
- * onnxruntime's own spinning fell to about half.
+ * (bench/under-load.bench.mjs, 2026-11-30) 25 µs kept the quiet speed of onnxruntime's own
+ * spinning, and with the other core busy decoded 1.06–1.41× faster than it: 0.95× of one quiet
+ * thread at batch 16, 0.65–0.82× at batch 1, where onnxruntime's own spinning gave 0.57–0.68×.
  */
 export const DEFAULT_SPIN_MICROSECONDS = 25;
+/** The largest spin bound `spinning` takes, in microseconds (a second). */
+export const MAX_SPIN_MICROSECONDS = 1_000_000;
 
 /** The session options for loadModel's `spinning`. */
 function spinningOptions(spinning: boolean | number): ort.InferenceSession.SessionOptions {
   if (spinning === true) return {};
   if (spinning === false) return { extra: { session: { intra_op: { allow_spinning: '0' } } } };
-  if (!Number.isInteger(spinning) || spinning < 1 || spinning > 1_000_000)
+  if (!Number.isInteger(spinning) || spinning < 1 || spinning > MAX_SPIN_MICROSECONDS)
     throw new RangeError(
-      `loadModel: spinning must be true, false or whole microseconds from 1 to 1000000, not ${String(spinning)}`,
+      `loadModel: spinning must be true, false or whole microseconds from 1 to ${MAX_SPIN_MICROSECONDS}, not ${String(spinning)}`,
     );
   return { extra: { session: { intra_op: { spin_duration_us: String(spinning) } } } };
 }
@@ -121,6 +123,8 @@ export interface LoadedModel {
 }
 
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  // A bad option is refused before any file is read.
+  const spinning = spinningOptions(options.spinning ?? DEFAULT_SPIN_MICROSECONDS);
   const root = resolve(dir);
   const manifestPath = join(root, 'minigpt.json');
   const realRoot = await realpath(root).catch(() => {
@@ -176,7 +180,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     graphOptimizationLevel: 'all',
     logSeverityLevel: ORT_LOG_SEVERITY[logLevel],
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-    ...spinningOptions(options.spinning ?? DEFAULT_SPIN_MICROSECONDS),
+    ...spinning,
   };
   const create =
     options.createSession ?? ((model, opts) => ort.InferenceSession.create(model, opts));

@@ -19,6 +19,7 @@ export {
   cacheRowsOutputs,
   createOnnxDecoder,
   GROWTH_SLOTS,
+  cacheCapacity,
   createSessionWithCacheRows,
   type CacheStrategy,
   type OnnxCacheState,

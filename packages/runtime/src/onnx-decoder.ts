@@ -56,6 +56,14 @@ export type CacheStrategy = 'rows-in-place' | 'write-present' | 'keep-present';
  */
 export const GROWTH_SLOTS = 32;
 
+/**
+ * The slots a 'rows-in-place' cache holds once it has `tokens` tokens: whole GROWTH_SLOTS,
+ * at most the block. Every later step feeds the graph that many past slots until it grows.
+ */
+export function cacheCapacity(tokens: number, blockSize: number): number {
+  return Math.min(blockSize, Math.ceil(tokens / GROWTH_SLOTS) * GROWTH_SLOTS);
+}
+
 interface Buffers {
   /**
    * 'rows-in-place': one array per cache input; 'write-present': two per cache input (the
@@ -261,7 +269,7 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         let slots = capacity;
         if (total > capacity) {
           // Grow: the P filled slots of each (row, head) move to the larger stride.
-          slots = Math.min(blockSize, Math.ceil(total / GROWTH_SLOTS) * GROWTH_SLOTS);
+          slots = cacheCapacity(total, blockSize);
           const { buffers: grown, fresh } = takeBuffers(heads(batch) * slots * headSize);
           grown.arrays.forEach((to, index) => {
             const from = buffers?.arrays[index];
