@@ -1,7 +1,8 @@
 // Progress on the terminal: a bar for long byte-based jobs (silent when stderr is not a
 // terminal: logs and pipes get the final summary only), and training's display (a bar for
 // the steps and one for each evaluation; in log mode, throttled lines).
-import { countEvaluations, type TrainerEvent } from '@minigpt/trainer';
+import type { TrainerEvent } from '@minigpt/trainer';
+import { countEvaluations } from '@minigpt/trainer/config';
 import cliProgress from 'cli-progress';
 
 export interface ByteProgress {

@@ -16,11 +16,11 @@ export interface RunResult {
 
 export function runCli(
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
 ): RunResult {
   if (!existsSync(BIN))
     throw new Error(`${BIN} is missing: run \`pnpm build\` before the CLI tests`);
-  const result = spawnSync(process.execPath, [BIN, ...args], {
+  const result = spawnSync(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, MINIGPT_CACHE_DIR: join(options.cwd, '.cache'), ...options.env },
     encoding: 'utf8',

@@ -5,16 +5,10 @@
 // Loaders are injectable, so the selection logic is testable without the optional packages.
 import { MinigptError } from '@minigpt/errors';
 import * as tf from '@tensorflow/tfjs';
+import { BACKEND_ORDER, installHint, type BackendName } from './backend-names.js';
 import { browserGpu, loadBrowserWebGpu } from './webgpu-adapter.js';
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-export const BACKEND_ORDER: readonly BackendName[] = [
-  'tensorflow-gpu',
-  'tensorflow',
-  'webgpu',
-  'wasm',
-  'cpu',
-];
+export { BACKEND_ORDER, installHint, type BackendName } from './backend-names.js';
 
 /** No usable backend, or the requested one cannot start; says what to install. */
 export class BackendError extends MinigptError {
@@ -153,21 +147,6 @@ export async function selectBackend(
   throw new BackendError(
     `no TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
   );
-}
-
-export function installHint(name: BackendName): string {
-  switch (name) {
-    case 'tensorflow-gpu':
-      return 'On a Linux machine with an NVIDIA GPU, CUDA and cuDNN: npm i @tensorflow/tfjs-node-gpu';
-    case 'tensorflow':
-      return 'npm i @tensorflow/tfjs-node (its install downloads libtensorflow)';
-    case 'webgpu':
-      return 'npm i webgpu @tensorflow/tfjs-backend-webgpu, on a machine with a Vulkan, Metal or D3D12 GPU driver';
-    case 'wasm':
-      return 'npm i @tensorflow/tfjs-backend-wasm';
-    case 'cpu':
-      return 'the cpu backend ships with @tensorflow/tfjs';
-  }
 }
 
 function firstLine(text: string): string {

@@ -27,3 +27,15 @@ describe('the root entry', () => {
     expect(nodeImports).toContain('src/node/webgpu.ts → node:child_process');
   });
 });
+
+describe("the './config' entry", () => {
+  it('reaches no TensorFlow.js and no node: module; the root entry reaches TensorFlow.js', async () => {
+    const tensorFlowImport = /from\s*["']@tensorflow\//;
+    const config = await bundleForBrowser(packageDir, 'src/config-entry.ts', options);
+    expect(config.nodeImports).toEqual([]);
+    expect(config.code).not.toMatch(tensorFlowImport);
+    expect(config.code).toMatch(/DEFAULT_TRAIN_CONFIG/);
+    const root = await bundleForBrowser(packageDir, 'src/index.ts', options);
+    expect(root.code).toMatch(tensorFlowImport);
+  });
+});

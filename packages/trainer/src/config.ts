@@ -9,7 +9,7 @@ import {
   type GPTActivation,
   type GPTConfig,
   type GPTPresetName,
-} from '@minigpt/model';
+} from '@minigpt/model/config';
 
 export interface TrainConfig {
   /** Model size preset: `nano`, `baby` or `seed`; the model keys below override it. */

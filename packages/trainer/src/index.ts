@@ -11,27 +11,9 @@ export {
   type TrainerEvent,
   type TrainerOptions,
 } from './trainer.js';
-export {
-  DEFAULT_TRAIN_CONFIG,
-  RESUME_OVERRIDABLE_KEYS,
-  ResumeConfigError,
-  TRAIN_PRESETS,
-  TrainConfigError,
-  modelConfigOf,
-  resolveTrainConfig,
-  resumeTrainConfig,
-  type ResumeConflict,
-  type TrainConfig,
-} from './config.js';
-export {
-  ALWAYS_AFFORDED_EVAL_SECONDS,
-  MIN_CAPPED_EVAL_ITERS,
-  affordableEvalIters,
-  countEvaluations,
-  estimateRunTime,
-  type RunTimeEstimate,
-  type RunTimingInput,
-} from './estimate.js';
+// The config, presets and run-time arithmetic, also on their own (no TensorFlow.js) as
+// '@minigpt/trainer/config'.
+export * from './config-entry.js';
 export {
   AdamW,
   decaysWeight,
@@ -42,16 +24,13 @@ export {
 } from './adamw.js';
 export { learningRateAt } from './schedule.js';
 export {
-  BACKEND_ORDER,
   BROWSER_CANDIDATES,
   BackendError,
   browserCandidates,
-  installHint,
   selectBackend,
   wasmFeatures,
   type BackendCandidate,
   type BackendChoice,
-  type BackendName,
   type BrowserBackendLoaders,
 } from './backend.js';
 export {

@@ -1,6 +1,4 @@
 // `minigpt export`: a training checkpoint → an ONNX export directory for the runners.
-import { ExportError } from '@minigpt/export-onnx';
-import { exportCheckpoint } from '@minigpt/export-onnx/node';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
 import { commandLine, shownPath } from '../invocation.js';
@@ -42,6 +40,11 @@ export function exportCommand(): Command {
         fused: boolean;
       }) => {
         const started = performance.now();
+        // Loaded here, not at the CLI's start: every other command would pay for it.
+        const [{ ExportError }, { exportCheckpoint }] = await Promise.all([
+          import('@minigpt/export-onnx'),
+          import('@minigpt/export-onnx/node'),
+        ]);
         const result = await exportCheckpoint({
           checkpoint: flags.checkpoint,
           outDir: flags.out,

@@ -1,9 +1,9 @@
 // `minigpt sample`: generates text from a checkpoint with the tfjs model, streaming it.
 import { Random } from '@minigpt/random';
-import { selectBackend, type BackendName } from '@minigpt/trainer';
-import { NODE_CANDIDATES, loadCheckpoint } from '@minigpt/trainer/node';
+import type { BackendName } from '@minigpt/trainer/config';
 import { Command, Option } from 'commander';
 import { CliError } from '../errors.js';
+import { loadTrainer } from '../tfjs.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
 
 interface SampleFlags extends SamplingFlags {
@@ -26,6 +26,10 @@ export function sampleCommand(): Command {
         .default('auto'),
     )
     .action(async (flags: SampleFlags) => {
+      const {
+        trainer: { selectBackend },
+        node: { NODE_CANDIDATES, loadCheckpoint },
+      } = await loadTrainer();
       // Not WebGPU: tfjs sampling reads logits synchronously, which WebGPU in Node cannot.
       await selectBackend(
         flags.backend,

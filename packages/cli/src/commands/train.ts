@@ -3,6 +3,7 @@
 // first steps and says how long the run will take, warning when that is long.
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { Trainer, TrainerEvent } from '@minigpt/trainer';
 import {
   ALWAYS_AFFORDED_EVAL_SECONDS,
   DEFAULT_TRAIN_CONFIG,
@@ -11,19 +12,16 @@ import {
   ResumeConfigError,
   TRAIN_PRESETS,
   TrainConfigError,
-  TrainingError,
   installHint,
   type BackendName,
   type TrainConfig,
-  type Trainer,
-  type TrainerEvent,
-} from '@minigpt/trainer';
-import { startTraining } from '@minigpt/trainer/node';
+} from '@minigpt/trainer/config';
 import { Command, Option } from 'commander';
 import { kebabCase, loadConfigFile, parseOverrides } from '../config-file.js';
 import { CliError } from '../errors.js';
 import { commandLine, shownPath as shown } from '../invocation.js';
 import { TrainProgress, formatDuration } from '../progress.js';
+import { loadTrainer } from '../tfjs.js';
 
 interface TrainFlags {
   config?: string;
@@ -133,6 +131,10 @@ async function runTrain(flags: TrainFlags, extraArgs: string[]): Promise<void> {
   const config = { ...fromFile, ...(flags.preset ? { preset: flags.preset } : {}), ...overrides };
   const outDir = flags.out ?? join('out', basename(flags.data));
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const {
+    trainer: { TrainingError },
+    node: { startTraining },
+  } = await loadTrainer();
   let trainer: Trainer;
   try {
     trainer = await startTraining({
