@@ -184,9 +184,16 @@ describe('GPT', () => {
     expect(a).toHaveLength(30); // 33 tokens in all: past blockSize 16, so cropping happened
     expect(model.generate(prompt, 30, { seed: 7 })).toEqual(a);
     expect(model.generate(prompt, 30, { seed: 8 })).not.toEqual(a);
-    const greedy = model.generate(prompt, 1, { temperature: 0 });
-    const logits = model.forward(batch([prompt])).arraySync()[0]![2]!;
-    expect(greedy[0]).toBe(logits.indexOf(Math.max(...logits)));
+    // Greedy: each new id is the argmax of the last row of forward's logits over the context
+    // so far (generate runs the LM head on that row alone), past blockSize too.
+    const greedy = model.generate(prompt, 20, { temperature: 0 });
+    const context = [...prompt];
+    for (const id of greedy) {
+      const window = context.slice(-nano.blockSize);
+      const logits = model.forward(batch([window])).arraySync()[0]![window.length - 1]!;
+      expect(id).toBe(logits.indexOf(Math.max(...logits)));
+      context.push(id);
+    }
     expect(() => model.generate(prompt, 0)).toThrow(/positive integer/);
     expect(() => model.generate([99], 1)).toThrow(/outside the vocabulary/);
     model.dispose();

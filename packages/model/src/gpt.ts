@@ -287,8 +287,12 @@ export class GPT {
     for (let step = 0; step < maxNewTokens; step++) {
       const context = ids.slice(-this.config.blockSize);
       const lastLogits = tf.tidy(() => {
-        const logits = this.forward(tf.tensor2d([context], [1, context.length], 'int32')); // (1, T, V)
-        return tf.reshape(tf.slice(logits, [0, context.length - 1, 0], [1, 1, -1]), [-1]);
+        const time = context.length;
+        const hidden = this.hidden(tf.tensor2d([context], [1, time], 'int32'), {}); // (T, C)
+        // Only the last position's logits are sampled from: the LM head runs on its row
+        // alone, not on all T (for GPT-2's 50,257-token vocabulary the head is most of a step).
+        const last = tf.slice(hidden, [time - 1, 0], [1, -1]); // (1, C)
+        return tf.reshape(tiedHead(last, this.matrix('wte.weight')), [-1]); // (V)
       });
       const values = lastLogits.dataSync() as Float32Array;
       lastLogits.dispose();
