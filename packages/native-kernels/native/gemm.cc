@@ -278,9 +278,40 @@ struct Strides {
   int64_t row, col;  // element (i, j) is at base[i * row + j * col]
 };
 
+// Loads and stores through a may_alias vector type: one vmovups each. They were memcpy, which
+// GCC 12 tuning for Zen 3 (AVX2, no AVX-512) lowered to 16-byte copies through the stack, read
+// back as 32-byte loads (a store-forwarding stall on every B load) and spilled the micro-
+// kernel's accumulators around them: GEMM 16 GFLOP/s instead of 84 on 2 Zen 3 cores.
+typedef float vecInMemory __attribute__((vector_size(kLanes * 4), aligned(4), may_alias));
+inline vec load(const float* p) { return *reinterpret_cast<const vecInMemory*>(p); }
+inline void store(float* p, vec v) { *reinterpret_cast<vecInMemory*>(p) = v; }
+
 // Packs the kc × nc block of B starting at (k0, j0) into NR-wide panels, zero-padded:
 // panel p holds B[k0 + k][j0 + p·NR + c] at packed[p·kc·NR + k·NR + c].
 void packB(const float* b, Strides s, int k0, int kc, int j0, int nc, float* packed) {
+  if (s.col == 1) {
+    // Row by row: each row of the block is read front to back. Panel by panel, the reads
+    // walked down a column strip, one cache line every N floats: for a weight gradient's B
+    // (dy, 8192 × 1024, 32 MB) each line came from memory unprefetched, and packing took a
+    // sixth of the GEMM on one thread.
+    for (int k = 0; k < kc; k++) {
+      const float* row = b + static_cast<int64_t>(k0 + k) * s.row + j0;
+      float* out = packed + k * NR;  // panel p's row k is at out + p·kc
+      int p = 0;
+      for (; p + NR <= nc; p += NR) {
+        float* panelRow = out + static_cast<int64_t>(p) * kc;
+        store(panelRow, load(row + p));
+        store(panelRow + kLanes, load(row + p + kLanes));
+      }
+      if (p < nc) {
+        float* panelRow = out + static_cast<int64_t>(p) * kc;
+        int c = 0;
+        for (; c < nc - p; c++) panelRow[c] = row[p + c];
+        for (; c < NR; c++) panelRow[c] = 0.f;
+      }
+    }
+    return;
+  }
   for (int p = 0; p < nc; p += NR) {
     const int width = std::min(NR, nc - p);
     float* out = packed + static_cast<int64_t>(p) * kc;
@@ -296,9 +327,46 @@ void packB(const float* b, Strides s, int k0, int kc, int j0, int nc, float* pac
   }
 }
 
+// packB on up to `threads` threads, a group of whole panels per task. Alone, the caller packed
+// every K block while the other threads waited: for the weight gradient of a `seed` MLP
+// (256 × 1024 × 8192 after the transpose: 32 K blocks of 1 MB each) that was all of B.
+void packBParallel(const float* b, Strides s, int k0, int kc, int j0, int nc, float* packed,
+                   int threads) {
+  constexpr int kPanelsPerTask = 4;  // 4 · NR · KC floats: 64 KB (AVX2) a task at most
+  const int panels = (nc + NR - 1) / NR;
+  if (threads <= 1 || panels < 2 * kPanelsPerTask) {
+    packB(b, s, k0, kc, j0, nc, packed);
+    return;
+  }
+  parallelFor(
+      (panels + kPanelsPerTask - 1) / kPanelsPerTask,
+      [&](int64_t task) {
+        const int first = static_cast<int>(task) * kPanelsPerTask * NR;  // a column of the block
+        packB(b, s, k0, kc, j0 + first, std::min(kPanelsPerTask * NR, nc - first),
+              packed + static_cast<int64_t>(first) * kc);
+      },
+      threads);
+}
+
 // Packs the mc × kc block of A starting at (i0, k0) into MR-tall panels, zero-padded:
 // panel p holds A[i0 + p·MR + r][k0 + k] at packed[p·kc·MR + k·MR + r].
 void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* packed) {
+  if (s.row == 1) {
+    // A transposed (a weight gradient's xᵀ): the block's rows are columns in memory, so it is
+    // read along k's rows of memory, each a contiguous run of mc floats, instead of down
+    // each column.
+    for (int k = 0; k < kc; k++) {
+      const float* src = a + static_cast<int64_t>(k0 + k) * s.col + i0;
+      for (int p = 0; p < mc; p += MR) {
+        float* out = packed + static_cast<int64_t>(p) * kc + k * MR;
+        const int height = std::min(MR, mc - p);
+        int r = 0;
+        for (; r < height; r++) out[r] = src[p + r];
+        for (; r < MR; r++) out[r] = 0.f;
+      }
+    }
+    return;
+  }
   for (int p = 0; p < mc; p += MR) {
     const int height = std::min(MR, mc - p);
     float* out = packed + static_cast<int64_t>(p) * kc;
@@ -312,14 +380,6 @@ void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* pac
     }
   }
 }
-
-// Loads and stores through a may_alias vector type: one vmovups each. They were memcpy, which
-// GCC 12 tuning for Zen 3 (AVX2, no AVX-512) lowered to 16-byte copies through the stack, read
-// back as 32-byte loads (a store-forwarding stall on every B load) and spilled the micro-
-// kernel's accumulators around them: GEMM 16 GFLOP/s instead of 84 on 2 Zen 3 cores.
-typedef float vecInMemory __attribute__((vector_size(kLanes * 4), aligned(4), may_alias));
-inline vec load(const float* p) { return *reinterpret_cast<const vecInMemory*>(p); }
-inline void store(float* p, vec v) { *reinterpret_cast<vecInMemory*>(p) = v; }
 
 // One float from memory into every lane, as a broadcast *load* (a load port only). From
 // `vec{} + a[r]` GCC loads the float into a register and broadcasts from there, and on Intel
@@ -384,6 +444,7 @@ struct Gemm {
   float* c;
   int m, n, k;
   Strides sa, sb;
+  int64_t ldc;  // C's row stride: n, or more for a block of a wider C
 };
 
 // The rows [i0, i1) of one GEMM, with B already packed for columns [j0, j0 + nc) and K
@@ -397,7 +458,7 @@ void gemmRows(const Gemm& g, const float* packedB, int j0, int nc, int k0, int k
       const float* bp = packedB + static_cast<int64_t>(jr) * kc;
       for (int ir = 0; ir < mc; ir += MR) {
         microKernel(kc, packedA + static_cast<int64_t>(ir) * kc, bp,
-                    g.c + static_cast<int64_t>(ic + ir) * g.n + j0 + jr, g.n,
+                    g.c + static_cast<int64_t>(ic + ir) * g.ldc + j0 + jr, g.ldc,
                     std::min(MR, mc - ir), std::min(NR, nc - jr), k0 > 0);
       }
     }
@@ -424,13 +485,13 @@ void gemmParallel(const Gemm& g, int threads) {
   const int nPanel = std::min(NC, ((g.n + NR - 1) / NR) * NR);
   float* packedB = alignedFloats(static_cast<size_t>(KC) * nPanel);
   if (g.k == 0) {
-    for (int i = 0; i < g.m; i++) std::fill(g.c + static_cast<int64_t>(i) * g.n, g.c + static_cast<int64_t>(i + 1) * g.n, 0.f);
+    for (int i = 0; i < g.m; i++) std::fill(g.c + i * g.ldc, g.c + i * g.ldc + g.n, 0.f);
   }
   for (int j0 = 0; j0 < g.n; j0 += NC) {
     const int nc = std::min(NC, g.n - j0);
     for (int k0 = 0; k0 < g.k; k0 += KC) {
       const int kc = std::min(KC, g.k - k0);
-      packB(g.b, g.sb, k0, kc, j0, nc, packedB);
+      packBParallel(g.b, g.sb, k0, kc, j0, nc, packedB, threads);
       // Blocks of rows, claimed by the threads.
       const int rows = rowsPerTask(g.m, threads);
       const int blocks = (g.m + rows - 1) / rows;
@@ -447,6 +508,44 @@ void gemmParallel(const Gemm& g, int threads) {
   }
   free(packedB);
 }
+
+// A long reduction (K of several KC blocks) on several threads: C cut into blocks of whole
+// column panels (or row panels, when C is taller than wide), each a one-thread GEMM over all
+// of K, claimed by the threads. Split by rows of one shared packed B (gemmParallel), such a
+// GEMM waited at two barriers a K block (B's packing, then the rows), and each thread's rows
+// of C went back out of its cache between blocks: a weight gradient (256 × 1024 × 8192) ran
+// at ~0.7 of a forward product's speed on 2 threads. Each block packs its own A rows and B
+// columns; every C element sums the same products in the same order as before (K blocks in
+// order, whole tiles), so the bits do not change.
+void gemmSplitC(const Gemm& g, int threads) {
+  const bool byColumns = g.n >= g.m;
+  const int unit = byColumns ? NR : MR;
+  const int extent = byColumns ? g.n : g.m;
+  const int units = (extent + unit - 1) / unit;
+  const int blocks = std::min(units, 2 * threads);  // two each: a late thread still gets one
+  const int perBlock = (units + blocks - 1) / blocks * unit;
+  parallelFor(
+      (extent + perBlock - 1) / perBlock,
+      [&](int64_t block) {
+        const int start = static_cast<int>(block) * perBlock;
+        const int size = std::min(perBlock, extent - start);
+        Gemm part = g;
+        if (byColumns) {
+          part.b = g.b + start * g.sb.col;
+          part.c = g.c + start;
+          part.n = size;
+        } else {
+          part.a = g.a + start * g.sa.row;
+          part.c = g.c + start * g.ldc;
+          part.m = size;
+        }
+        gemmParallel(part, 1);
+      },
+      threads);
+}
+
+// K from which gemmSplitC runs a threaded GEMM.
+constexpr int kSplitCReduction = 4 * KC;
 
 // Below ~64³ multiply-adds a second thread costs more than it saves.
 constexpr int64_t kThreadedMultiplyAdds = 1 << 18;
@@ -465,14 +564,17 @@ void batchedGemm(const float* a, const float* b, float* c, int batch, int m, int
   const int64_t work = static_cast<int64_t>(m) * n * k;
   if (batch >= 2 * threads && threads > 1 && work * batch >= kThreadedMultiplyAdds) {
     parallelFor(batch, [&](int64_t item) {
-      gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb}, 1);
+      gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb, n}, 1);
     });
     return;
   }
   const int useThreads = work < kThreadedMultiplyAdds ? 1 : threads;
   for (int item = 0; item < batch; item++) {
-    gemmParallel(Gemm{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb},
-                 useThreads);
+    const Gemm g{a + item * strideA, b + item * strideB, c + item * strideC, m, n, k, sa, sb, n};
+    if (useThreads > 1 && k >= kSplitCReduction)
+      gemmSplitC(g, useThreads);
+    else
+      gemmParallel(g, useThreads);
   }
 }
 

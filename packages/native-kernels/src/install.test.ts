@@ -70,6 +70,23 @@ layouts.push({
   ta: false,
   tb: false,
 });
+// K 1100: five K blocks accumulated, and on threads C cut into blocks each summed over all
+// of K by one thread (gemmSplitC); 150 columns: 9 whole panels and a part; transposed
+// operands packed along their rows in memory.
+layouts.push({
+  name: 'Aᵀ·B over K blocks, threaded (a weight gradient)',
+  a: [1100, 130],
+  b: [1100, 150],
+  ta: true,
+  tb: false,
+});
+layouts.push({
+  name: 'A·Bᵀ over K blocks, threaded (an input gradient)',
+  a: [130, 1100],
+  b: [150, 1100],
+  ta: false,
+  tb: true,
+});
 layouts.push({ name: 'empty inner dimension', a: [3, 0], b: [0, 4], ta: false, tb: false });
 
 describe('native kernels', () => {
@@ -502,7 +519,10 @@ describe('native kernels', () => {
     const dy = values(rows * channels, 9).flat();
     const a = values(300 * 200, 10).flat();
     const b = values(200 * 260, 11).flat();
-    const c = values(700 * 128, 12).flat(); // K 700: three blocks of K accumulated
+    // K 1100: five blocks of K accumulated; on threads, C cut into blocks of columns (c) or
+    // rows (tall), each summed over all of K by one thread (gemmSplitC).
+    const c = values(1100 * 128, 12).flat();
+    const tall = values(1100 * 150, 17).flat();
     const heads = values(48 * 64 * 32, 13).flat(); // 48 small products: split by item
     const geluInput = values(70_001, 14).flat();
     await tf.setBackend('wasm');
@@ -542,7 +562,12 @@ describe('native kernels', () => {
         const q = tf.tensor3d(heads, [48, 64, 32]);
         const outputs = {
           product: tf.matMul(tf.tensor2d(a, [300, 200]), tf.tensor2d(b, [200, 260])),
-          weightGradient: tf.matMul(tf.tensor2d(c, [700, 128]), tf.tensor2d(c, [700, 128]), true),
+          weightGradient: tf.matMul(tf.tensor2d(c, [1100, 128]), tf.tensor2d(c, [1100, 128]), true),
+          tallGradient: tf.matMul(
+            tf.tensor2d(tall, [1100, 150]),
+            tf.tensor2d(c.slice(0, 1100 * 40), [1100, 40]),
+            true,
+          ),
           attention: tf.matMul(q, q, false, true),
           gelu: tf.engine().runKernel('MinigptGelu', { x: tf.tensor1d(geluInput) }) as tf.Tensor,
           ...fusedAttention(),
