@@ -327,27 +327,6 @@ void packB(const float* b, Strides s, int k0, int kc, int j0, int nc, float* pac
   }
 }
 
-// packB on up to `threads` threads, a group of whole panels per task. Alone, the caller packed
-// every K block while the other threads waited: for the weight gradient of a `seed` MLP
-// (256 × 1024 × 8192 after the transpose: 32 K blocks of 1 MB each) that was all of B.
-void packBParallel(const float* b, Strides s, int k0, int kc, int j0, int nc, float* packed,
-                   int threads) {
-  constexpr int kPanelsPerTask = 4;  // 4 · NR · KC floats: 64 KB (AVX2) a task at most
-  const int panels = (nc + NR - 1) / NR;
-  if (threads <= 1 || panels < 2 * kPanelsPerTask) {
-    packB(b, s, k0, kc, j0, nc, packed);
-    return;
-  }
-  parallelFor(
-      (panels + kPanelsPerTask - 1) / kPanelsPerTask,
-      [&](int64_t task) {
-        const int first = static_cast<int>(task) * kPanelsPerTask * NR;  // a column of the block
-        packB(b, s, k0, kc, j0 + first, std::min(kPanelsPerTask * NR, nc - first),
-              packed + static_cast<int64_t>(first) * kc);
-      },
-      threads);
-}
-
 // Packs the mc × kc block of A starting at (i0, k0) into MR-tall panels, zero-padded:
 // panel p holds A[i0 + p·MR + r][k0 + k] at packed[p·kc·MR + k·MR + r].
 void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* packed) {
@@ -491,7 +470,7 @@ void gemmParallel(const Gemm& g, int threads) {
     const int nc = std::min(NC, g.n - j0);
     for (int k0 = 0; k0 < g.k; k0 += KC) {
       const int kc = std::min(KC, g.k - k0);
-      packBParallel(g.b, g.sb, k0, kc, j0, nc, packedB, threads);
+      packB(g.b, g.sb, k0, kc, j0, nc, packedB);
       // Blocks of rows, claimed by the threads.
       const int rows = rowsPerTask(g.m, threads);
       const int blocks = (g.m + rows - 1) / rows;

@@ -8,8 +8,6 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKEND_ORDER, installHint, type BackendName } from './backend-names.js';
 import { browserGpu, loadBrowserWebGpu } from './webgpu-adapter.js';
 
-export { BACKEND_ORDER, installHint, type BackendName } from './backend-names.js';
-
 /** No usable backend, or the requested one cannot start; says what to install. */
 export class BackendError extends MinigptError {
   override name = 'BackendError';

@@ -34,7 +34,8 @@ import { Random } from '@minigpt/random';
 import type { TokenizerJSON } from '@minigpt/tokenizer';
 import { heapFloats, installWasmKernels } from '@minigpt/wasm-kernels';
 import { AdamW, decaysWeight } from './adamw.js';
-import { selectBackend, type BackendCandidate, type BackendName } from './backend.js';
+import type { BackendName } from './backend-names.js';
+import { selectBackend, type BackendCandidate } from './backend.js';
 import {
   modelConfigOf,
   resolveTrainConfig,
