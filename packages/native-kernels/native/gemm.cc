@@ -871,42 +871,66 @@ float* scratchFloats(int64_t count) {
 }
 
 // to[d·Tp + j] = rows[j·stride + d] for one head: (T, hs) → (hs, Tp), padding columns zeroed.
+// kLanes keys at a time, so each write is a whole vector: one float at a time, the writes
+// went to hs lines Tp floats apart and this took a seventh of the attention kernels' time.
 void transposeHead(const float* rows, int64_t stride, const AttentionShape& s, float* to) {
   const int64_t T = s.time, hs = s.headSize, Tp = s.padded();
-  for (int64_t d = 0; d < hs; d++) std::fill(to + d * Tp + T, to + (d + 1) * Tp, 0.f);
-  for (int64_t j = 0; j < T; j++)
+  int64_t j = 0;
+  for (; j + kLanes <= T; j += kLanes) {
+    for (int64_t d = 0; d < hs; d++) {
+      vec column;
+#pragma GCC unroll 16
+      for (int lane = 0; lane < kLanes; lane++) column[lane] = rows[(j + lane) * stride + d];
+      store(to + d * Tp + j, column);
+    }
+  }
+  for (int64_t d = 0; d < hs; d++) std::fill(to + d * Tp + j, to + (d + 1) * Tp, 0.f);
+  for (; j < T; j++)
     for (int64_t d = 0; d < hs; d++) to[d * Tp + j] = rows[j * stride + d];
 }
 
-// out[j] = Σ_d x[d]·columns[d·Tp + j] · factor for j < n, rounded up to whole vectors.
-// Four vectors of j at a time, in four independent chains of FMAs: one vector at a time, each
-// FMA waited for the one before it (4 cycles on Zen 3) where the core can start two a cycle,
-// and this loop was most of the attention kernels' time.
-inline void rowTimesColumns(const float* x, const float* columns, int64_t hs, int64_t Tp,
-                            int64_t n, float factor, float* out) {
+// out[r·outStride + j] = Σ_d x[r·xStride + d]·columns[d·Tp + j] · factor for R query rows
+// and j < n, rounded up to whole vectors: the scores of R queries against kᵀ (or dy against
+// vᵀ). Each vector of `columns` is loaded once for the R rows, and the 2·R sums are
+// independent chains of FMAs. One row at a time, the loop was bound by its loads (one per
+// FMA), and attention ran at ~22 GFLOP/s on a Zen 3 core pair; with R = 4, ~35.
+template <int R>
+inline void rowsTimesColumns(const float* x, int64_t xStride, const float* columns, int64_t hs,
+                             int64_t Tp, int64_t n, float factor, float* out,
+                             int64_t outStride) {
   const int64_t vectors = (n + kLanes - 1) / kLanes;
   int64_t v = 0;
-  for (; v + 4 <= vectors; v += 4) {
+  for (; v + 2 <= vectors; v += 2) {
     const float* at = columns + v * kLanes;
-    vec acc0 = splat(0.f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    vec acc[R][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = splat(0.f);
     for (int64_t d = 0; d < hs; d++) {
-      const vec xd = broadcastLoad(x + d);
-      const float* row = at + d * Tp;
-      acc0 += xd * load(row);
-      acc1 += xd * load(row + kLanes);
-      acc2 += xd * load(row + 2 * kLanes);
-      acc3 += xd * load(row + 3 * kLanes);
+      const vec c0 = load(at + d * Tp), c1 = load(at + d * Tp + kLanes);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        const vec xd = broadcastLoad(x + r * xStride + d);
+        acc[r][0] += xd * c0;
+        acc[r][1] += xd * c1;
+      }
     }
-    float* to = out + v * kLanes;
-    store(to, acc0 * splat(factor));
-    store(to + kLanes, acc1 * splat(factor));
-    store(to + 2 * kLanes, acc2 * splat(factor));
-    store(to + 3 * kLanes, acc3 * splat(factor));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      store(out + r * outStride + v * kLanes, acc[r][0] * splat(factor));
+      store(out + r * outStride + (v + 1) * kLanes, acc[r][1] * splat(factor));
+    }
   }
   for (; v < vectors; v++) {
-    vec acc = splat(0.f);
-    for (int64_t d = 0; d < hs; d++) acc += broadcastLoad(x + d) * load(columns + d * Tp + v * kLanes);
-    store(out + v * kLanes, acc * splat(factor));
+    vec acc[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) acc[r] = splat(0.f);
+    for (int64_t d = 0; d < hs; d++) {
+      const vec c = load(columns + d * Tp + v * kLanes);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) acc[r] += broadcastLoad(x + r * xStride + d) * c;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) store(out + r * outStride + v * kLanes, acc[r] * splat(factor));
   }
 }
 
@@ -988,40 +1012,111 @@ inline void weightedRows(const float* w, int64_t wStride, const float* rows, int
   }
 }
 
+// Two weighted sums over the same rows at once: out0 = factor0 · Σ_{t<n} w0[t]·rows[t], out1
+// likewise with w1, for a head size of whole groups of 4 vectors (each group's 2 × 4 sums in
+// registers, one chain per sum: 8 independent FMAs per row). Each row vector is loaded once
+// for the two outputs. w0 must hold 0 where its own sum stops short of n.
+template <int HS>
+inline void weightedRowsPair(const float* w0, const float* w1, int64_t wStride,
+                             const float* rows, int64_t rowStride, int64_t n, float factor0,
+                             float factor1, float* out0, float* out1) {
+  static_assert(HS % (4 * kLanes) == 0, "whole groups of 4 vectors");
+  for (int group = 0; group < HS / (4 * kLanes); group++) {
+    const int64_t column = group * 4 * kLanes;
+    vec sums0[4], sums1[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++) sums0[u] = sums1[u] = splat(0.f);
+    for (int64_t t = 0; t < n; t++) {
+      const vec weight0 = broadcastLoad(w0 + t * wStride), weight1 = broadcastLoad(w1 + t * wStride);
+      const float* row = rows + t * rowStride + column;
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; u++) {
+        const vec value = load(row + u * kLanes);
+        sums0[u] += weight0 * value;
+        sums1[u] += weight1 * value;
+      }
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++) {
+      store(out0 + column + u * kLanes, sums0[u] * splat(factor0));
+      store(out1 + column + u * kLanes, sums1[u] * splat(factor1));
+    }
+  }
+}
+
+// to[j·hs + d] = rows[j·stride + d]: one head's (T, hs) block made contiguous. Rows 3C floats
+// apart fall into a few of L1's sets (a stride of 3 KB revisits 4 of its 64), so a weighted
+// sum over the strided rows missed L1 on most of them.
+inline void gatherHead(const float* rows, int64_t stride, int64_t T, int64_t hs, float* to) {
+  const int64_t vectors = hs / kLanes;  // whole vectors, then the rest a float at a time
+  for (int64_t j = 0; j < T; j++) {
+    const float* from = rows + j * stride;
+    float* into = to + j * hs;
+    for (int64_t u = 0; u < vectors; u++) store(into + u * kLanes, load(from + u * kLanes));
+    for (int64_t d = vectors * kLanes; d < hs; d++) into[d] = from[d];
+  }
+}
+
 // HS: the head size when it is one of the common ones (a compile-time constant, so the
 // per-query sums over hs stay in registers), else 0 and s.headSize.
 template <int HS>
 void attentionForward(const float* qkv, float* y, float* lse, const AttentionShape& s) {
   const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
   const int64_t in = 3 * C;  // qkv's row stride
+  // Queries in blocks of kQueryBlock: their scores share each load of kᵀ, and pairs of them
+  // share each load of v in the weighted sums (head sizes of whole groups of 4 vectors).
+  constexpr int kQueryBlock = 4;
+  constexpr bool kPairs = HS != 0 && HS % (4 * kLanes) == 0;
   parallelFor(s.batch * s.heads, [&](int64_t task) {
     const int64_t b = task / s.heads, h = task % s.heads;
     const float* q = qkv + b * T * in + h * hs;  // this head's (T, hs) blocks, row stride 3C
     const float* k = q + C;
-    const float* v = q + 2 * C;
     float* yh = y + b * T * C + h * hs;  // row stride C
-    float* kt = scratchFloats(hs * Tp + Tp + hs);
-    float* weights = kt + hs * Tp;  // one query's scores, then weights (Tp)
-    float* acc = weights + Tp;      // (hs), the general head size's sums
+    float* kt = scratchFloats(hs * Tp + T * hs + kQueryBlock * Tp + hs);
+    float* v = kt + hs * Tp;             // (T, hs), contiguous
+    float* weights = v + T * hs;         // kQueryBlock queries' scores, then weights (Tp each)
+    float* acc = weights + kQueryBlock * Tp;  // (hs), the general head size's sums
     transposeHead(k, in, s, kt);
+    gatherHead(q + 2 * C, in, T, hs, v);
     const bool dropout = s.threshold >= 0;
-    for (int64_t i = 0; i < T; i++) {
-      const int64_t n = i + 1;  // keys 0..i
-      rowTimesColumns(q + i * in, kt, hs, Tp, n, s.scale, weights);
-      const float max = maxOf(weights, n);
-      for (int64_t j = 0; j < n; j += kLanes)
-        store(weights + j, vexp(load(weights + j) - splat(max)));
-      const float sum = sumOf(weights, n);
+    // Row i's weights (keys 0..i) in `w`, exponentiated; returns 1 / their sum (× keepScale
+    // with dropout) and writes lse. The lanes from i + 1 to the block's end are zeroed.
+    auto softmaxRow = [&](int64_t i, float* w, int64_t blockEnd) {
+      const int64_t n = i + 1;
+      const float max = maxOf(w, n);
+      for (int64_t j = 0; j < n; j += kLanes) store(w + j, vexp(load(w + j) - splat(max)));
+      const float sum = sumOf(w, n);
       if (dropout) {
         // A dropped weight becomes 0 (adding 0·v_j changes no bit), so the sums below have no
         // branch per key.
         const uint64_t row = static_cast<uint64_t>(task * T + i) * T;  // weight number of j = 0
-        for (int64_t j = 0; j < n; j++) weights[j] *= kept(s, row + j);
+        for (int64_t j = 0; j < n; j++) w[j] *= kept(s, row + j);
       }
-      const float factor = (dropout ? s.keepScale : 1.f) / sum;
-      float* yi = yh + i * C;
-      weightedRows<HS>(weights, 1, v, in, n, hs, factor, yi, acc);
+      std::fill(w + n, w + blockEnd, 0.f);
       lse[task * T + i] = max + std::log(sum);
+      return (dropout ? s.keepScale : 1.f) / sum;
+    };
+    int64_t i = 0;
+    for (; i + kQueryBlock <= T; i += kQueryBlock) {
+      const int64_t end = i + kQueryBlock;  // keys 0..end-1 cover every query of the block
+      rowsTimesColumns<kQueryBlock>(q + i * in, in, kt, hs, Tp, end, s.scale, weights, Tp);
+      float factors[kQueryBlock];
+      for (int r = 0; r < kQueryBlock; r++) factors[r] = softmaxRow(i + r, weights + r * Tp, end);
+      if constexpr (kPairs) {
+        for (int r = 0; r < kQueryBlock; r += 2)
+          weightedRowsPair<HS>(weights + r * Tp, weights + (r + 1) * Tp, 1, v, hs, i + r + 2,
+                               factors[r], factors[r + 1], yh + (i + r) * C,
+                               yh + (i + r + 1) * C);
+      } else {
+        for (int r = 0; r < kQueryBlock; r++)
+          weightedRows<HS>(weights + r * Tp, 1, v, hs, i + r + 1, hs, factors[r],
+                           yh + (i + r) * C, acc);
+      }
+    }
+    for (; i < T; i++) {
+      rowsTimesColumns<1>(q + i * in, in, kt, hs, Tp, i + 1, s.scale, weights, Tp);
+      const float factor = softmaxRow(i, weights, i + 1);
+      weightedRows<HS>(weights, 1, v, hs, i + 1, hs, factor, yh + i * C, acc);
     }
   });
 }
@@ -1034,59 +1129,97 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
                        float* dqkv, const AttentionShape& s) {
   const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
   const int64_t in = 3 * C;
+  constexpr int kQueryBlock = 4;  // as in the forward
+  constexpr bool kPairs = HS != 0 && HS % (4 * kLanes) == 0;
   parallelFor(s.batch * s.heads, [&](int64_t task) {
     const int64_t b = task / s.heads, h = task % s.heads;
-    const float* q = qkv + b * T * in + h * hs;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const float* qRows = qkv + b * T * in + h * hs;
     float* dq = dqkv + b * T * in + h * hs;
     float* dk = dq + C;
     float* dv = dq + 2 * C;
-    const float* dyh = dy + b * T * C + h * hs;
+    const float* dyRows = dy + b * T * C + h * hs;
     const float* yh = y + b * T * C + h * hs;
-    float* kt = scratchFloats(2 * hs * Tp + 2 * T * Tp + Tp + hs);
+    float* kt = scratchFloats(2 * hs * Tp + 3 * T * hs + 2 * T * Tp + kQueryBlock * Tp + hs);
     float* vt = kt + hs * Tp;
-    float* keptWeights = vt + hs * Tp;         // (T, Tp): p·m, row i holds keys 0..i, zeros after
+    float* q = vt + hs * Tp;  // (T, hs) each, contiguous (gatherHead)
+    float* k = q + T * hs;
+    float* dyh = k + T * hs;
+    float* keptWeights = dyh + T * hs;         // (T, Tp): p·m, row i holds keys 0..i, zeros after
     float* scoreGrads = keptWeights + T * Tp;  // (T, Tp): ds
-    float* dp = scoreGrads + T * Tp;           // (Tp)
-    float* acc = dp + Tp;                      // (hs), the general head size's sums
-    transposeHead(k, in, s, kt);
-    transposeHead(v, in, s, vt);
+    float* dp = scoreGrads + T * Tp;           // (kQueryBlock, Tp)
+    float* acc = dp + kQueryBlock * Tp;        // (hs), the general head size's sums
+    transposeHead(qRows + C, in, s, kt);
+    transposeHead(qRows + 2 * C, in, s, vt);
+    gatherHead(qRows, in, T, hs, q);
+    gatherHead(qRows + C, in, T, hs, k);
+    gatherHead(dyRows, C, T, hs, dyh);
     const bool dropout = s.threshold >= 0;
-    for (int64_t i = 0; i < T; i++) {
+    // Row i's kept weights and score gradients from its scores (in p) and dy·vᵀ (in dpRow).
+    auto gradientRow = [&](int64_t i, float* p, const float* dpRow) {
       const int64_t n = i + 1;
-      const float* dyi = dyh + i * C;
+      const float* dyi = dyh + i * hs;
       const float* yi = yh + i * C;
-      float* p = keptWeights + i * Tp;
       float* ds = scoreGrads + i * Tp;
-      rowTimesColumns(q + i * in, kt, hs, Tp, n, s.scale, p);
       const float rowLse = lse[task * T + i];
       for (int64_t j = 0; j < n; j += kLanes) store(p + j, vexp(load(p + j) - splat(rowLse)));
-      rowTimesColumns(dyi, vt, hs, Tp, n, 1.f, dp);
       float dyDotY = 0.f;
       for (int64_t d = 0; d < hs; d++) dyDotY += dyi[d] * yi[d];
       if (dropout) {
         const uint64_t row = static_cast<uint64_t>(task * T + i) * T;
         for (int64_t j = 0; j < n; j++) {
           const float m = kept(s, row + j) * s.keepScale;
-          ds[j] = p[j] * (m * dp[j] - dyDotY) * s.scale;
+          ds[j] = p[j] * (m * dpRow[j] - dyDotY) * s.scale;
           p[j] *= m;  // from here on p holds the kept weights, which dv needs
         }
       } else {
         // The same arithmetic as above with m = 1, a vector at a time (the lanes past n are
         // cleared below).
         for (int64_t j = 0; j < n; j += kLanes)
-          store(ds + j, load(p + j) * (load(dp + j) - splat(dyDotY)) * splat(s.scale));
+          store(ds + j, load(p + j) * (load(dpRow + j) - splat(dyDotY)) * splat(s.scale));
       }
       std::fill(p + n, p + Tp, 0.f);
       std::fill(ds + n, ds + Tp, 0.f);
-      weightedRows<HS>(ds, 1, k, in, n, hs, 1.f, dq + i * in, acc);
+    };
+    int64_t i = 0;
+    for (; i + kQueryBlock <= T; i += kQueryBlock) {
+      const int64_t end = i + kQueryBlock;
+      float* p = keptWeights + i * Tp;
+      rowsTimesColumns<kQueryBlock>(q + i * hs, hs, kt, hs, Tp, end, s.scale, p, Tp);
+      rowsTimesColumns<kQueryBlock>(dyh + i * hs, hs, vt, hs, Tp, end, 1.f, dp, Tp);
+      for (int r = 0; r < kQueryBlock; r++) gradientRow(i + r, p + r * Tp, dp + r * Tp);
+      const float* ds = scoreGrads + i * Tp;
+      if constexpr (kPairs) {
+        for (int r = 0; r < kQueryBlock; r += 2)
+          weightedRowsPair<HS>(ds + r * Tp, ds + (r + 1) * Tp, 1, k, hs, i + r + 2, 1.f, 1.f,
+                               dq + (i + r) * in, dq + (i + r + 1) * in);
+      } else {
+        for (int r = 0; r < kQueryBlock; r++)
+          weightedRows<HS>(ds + r * Tp, 1, k, hs, i + r + 1, hs, 1.f, dq + (i + r) * in, acc);
+      }
+    }
+    for (; i < T; i++) {
+      float* p = keptWeights + i * Tp;
+      rowsTimesColumns<1>(q + i * hs, hs, kt, hs, Tp, i + 1, s.scale, p, Tp);
+      rowsTimesColumns<1>(dyh + i * hs, hs, vt, hs, Tp, i + 1, 1.f, dp, Tp);
+      gradientRow(i, p, dp);
+      weightedRows<HS>(scoreGrads + i * Tp, 1, k, hs, i + 1, hs, 1.f, dq + i * in, acc);
     }
     // dk_j and dv_j sum over the queries i ≥ j, in increasing i: column j of ds and of the
-    // kept weights.
-    for (int64_t j = 0; j < T; j++) {
-      weightedRows<HS>(scoreGrads + j * Tp + j, Tp, q + j * in, in, T - j, hs, 1.f, dk + j * in, acc);
-      weightedRows<HS>(keptWeights + j * Tp + j, Tp, dyh + j * C, C, T - j, hs, 1.f, dv + j * in, acc);
+    // kept weights (zero above the diagonal, so key j + 1's column starts with a 0 at i = j).
+    int64_t j = 0;
+    if constexpr (kPairs) {
+      for (; j + 2 <= T; j += 2) {
+        const float* dsColumn = scoreGrads + j * Tp + j;
+        const float* pColumn = keptWeights + j * Tp + j;
+        weightedRowsPair<HS>(dsColumn, dsColumn + 1, Tp, q + j * hs, hs, T - j, 1.f, 1.f,
+                             dk + j * in, dk + (j + 1) * in);
+        weightedRowsPair<HS>(pColumn, pColumn + 1, Tp, dyh + j * hs, hs, T - j, 1.f, 1.f,
+                             dv + j * in, dv + (j + 1) * in);
+      }
+    }
+    for (; j < T; j++) {
+      weightedRows<HS>(scoreGrads + j * Tp + j, Tp, q + j * hs, hs, T - j, hs, 1.f, dk + j * in, acc);
+      weightedRows<HS>(keptWeights + j * Tp + j, Tp, dyh + j * hs, hs, T - j, hs, 1.f, dv + j * in, acc);
     }
   });
 }
