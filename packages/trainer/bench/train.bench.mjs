@@ -3,7 +3,7 @@
 // the ratio to a reference figure (PyTorch on the same machine).
 // Usage: node bench/train.bench.mjs [--presets=baby,seed] [--backends=wasm,cpu]
 //          [--reference-tok-s=baby:6423,seed:2280] [--iters=N] [--native=both|on|off]
-//          [--threads=N] [--busy-core [--rounds=N]]
+//          [--threads=N] [--rounds=N] [--busy-core [--rounds=N]]
 // On wasm it runs with @minigpt/native-kernels' matMul ("wasm + native") and, with
 // --native=both (the default), also on tfjs's own wasm kernels for comparison. --threads
 // sets the native kernels' threads (default: the addon's, one per core).
@@ -11,6 +11,11 @@
 // (quiet, quiet on 1 thread, one core kept busy by a child `node -e 'for(;;){}'` that the
 // bench starts and stops itself), and the busy-core speed as a multiple of the quiet 1-thread
 // speed of the same round.
+// --rounds=N (without --busy-core) alternates PyTorch and wasm + native N times per preset
+// instead of the table: round 1 runs PyTorch at each of its thread settings, later rounds at
+// the one that was fastest in round 1, and each round's ratio compares the two runs next to
+// each other (on a shared machine the load moves between a PyTorch run and ours, so one
+// pair of runs can land ±15 % either way).
 // The reference is PyTorch's same step (bench/pytorch_reference.py: same model, AdamW with the
 // trainer's β2 0.99, weight decay and clipping; batches drawn outside the timed step) at its
 // best of 1 thread, 2 threads, and 1 ATen thread with OpenBLAS on 2 (its default on 2 cores;
@@ -139,6 +144,46 @@ const load = () =>
     .map((value) => value.toFixed(2))
     .join(', ')}`;
 
+const PYTORCH_SETTINGS = ['1', '2', '1/2'];
+const PYTORCH_SETTING_NAMES = { 1: '1 thread', 2: '2 threads', '1/2': '1 thread, OpenBLAS 2' };
+/**
+ * bench/pytorch_reference.py at the given thread settings: its printed lines, and tokens/s per
+ * preset (the best of the settings) and per setting; or the reason it did not run.
+ */
+function runPyTorch(presetNames, settings) {
+  const python = process.env.MINIGPT_PYTHON ?? '/usr/bin/python3';
+  const script = fileURLToPath(new URL('pytorch_reference.py', import.meta.url));
+  const env = {
+    ...process.env,
+    MALLOC_MMAP_THRESHOLD_: '1000000000000',
+    MALLOC_TRIM_THRESHOLD_: '1000000000000',
+  };
+  const lines = [];
+  const best = {};
+  const bySetting = {};
+  for (const setting of settings) {
+    const run = spawnSync(
+      python,
+      [script, '--threads', setting, '--presets', presetNames.join(',')],
+      { encoding: 'utf8', env },
+    );
+    if (run.status !== 0)
+      return { failed: (run.stderr || String(run.error)).trim().split('\n').pop() };
+    for (const line of run.stdout.trim().split('\n')) {
+      if (!line.startsWith('--reference-tok-s=')) {
+        lines.push(line);
+        continue;
+      }
+      for (const pair of line.slice('--reference-tok-s='.length).split(',')) {
+        const [preset, value] = pair.split(':');
+        bySetting[preset] = { ...bySetting[preset], [setting]: Number(value) };
+        best[preset] = Math.max(best[preset] ?? 0, Number(value));
+      }
+    }
+  }
+  return { lines, best, bySetting };
+}
+
 try {
   // A char dataset with vocab 65, like tinyshakespeare's, from random text (speed only).
   const alphabet = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -178,44 +223,58 @@ try {
         `busy core: ${range(tokS(busy))} tok/s = ${range(ratios, 2)}× of 1-thread quiet ${range(tokS(quietOne))} tok/s (goal ≥ 0.8×)`,
       );
     }
+  } else if (args.rounds !== undefined) {
+    // PyTorch and wasm + native alternately, a ratio per round.
+    if (referenceGiven) throw new Error('--rounds measures PyTorch itself: drop --reference-tok-s');
+    const rounds = Number(args.rounds);
+    if (!Number.isInteger(rounds) || rounds < 1)
+      throw new Error('--rounds takes a positive integer');
+    for (const preset of presets) {
+      let settings = PYTORCH_SETTINGS;
+      const ratios = [];
+      const ours = [];
+      const theirs = [];
+      console.log(`${preset}, ${rounds} rounds (PyTorch, then wasm + native):`);
+      for (let round = 0; round < rounds; round++) {
+        const pytorch = runPyTorch([preset], settings);
+        if (pytorch.failed) throw new Error(`PyTorch reference not run: ${pytorch.failed}`);
+        const perSetting = pytorch.bySetting[preset];
+        const [fastest] = Object.entries(perSetting).sort((a, b) => b[1] - a[1])[0];
+        settings = [fastest];
+        const { ms, tokS } = await measure(preset, 'wasm', true, threadsOption);
+        const ratio = tokS / pytorch.best[preset];
+        ratios.push(ratio);
+        ours.push(ms);
+        theirs.push((tokS * ms) / pytorch.best[preset]); // the same tokens per step
+        console.log(
+          `  round ${round + 1}: PyTorch ${Object.entries(perSetting)
+            .map(([setting, value]) => `${value} tok/s (${PYTORCH_SETTING_NAMES[setting]})`)
+            .join(
+              ', ',
+            )}; wasm + native ${tokS.toFixed(0)} tok/s, ${ms.toFixed(0)} ms/iter → ${ratio.toFixed(2)}× — ${load()}`,
+        );
+      }
+      const sorted = [...ratios].sort((a, b) => a - b);
+      const middle = Math.floor(sorted.length / 2);
+      const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+      console.log(
+        `${preset}: wasm + native ${range(ours)} ms/iter, PyTorch's best ${range(theirs)} ms/iter; ratio median ${median.toFixed(2)}× (${range(ratios, 2)}) over ${rounds} rounds`,
+      );
+    }
   } else {
     let referenceSource = 'given with --reference-tok-s';
     if (!referenceGiven) {
-      // PyTorch in this run, the best of its thread settings per preset.
-      const python = process.env.MINIGPT_PYTHON ?? '/usr/bin/python3';
-      const run = spawnSync(
-        python,
-        [
-          fileURLToPath(new URL('pytorch_reference.py', import.meta.url)),
-          '--threads',
-          '1,2,1/2',
-          '--presets',
-          presets.join(','),
-        ],
-        {
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            MALLOC_MMAP_THRESHOLD_: '1000000000000',
-            MALLOC_TRIM_THRESHOLD_: '1000000000000',
-          },
-        },
-      );
-      if (run.status === 0) {
-        for (const line of run.stdout.trim().split('\n')) {
-          if (line.startsWith('--reference-tok-s=')) {
-            for (const pair of line.slice('--reference-tok-s='.length).split(',')) {
-              const [preset, value] = pair.split(':');
-              reference[preset] = Number(value);
-            }
-          } else console.log(`PyTorch ${line}`);
-        }
+      // PyTorch in this run, the best of its thread settings per preset (one process).
+      const pytorch = runPyTorch(presets, [PYTORCH_SETTINGS.join(',')]);
+      if (pytorch.failed) {
+        console.log(
+          `PyTorch reference not run (${pytorch.failed}): no ratios; pass --reference-tok-s`,
+        );
+      } else {
+        for (const line of pytorch.lines) console.log(`PyTorch ${line}`);
+        Object.assign(reference, pytorch.best);
         referenceSource =
           'PyTorch in this run, best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2';
-      } else {
-        console.log(
-          `PyTorch reference not run (${(run.stderr || String(run.error)).trim().split('\n').pop()}): no ratios; pass --reference-tok-s`,
-        );
       }
     }
     console.log(`reference: ${referenceSource}; ${load()}`);
