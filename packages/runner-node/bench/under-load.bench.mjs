@@ -14,8 +14,9 @@
 // `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
 // round to round; the check is the busy-core speed of the default session over the quiet
 // 1-thread speed of the same round (goal ≥ 0.8×). Figures are medians (min–max) over rounds.
+//   - with --spins=5,10,…: a session per bound, `spinning: N` (idle threads spin N µs).
 // Usage: node bench/under-load.bench.mjs [--batch=N] [--rounds=N] [--warmup=N] [--repeats=N]
-//          [--new-tokens=N]
+//          [--new-tokens=N] [--spins=N,N,…]
 // The model is generate.bench.mjs's, exported by it in a child process (the exporter is not
 // loaded in the process that measures).
 import { spawnSync } from 'node:child_process';
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '2' },
     'new-tokens': { type: 'string', default: '100' },
     batch: { type: 'string', default: '1' },
+    spins: { type: 'string', default: '' },
   },
 });
 
@@ -89,6 +91,11 @@ try {
     { key: '1 thread', model: await loadModel(exportDir, { intraOpThreads: 1 }) },
     { key: 'no spinning', model: await loadModel(exportDir, { spinning: false }) },
   ];
+  for (const bound of args.spins.split(',').filter(Boolean).map(Number))
+    sessions.push({
+      key: `spin ${bound} µs`,
+      model: await loadModel(exportDir, { spinning: bound }),
+    });
 
   console.log(
     `generation under load — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${load()}`,
