@@ -15,7 +15,7 @@ import {
   fusedCausalAttention,
   hasFusedAttention,
   crossEntropy,
-  dropoutKeepMask,
+  dropout as applyDropout,
   embedding,
   layerNorm,
   linear,
@@ -252,10 +252,7 @@ export class GPT {
     // tfjs has no global seed: each mask's seed comes from our generator, whose state
     // checkpoints save, so a resumed run draws the same masks.
     const apply = (<T extends tf.Tensor>(x: T) =>
-      tf.tidy(() => {
-        const keep = dropoutKeepMask(x.shape, rate, random.nextUint32());
-        return tf.mul(x, tf.mul(tf.cast(keep, 'float32'), 1 / (1 - rate))) as T;
-      })) as Dropout;
+      applyDropout(x, rate, random.nextUint32())) as Dropout;
     apply.attention = () => ({ rate, seed: random.nextUint32() });
     return apply;
   }

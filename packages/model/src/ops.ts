@@ -498,6 +498,37 @@ export function causalAttention(
 }
 
 /**
+ * The dropout kernel a backend may register (@minigpt/native-kernels does, on wasm):
+ *   MinigptDropout {x}, attrs threshold, start, step (dropoutStream's), keepScale
+ *                  → x·keepScale where dropoutKeepMask keeps, 0 elsewhere
+ * The same values as the tfjs path below, without a mask drawn in JavaScript or stored.
+ */
+export const FUSED_DROPOUT = 'MinigptDropout';
+
+/**
+ * Dropout of `x` at `rate` with the mask of `seed` (dropoutKeepMask): kept elements scaled
+ * by 1/(1 − rate), so the expectation is unchanged. Through FUSED_DROPOUT where the backend
+ * has it (forward, and backward on dy with the same stream), else tfjs ops on the mask.
+ */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  const keepScale = 1 / (1 - rate);
+  if (hasKernel(FUSED_DROPOUT)) {
+    const attrs = { ...dropoutStream(rate, seed), keepScale };
+    const run = (input: tf.Tensor) =>
+      tf.engine().runKernel(FUSED_DROPOUT, { x: input }, attrs) as tf.Tensor;
+    const op = tf.customGrad((xIn) => ({
+      value: run(xIn as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => [run(dy)],
+    }));
+    return op(x) as T;
+  }
+  return tf.tidy(() => {
+    const keep = dropoutKeepMask(x.shape, rate, seed);
+    return tf.mul(x, tf.mul(tf.cast(keep, 'float32'), keepScale)) as T;
+  });
+}
+
+/**
  * Fused causal self-attention kernels a backend may register (on wasm, @minigpt/native-kernels'
  * addon and @minigpt/wasm-kernels' WebAssembly set both do; their inputs and outputs are on
  * @minigpt/wasm-kernels' FUSED_KERNEL_NAMES and KernelSet.attention). They read

@@ -681,6 +681,25 @@ int layerNormThreads(int64_t rows, int64_t channels) {
   return rows * channels > (1 << 15) ? threadCount() : 1;
 }
 
+// Σ term(c) over c < n in double, in kRowSumLanes interleaved partial sums (term c goes to sum
+// c mod kRowSumLanes) added in order at the end: a fixed order, so the same bits on every
+// call. One running sum made each term wait for the add before it (4 cycles), and LayerNorm's
+// row sums were bound by that chain: 2.6 % of a `seed` step, with the threads mostly waiting.
+constexpr int kRowSumLanes = 8;
+template <typename Term>
+inline double rowSum(int64_t n, Term term) {
+  double partial[kRowSumLanes] = {};
+  int64_t c = 0;
+  for (; c + kRowSumLanes <= n; c += kRowSumLanes) {
+#pragma GCC unroll 8
+    for (int lane = 0; lane < kRowSumLanes; lane++) partial[lane] += term(c + lane);
+  }
+  for (; c < n; c++) partial[c % kRowSumLanes] += term(c);
+  double sum = 0;
+  for (int lane = 0; lane < kRowSumLanes; lane++) sum += partial[lane];
+  return sum;
+}
+
 void layerNormForward(const float* x, const float* gamma, const float* beta, float* y,
                       float* normalized, float* rstdOut, int64_t rows, int64_t channels, float eps) {
   const int64_t blockRows = rowsPerBlock(channels);
@@ -690,14 +709,12 @@ void layerNormForward(const float* x, const float* gamma, const float* beta, flo
         const int64_t end = std::min(rows, (block + 1) * blockRows);
         for (int64_t r = block * blockRows; r < end; r++) {
           const float* xr = x + r * channels;
-          double sum = 0;
-          for (int64_t c = 0; c < channels; c++) sum += xr[c];
-          const float mean = static_cast<float>(sum / channels);
-          double squares = 0;
-          for (int64_t c = 0; c < channels; c++) {
+          const float mean = static_cast<float>(
+              rowSum(channels, [&](int64_t c) { return static_cast<double>(xr[c]); }) / channels);
+          const double squares = rowSum(channels, [&](int64_t c) {
             const float d = xr[c] - mean;
-            squares += static_cast<double>(d) * d;
-          }
+            return static_cast<double>(d) * d;
+          });
           const float rstd = 1.f / std::sqrt(static_cast<float>(squares / channels) + eps);
           rstdOut[r] = rstd;
           float* nr = normalized + r * channels;
@@ -728,11 +745,13 @@ void layerNormBackward(const float* dy, const float* normalized, const float* rs
         for (int64_t r = block * blockRows; r < end; r++) {
           const float* dyr = dy + r * channels;
           const float* nr = normalized + r * channels;
-          double sumG = 0, sumGX = 0;
+          const double sumG = rowSum(channels, [&](int64_t c) {
+            return static_cast<double>(dyr[c] * gamma[c]);
+          });
+          const double sumGX = rowSum(channels, [&](int64_t c) {
+            return static_cast<double>(dyr[c] * gamma[c]) * nr[c];
+          });
           for (int64_t c = 0; c < channels; c++) {
-            const float g = dyr[c] * gamma[c];
-            sumG += g;
-            sumGX += static_cast<double>(g) * nr[c];
             pg[c] += dyr[c] * nr[c];
             pb[c] += dyr[c];
           }
@@ -852,15 +871,57 @@ struct AttentionShape {
   int64_t padded() const { return (time + kLanes - 1) / kLanes * kLanes; }  // T, whole vectors
 };
 
-// lowbias32 (Wellons), as @minigpt/model's dropoutKeepMask: 1 when weight `e` is kept.
-inline float kept(const AttentionShape& s, uint64_t e) {
-  uint32_t x = s.start + static_cast<uint32_t>(e) * s.step;
+// lowbias32 (Wellons) of the stream's counter for element `e`, as @minigpt/model's
+// dropoutKeepMask: the element is kept when this is ≥ the threshold.
+inline uint32_t dropoutHash(uint32_t start, uint32_t step, uint64_t e) {
+  uint32_t x = start + static_cast<uint32_t>(e) * step;
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;
   x *= 0x846ca68bU;
   x ^= x >> 16;
-  return static_cast<int64_t>(x) >= s.threshold ? 1.f : 0.f;
+  return x;
+}
+
+// 1 when weight `e` is kept.
+inline float kept(const AttentionShape& s, uint64_t e) {
+  return static_cast<int64_t>(dropoutHash(s.start, s.step, e)) >= s.threshold ? 1.f : 0.f;
+}
+
+// ---- dropout on a whole tensor ---------------------------------------------------------
+//
+// y[e] = x[e]·keepScale where element e is kept (dropoutHash ≥ threshold), else x[e]·0: the
+// mask @minigpt/model's dropoutKeepMask draws for the same stream, applied as its tfjs path
+// does (x · (mask · keepScale)), so the same bits. No mask is stored: the backward is the same
+// call on dy. On the main thread in JavaScript, drawing the mask and the three tfjs passes
+// over it (cast, scale, multiply) took ~5 % of a `seed` step while the kernels' threads waited.
+// kLanes elements at a time: the hash in integer vectors, the keep test a lane mask that
+// picks keepScale's bits or 0 (one element at a time, the hash took as long as the rest).
+void dropout(const float* x, float* y, int64_t count, int64_t threshold, uint32_t start,
+             uint32_t step, float keepScale) {
+  typedef uint32_t lanesU32 __attribute__((vector_size(kLanes * 4)));
+  const uint32_t limit = threshold < 0 ? 0u : static_cast<uint32_t>(threshold);  // −1: keep all
+  lanesU32 laneSteps;
+  for (int lane = 0; lane < kLanes; lane++) laneSteps[lane] = static_cast<uint32_t>(lane) * step;
+  const lanesU32 scaleBits = (lanesU32)splat(keepScale);
+  parallelFor(chunkCount(count), [&](int64_t chunk) {
+    const int64_t end = std::min(count, (chunk + 1) * kChunk);
+    int64_t e = chunk * kChunk;
+    for (; e + kLanes <= end; e += kLanes) {
+      lanesU32 h = (start + static_cast<uint32_t>(e) * step) + laneSteps;  // the counters
+      h ^= h >> 16;
+      h *= 0x7feb352dU;
+      h ^= h >> 15;
+      h *= 0x846ca68bU;
+      h ^= h >> 16;
+      const lanesU32 keep = (lanesU32)(h >= limit);  // all ones where kept
+      store(y + e, load(x + e) * (vec)(scaleBits & keep));
+    }
+    for (; e < end; e++) {
+      const bool keep = dropoutHash(start, step, e) >= limit;
+      y[e] = x[e] * (keep ? keepScale : 0.f);
+    }
+  });
 }
 
 // Per-thread scratch, grown once to the largest size asked for.
@@ -1344,6 +1405,24 @@ napi_value UnaryOp(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// dropout(heap, x, y (bytes), count, threshold, start, step, keepScale)
+napi_value Dropout(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!readCall(env, info, "dropout", 6, 1, call)) return nullptr;
+  double keepScale = 1;
+  if (napi_get_value_double(env, call.rest[0], &keepScale) != napi_ok)
+    return throwError(env, "dropout: keepScale must be a number");
+  const int64_t* v = call.ints;
+  const auto word = [](int64_t value) { return value >= 0 && value <= 0xffffffffLL; };
+  if (v[2] < 0 || !(v[3] == -1 || word(v[3])) || !word(v[4]) || !word(v[5]))
+    return throwError(env, "dropout: bad count or stream");
+  if (!call.fits(v[0], v[2]) || !call.fits(v[1], v[2]))
+    return throwError(env, "dropout: an operand lies outside the heap");
+  dropout(call.at(v[0]), call.at(v[1]), v[2], v[3], static_cast<uint32_t>(v[4]),
+          static_cast<uint32_t>(v[5]), static_cast<float>(keepScale));
+  return nullptr;
+}
+
 // layerNorm(heap, x, gamma, beta (−1: none), y, normalized, rstd, rows, channels, eps)
 napi_value LayerNorm(napi_env env, napi_callback_info info) {
   HeapCall call;
@@ -1477,6 +1556,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, UnaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dropout", nullptr, Dropout, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},

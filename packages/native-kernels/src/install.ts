@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ATTENTION_KERNEL_NAMES,
+  DROPOUT_KERNEL_NAMES,
   FUSED_KERNEL_NAMES,
   KERNEL_NAMES,
   NO_WASM_BACKEND,
@@ -44,8 +45,12 @@ export interface NativeInstallResult {
   readonly vectorLanes?: number;
 }
 
-/** The tfjs kernels the addon replaces or adds on the wasm backend (fused attention too). */
-export const NATIVE_KERNEL_NAMES = [...KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES] as const;
+/** The tfjs kernels the addon replaces or adds on the wasm backend (attention, dropout too). */
+export const NATIVE_KERNEL_NAMES = [
+  ...KERNEL_NAMES,
+  ...ATTENTION_KERNEL_NAMES,
+  ...DROPOUT_KERNEL_NAMES,
+] as const;
 
 const defaultAddonPath = join(
   fileURLToPath(new URL('.', import.meta.url)),

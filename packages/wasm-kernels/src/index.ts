@@ -12,6 +12,7 @@ import type { KernelSet } from './kernel-set.js';
 
 export {
   ATTENTION_KERNEL_NAMES,
+  DROPOUT_KERNEL_NAMES,
   FUSED_KERNEL_NAMES,
   KERNEL_NAMES,
   NO_WASM_BACKEND,

@@ -162,6 +162,21 @@ export interface KernelSet {
     lse: number,
     ...shape: AttentionCall
   ): void;
+  /**
+   * Dropout on `count` float32s (optional: a set without it leaves dropout to
+   * @minigpt/model's tfjs path): y[e] = x[e]·keepScale where element e is kept —
+   * lowbias32(start + e·step mod 2³²) ≥ threshold, dropoutKeepMask's stream — else x[e]·0.
+   */
+  dropout?(
+    heap: ArrayBufferLike,
+    x: number,
+    y: number,
+    count: number,
+    threshold: number,
+    start: number,
+    step: number,
+    keepScale: number,
+  ): void;
   /** Its backward: dqkv (B·T, 3C), laid out as qkv, from dy and the forward's qkv, y, lse. */
   attentionGrad?(
     heap: ArrayBufferLike,
@@ -209,6 +224,15 @@ export const FUSED_KERNEL_NAMES = [
 
 /** The fused attention kernels, registered where the set has `attention`. */
 export const ATTENTION_KERNEL_NAMES = ['MinigptAttention', 'MinigptAttentionGrad'] as const;
+
+/**
+ * The dropout kernel, registered where the set has `dropout` (the native addon does):
+ *   MinigptDropout  inputs x; attrs threshold, start, step, keepScale (dropoutStream's, and
+ *                   1 / (1 − rate)) → [x where kept · keepScale, 0 elsewhere]
+ * @minigpt/model's dropout runs it, forward and (on dy, with the same attrs) backward, instead
+ * of drawing the mask in JavaScript.
+ */
+export const DROPOUT_KERNEL_NAMES = ['MinigptDropout'] as const;
 
 /**
  * The tfjs kernels a kernel set replaces or adds on the wasm backend. Slice, SplitV and
@@ -265,10 +289,17 @@ export function installKernelSet(kernels: KernelSet): readonly string[] | null {
   add('MinigptGeluGrad', fastElementwise(kernels, 3));
   add('MinigptAdamW', fastAdamW(kernels));
   add('MinigptSumOfSquares', fastSumOfSquares(kernels));
-  if (!kernels.attention || !kernels.attentionGrad) return KERNEL_NAMES;
-  add('MinigptAttention', fastAttention(kernels));
-  add('MinigptAttentionGrad', fastAttentionGrad(kernels));
-  return [...KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES];
+  const names: string[] = [...KERNEL_NAMES];
+  if (kernels.attention && kernels.attentionGrad) {
+    add('MinigptAttention', fastAttention(kernels));
+    add('MinigptAttentionGrad', fastAttentionGrad(kernels));
+    names.push(...ATTENTION_KERNEL_NAMES);
+  }
+  if (kernels.dropout) {
+    add('MinigptDropout', fastDropout(kernels));
+    names.push(...DROPOUT_KERNEL_NAMES);
+  }
+  return names;
 }
 
 const replaced = new Map<string, KernelConfig>();
@@ -449,20 +480,23 @@ function fastLayerNormGrad(kernels: KernelSet): KernelFunc {
   };
 }
 
-interface AttentionAttrs {
-  batch: number;
-  heads: number;
-  /** Dropout's stream (KernelSet.attention): threshold −1 (or absent) for none. */
+/** Dropout's stream (KernelSet.attention, .dropout): threshold −1 (or absent) for none. */
+interface DropoutAttrs {
   threshold?: number;
   start?: number;
   step?: number;
   keepScale?: number;
 }
 
+interface AttentionAttrs extends DropoutAttrs {
+  batch: number;
+  heads: number;
+}
+
 /** The dropout attrs as the set's arguments, checked (integers in [0, 2³²)). */
 function dropoutArguments(
   kernel: string,
-  attrs: AttentionAttrs,
+  attrs: DropoutAttrs,
 ): [threshold: number, start: number, step: number, keepScale: number] {
   const { threshold = -1, start = 0, step = 0, keepScale = 1 } = attrs;
   const word = (x: number) => Number.isInteger(x) && x >= 0 && x < 2 ** 32;
@@ -530,6 +564,25 @@ function fastAttention(kernels: KernelSet): KernelFunc {
       ...dropout,
     );
     return [y, lse];
+  };
+}
+
+function fastDropout(kernels: KernelSet): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as unknown as Record<string, TensorInfo | undefined>;
+    const backend = args.backend as unknown as WasmBackend;
+    if (!x || x.dtype !== 'float32') throw new Error('MinigptDropout: x must be float32');
+    const stream = dropoutArguments('MinigptDropout', args.attrs as unknown as DropoutAttrs);
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    kernels.dropout!(
+      backend.wasm.HEAPU8.buffer,
+      offset(x),
+      offset(y),
+      util.sizeFromShape(x.shape),
+      ...stream,
+    );
+    return y;
   };
 }
 

@@ -5,7 +5,13 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { causalAttention, fusedCausalAttention, hasFusedAttention } from '@minigpt/model';
+import {
+  causalAttention,
+  dropout,
+  FUSED_DROPOUT,
+  fusedCausalAttention,
+  hasFusedAttention,
+} from '@minigpt/model';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 import { installWasmKernels, uninstallWasmKernels } from '@minigpt/wasm-kernels';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +114,57 @@ describe('native kernels in training', () => {
     },
   );
 
+  it("native dropout gives the tfjs mask path's values and gradients, bit for bit", async () => {
+    // @minigpt/model's dropout on one backend, with the addon's kernel and without it (the
+    // mask drawn in JavaScript): 69,069 elements span several of the kernel's chunks and end
+    // inside a vector. Any other mask, or another rounding of x·keepScale, changes bits.
+    const shape = [3, 23, 1001];
+    const size = 3 * 23 * 1001;
+    await tf.setBackend('wasm');
+    const x = tf.tensor3d(
+      Array.from({ length: size }, (_, i) => Math.sin(i * 0.37) * 2),
+      shape as [number, number, number],
+    );
+    const weights = tf.tensor3d(
+      Array.from({ length: size }, (_, i) => Math.cos(i * 0.11)),
+      shape as [number, number, number],
+    );
+    const run = (rate: number, seed: number) => {
+      const { value, grads } = tf.valueAndGrads((input) =>
+        tf.sum(tf.mul(dropout(input as tf.Tensor3D, rate, seed), weights)),
+      )([x]);
+      // The gradient is the dropped-out weights: dy·mask·keepScale, element by element.
+      return {
+        value: value.dataSync() as Float32Array,
+        forward: dropout(x, rate, seed).dataSync() as Float32Array,
+        grad: grads[0]!.dataSync() as Float32Array,
+      };
+    };
+    const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (const [rate, seed] of [
+      [0.1, 7],
+      [0.5, 123456789],
+    ] as const) {
+      expect(tf.getKernel(FUSED_DROPOUT, 'wasm')).toBeUndefined();
+      const reference = run(rate, seed);
+      expect(installNativeKernels().installed).toBe(true);
+      let fused: ReturnType<typeof run>;
+      try {
+        expect(tf.getKernel(FUSED_DROPOUT, 'wasm')).toBeDefined();
+        fused = run(rate, seed);
+      } finally {
+        uninstallNativeKernels();
+      }
+      const dropped = reference.forward.filter((value) => value === 0).length / size;
+      expect(Math.abs(dropped - rate)).toBeLessThan(0.01);
+      expect(bytes(fused.forward).equals(bytes(reference.forward)), `forward, rate ${rate}`).toBe(
+        true,
+      );
+      expect(bytes(fused.grad).equals(bytes(reference.grad)), `gradient, rate ${rate}`).toBe(true);
+      expect(Math.abs(fused.value[0]! - reference.value[0]!)).toBeLessThan(1e-3);
+    }
+  });
+
   it('give the reference tfjs path its losses over 20 iterations (≤ 1e-3)', async () => {
     const dir = tempDir();
     const dataDir = await prepareData(dir);
@@ -144,6 +201,7 @@ describe('native kernels in training', () => {
           'MinigptSumOfSquares',
           'MinigptAttention',
           'MinigptAttentionGrad',
+          'MinigptDropout',
         ],
       },
     });
