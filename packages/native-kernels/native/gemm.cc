@@ -871,16 +871,21 @@ struct AttentionShape {
   int64_t padded() const { return (time + kLanes - 1) / kLanes * kLanes; }  // T, whole vectors
 };
 
-// lowbias32 (Wellons) of the stream's counter for element `e`, as @minigpt/model's
-// dropoutKeepMask: the element is kept when this is ≥ the threshold.
-inline uint32_t dropoutHash(uint32_t start, uint32_t step, uint64_t e) {
-  uint32_t x = start + static_cast<uint32_t>(e) * step;
+// lowbias32 (Wellons), on one uint32 or on a vector of them (the dropout kernel's lanes).
+template <typename U32>
+inline U32 lowbias32(U32 x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;
   x *= 0x846ca68bU;
   x ^= x >> 16;
   return x;
+}
+
+// The hash of the stream's counter for element `e`, as @minigpt/model's dropoutKeepMask: the
+// element is kept when this is ≥ the threshold.
+inline uint32_t dropoutHash(uint32_t start, uint32_t step, uint64_t e) {
+  return lowbias32(start + static_cast<uint32_t>(e) * step);
 }
 
 // 1 when weight `e` is kept.
@@ -908,13 +913,8 @@ void dropout(const float* x, float* y, int64_t count, int64_t threshold, uint32_
     const int64_t end = std::min(count, (chunk + 1) * kChunk);
     int64_t e = chunk * kChunk;
     for (; e + kLanes <= end; e += kLanes) {
-      lanesU32 h = (start + static_cast<uint32_t>(e) * step) + laneSteps;  // the counters
-      h ^= h >> 16;
-      h *= 0x7feb352dU;
-      h ^= h >> 15;
-      h *= 0x846ca68bU;
-      h ^= h >> 16;
-      const lanesU32 keep = (lanesU32)(h >= limit);  // all ones where kept
+      const lanesU32 counters = (start + static_cast<uint32_t>(e) * step) + laneSteps;
+      const lanesU32 keep = (lanesU32)(lowbias32(counters) >= limit);  // all ones where kept
       store(y + e, load(x + e) * (vec)(scaleBits & keep));
     }
     for (; e < end; e++) {
@@ -1118,16 +1118,19 @@ inline void gatherHead(const float* rows, int64_t stride, int64_t T, int64_t hs,
   }
 }
 
+// Queries in blocks of kQueryBlock: their scores share each load of kᵀ (or vᵀ). With a head
+// size of whole groups of 4 vectors (kPairedRows), pairs of queries (and of keys, for dk and
+// dv) also share each row they sum (weightedRowsPair).
+constexpr int kQueryBlock = 4;
+template <int HS>
+constexpr bool kPairedRows = HS != 0 && HS % (4 * kLanes) == 0;
+
 // HS: the head size when it is one of the common ones (a compile-time constant, so the
 // per-query sums over hs stay in registers), else 0 and s.headSize.
 template <int HS>
 void attentionForward(const float* qkv, float* y, float* lse, const AttentionShape& s) {
   const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
   const int64_t in = 3 * C;  // qkv's row stride
-  // Queries in blocks of kQueryBlock: their scores share each load of kᵀ, and pairs of them
-  // share each load of v in the weighted sums (head sizes of whole groups of 4 vectors).
-  constexpr int kQueryBlock = 4;
-  constexpr bool kPairs = HS != 0 && HS % (4 * kLanes) == 0;
   parallelFor(s.batch * s.heads, [&](int64_t task) {
     const int64_t b = task / s.heads, h = task % s.heads;
     const float* q = qkv + b * T * in + h * hs;  // this head's (T, hs) blocks, row stride 3C
@@ -1163,7 +1166,7 @@ void attentionForward(const float* qkv, float* y, float* lse, const AttentionSha
       rowsTimesColumns<kQueryBlock>(q + i * in, in, kt, hs, Tp, end, s.scale, weights, Tp);
       float factors[kQueryBlock];
       for (int r = 0; r < kQueryBlock; r++) factors[r] = softmaxRow(i + r, weights + r * Tp, end);
-      if constexpr (kPairs) {
+      if constexpr (kPairedRows<HS>) {
         for (int r = 0; r < kQueryBlock; r += 2)
           weightedRowsPair<HS>(weights + r * Tp, weights + (r + 1) * Tp, 1, v, hs, i + r + 2,
                                factors[r], factors[r + 1], yh + (i + r) * C,
@@ -1190,8 +1193,6 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
                        float* dqkv, const AttentionShape& s) {
   const int64_t T = s.time, hs = HS ? HS : s.headSize, C = s.width(), Tp = s.padded();
   const int64_t in = 3 * C;
-  constexpr int kQueryBlock = 4;  // as in the forward
-  constexpr bool kPairs = HS != 0 && HS % (4 * kLanes) == 0;
   parallelFor(s.batch * s.heads, [&](int64_t task) {
     const int64_t b = task / s.heads, h = task % s.heads;
     const float* qRows = qkv + b * T * in + h * hs;
@@ -1209,11 +1210,11 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
     float* scoreGrads = keptWeights + T * Tp;  // (T, Tp): ds
     float* dp = scoreGrads + T * Tp;           // (kQueryBlock, Tp)
     float* acc = dp + kQueryBlock * Tp;        // (hs), the general head size's sums
-    transposeHead(qRows + C, in, s, kt);
-    transposeHead(qRows + 2 * C, in, s, vt);
     gatherHead(qRows, in, T, hs, q);
     gatherHead(qRows + C, in, T, hs, k);
     gatherHead(dyRows, C, T, hs, dyh);
+    transposeHead(k, hs, s, kt);  // from the contiguous copy: k's rows are read once
+    transposeHead(qRows + 2 * C, in, s, vt);
     const bool dropout = s.threshold >= 0;
     // Row i's kept weights and score gradients from its scores (in p) and dy·vᵀ (in dpRow).
     auto gradientRow = [&](int64_t i, float* p, const float* dpRow) {
@@ -1249,7 +1250,7 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
       rowsTimesColumns<kQueryBlock>(dyh + i * hs, hs, vt, hs, Tp, end, 1.f, dp, Tp);
       for (int r = 0; r < kQueryBlock; r++) gradientRow(i + r, p + r * Tp, dp + r * Tp);
       const float* ds = scoreGrads + i * Tp;
-      if constexpr (kPairs) {
+      if constexpr (kPairedRows<HS>) {
         for (int r = 0; r < kQueryBlock; r += 2)
           weightedRowsPair<HS>(ds + r * Tp, ds + (r + 1) * Tp, 1, k, hs, i + r + 2, 1.f, 1.f,
                                dq + (i + r) * in, dq + (i + r + 1) * in);
@@ -1268,7 +1269,7 @@ void attentionBackward(const float* dy, const float* qkv, const float* y, const 
     // dk_j and dv_j sum over the queries i ≥ j, in increasing i: column j of ds and of the
     // kept weights (zero above the diagonal, so key j + 1's column starts with a 0 at i = j).
     int64_t j = 0;
-    if constexpr (kPairs) {
+    if constexpr (kPairedRows<HS>) {
       for (; j + 2 <= T; j += 2) {
         const float* dsColumn = scoreGrads + j * Tp + j;
         const float* pColumn = keptWeights + j * Tp + j;
