@@ -327,17 +327,54 @@ void packB(const float* b, Strides s, int k0, int kc, int j0, int nc, float* pac
   }
 }
 
+#if !defined(__AVX512F__)
+// The 8 × 8 block x (row r: A's row r at 8 consecutive k) transposed in registers: x[c] then
+// holds column c (the 8 rows at one k). Three rounds of pairwise interleaves (unpcklps,
+// shufps, vperm2f128 on AVX2): 24 shuffles for 64 floats, where packing them one by one took
+// 64 loads and 64 scattered stores.
+inline void transpose8x8(vec (&x)[8]) {
+  vec pairs[8];  // pairs[i], pairs[i+1]: rows i, i+1 interleaved (k 0,1 | 4,5 and k 2,3 | 6,7)
+  for (int i = 0; i < 8; i += 2) {
+    pairs[i] = __builtin_shufflevector(x[i], x[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    pairs[i + 1] = __builtin_shufflevector(x[i], x[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  vec quads[8];  // quads[i + c]: rows i..i+3 at k c | k c+4 (i = 0, 4)
+  for (int i = 0; i < 8; i += 4) {
+    for (int h = 0; h < 2; h++) {
+      quads[i + 2 * h] =
+          __builtin_shufflevector(pairs[i + h], pairs[i + 2 + h], 0, 1, 8, 9, 4, 5, 12, 13);
+      quads[i + 2 * h + 1] =
+          __builtin_shufflevector(pairs[i + h], pairs[i + 2 + h], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  }
+  for (int c = 0; c < 4; c++) {
+    x[c] = __builtin_shufflevector(quads[c], quads[4 + c], 0, 1, 2, 3, 8, 9, 10, 11);
+    x[c + 4] = __builtin_shufflevector(quads[c], quads[4 + c], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+#endif
+
 // Packs the mc × kc block of A starting at (i0, k0) into MR-tall panels, zero-padded:
-// panel p holds A[i0 + p·MR + r][k0 + k] at packed[p·kc·MR + k·MR + r].
+// panel p holds A[i0 + p·MR + r][k0 + k] at packed[p·kc·MR + k·MR + r]. `packed` has room for
+// kLanes floats past the last panel: the vector paths store whole vectors of which only the
+// first MR floats belong to the k they are written for, and the rest is written over by the
+// next k's store (or, past a panel's last k, by the next panel, packed after it).
 void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* packed) {
   if (s.row == 1) {
     // A transposed (a weight gradient's xᵀ): the block's rows are columns in memory, so it is
     // read along k's rows of memory, each a contiguous run of mc floats, instead of down
-    // each column.
+    // each column. A whole panel's MR floats are one vector load and store where the load
+    // stays inside the block's mc rows (so inside A).
     for (int k = 0; k < kc; k++) {
       const float* src = a + static_cast<int64_t>(k0 + k) * s.col + i0;
+      // Its last k would spill into the next panel's first k, which is already packed.
+      const bool spillFree = kLanes >= MR && k + 1 < kc;
       for (int p = 0; p < mc; p += MR) {
         float* out = packed + static_cast<int64_t>(p) * kc + k * MR;
+        if (spillFree && p + kLanes <= mc) {
+          store(out, load(src + p));
+          continue;
+        }
         const int height = std::min(MR, mc - p);
         int r = 0;
         for (; r < height; r++) out[r] = src[p + r];
@@ -349,12 +386,27 @@ void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* pac
   for (int p = 0; p < mc; p += MR) {
     const int height = std::min(MR, mc - p);
     float* out = packed + static_cast<int64_t>(p) * kc;
+    int k = 0;
+#if !defined(__AVX512F__)
+    if (s.col == 1) {
+      // A row-major: 8 k at a time, the panel's rows loaded as vectors and transposed.
+      const float* rows[MR];
+      for (int r = 0; r < MR; r++)
+        rows[r] = a + static_cast<int64_t>(i0 + p + std::min(r, height - 1)) * s.row + k0;
+      for (; k + 8 <= kc; k += 8) {
+        vec x[8];
+        for (int r = 0; r < 8; r++) x[r] = r < height ? load(rows[r] + k) : vec{};
+        transpose8x8(x);
+        for (int c = 0; c < 8; c++) store(out + (k + c) * MR, x[c]);
+      }
+    }
+#endif
     for (int r = 0; r < MR; r++) {
       if (r < height) {
-        const float* src = a + (i0 + p + r) * s.row + static_cast<int64_t>(k0) * s.col;
-        for (int k = 0; k < kc; k++) out[k * MR + r] = src[k * s.col];
+        const float* src = a + (i0 + p + r) * s.row + static_cast<int64_t>(k0 + k) * s.col;
+        for (int kk = k; kk < kc; kk++) out[kk * MR + r] = src[(kk - k) * s.col];
       } else {
-        for (int k = 0; k < kc; k++) out[k * MR + r] = 0.f;
+        for (int kk = k; kk < kc; kk++) out[kk * MR + r] = 0.f;
       }
     }
   }
@@ -403,18 +455,24 @@ __attribute__((noinline)) void tileKernel(int kc, const float* ap, const float* 
 }
 
 // The same for a tile cut by C's edge (`rows` ≤ MR, `cols` ≤ NR): computed whole into a
-// scratch tile, and only its valid part written.
-void microKernel(int kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
-                 int cols, bool accumulate) {
-  if (rows == MR && cols == NR) {
-    tileKernel(kc, ap, bp, c, ldc, accumulate);
-    return;
-  }
+// scratch tile, and only its valid part written. Apart from the whole tiles' path: with the
+// scratch tile in the same function, every call (whole tiles too) paid its stack frame — the
+// prologue realigning the stack for it took ~3 % of a `seed` train step.
+__attribute__((noinline)) void edgeKernel(int kc, const float* ap, const float* bp, float* c,
+                                          int64_t ldc, int rows, int cols, bool accumulate) {
   alignas(64) float tile[MR * NR];
   tileKernel(kc, ap, bp, tile, NR, false);
   for (int r = 0; r < rows; r++)
     for (int j = 0; j < cols; j++)
       c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.f) + tile[r * NR + j];
+}
+
+inline void microKernel(int kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                        int rows, int cols, bool accumulate) {
+  if (rows == MR && cols == NR)
+    tileKernel(kc, ap, bp, c, ldc, accumulate);
+  else
+    edgeKernel(kc, ap, bp, c, ldc, rows, cols, accumulate);
 }
 
 struct Gemm {
@@ -477,8 +535,9 @@ void gemmParallel(const Gemm& g, int threads) {
       parallelFor(
           blocks,
           [&](int64_t block) {
+            // kLanes floats of room past the last panel for packA's whole-vector stores.
             thread_local std::vector<float> packedA;
-            packedA.resize(static_cast<size_t>(MC) * KC + 16);
+            packedA.resize(static_cast<size_t>(MC) * KC + kLanes);
             const int i0 = static_cast<int>(block) * rows;
             gemmRows(g, packedB, j0, nc, k0, kc, i0, std::min(g.m, i0 + rows), packedA.data());
           },
