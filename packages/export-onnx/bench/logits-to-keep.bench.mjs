@@ -10,12 +10,13 @@
 // the graph without the input (as exports have it), and the graph with it at 0 and at 1. Medians
 // (and min – max) of the times, and the median of the paired ratios.
 // Usage: node bench/logits-to-keep.bench.mjs [--repeats=N] [--vocab=65,4096,50257] [--threads=N]
+import { loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { exportModel } from '@minigpt/export-onnx';
 import { resolveGPTConfig } from '@minigpt/model/config';
 import { weightShapes } from '@minigpt/model/weights';
 import { Random } from '@minigpt/random';
 import { createRequire } from 'node:module';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
@@ -32,9 +33,7 @@ const threads = args.threads ? Number(args.threads) : undefined;
 const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
 
 console.log(
-  `num_logits_to_keep benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${threads ?? 'default'} intra-op threads; load average ${loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ')}`,
+  `num_logits_to_keep benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
 );
 console.log(
   `seed-size float32 graph (6 layers, 256 wide, 8 heads, block 128, random weights); ${repeats} repetitions after 3 warm-up ones, the three runs in turn`,
@@ -45,13 +44,7 @@ console.log(
 );
 console.log('| --- | --- | --- | --- | --- | --- |');
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-const format = (values, digits) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} – ${Math.max(...values).toFixed(digits)})`;
+const format = medianRange;
 
 for (const vocabSize of vocabSizes) {
   const config = resolveGPTConfig({ vocabSize, dropout: 0 }, 'seed');
@@ -145,7 +138,5 @@ for (const vocabSize of vocabSizes) {
 }
 console.log('');
 console.log(
-  `load average at the end: ${loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ')} (${cpus().length} cores; above ${cpus().length} other work was running)`,
+  `at the end: ${loadAverage()} (${cpus().length} cores; above ${cpus().length} other work was running)`,
 );

@@ -26,11 +26,12 @@ import {
   generateBatch,
   parseManifest,
 } from '@minigpt/runtime';
+import { loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { tokenizerFromJSON } from '@minigpt/tokenizer';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -55,13 +56,7 @@ const sessionOptions = {
 };
 const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-const summary = (values, digits) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} – ${Math.max(...values).toFixed(digits)})`;
+const summary = medianRange;
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-decode-profile-'));
 try {
@@ -86,9 +81,7 @@ try {
   const files = { fp32: manifest.files.model, int8: manifest.files.modelQuantized };
 
   console.log(
-    `decode profile — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${args.threads ?? 'default'} intra-op threads; load average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')}`,
+    `decode profile — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${args.threads ?? 'default'} intra-op threads; ${loadAverage()}`,
   );
 
   /** Feeds for T new tokens per row after a cache of `past` (all slots real). */
@@ -338,9 +331,7 @@ try {
   await Promise.all(sessions.map((session) => session.release()));
   console.log('');
   console.log(
-    `load average at the end: ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')} (${cpus().length} cores; above ${cpus().length} other work was running)`,
+    `at the end: ${loadAverage()} (${cpus().length} cores; above ${cpus().length} other work was running)`,
   );
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -24,10 +24,11 @@
 //          [--no-pytorch]
 // The model is built and exported in a child process, so TensorFlow.js and the exporter are not
 // loaded in the process that measures (as in an app that only runs exported models).
+import { loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -200,9 +201,8 @@ try {
   };
 
   const started = new Date();
-  const loadBefore = loadavg();
   console.log(
-    `generate benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')}`,
+    `generate benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
   );
   console.log(
     `seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65, random weights); ${rounds} rounds after ${warmup} warm-up rounds, configurations interleaved within each round`,
@@ -390,13 +390,7 @@ try {
         : { error: (reference.stderr || String(reference.error)).trim().split('\n').pop() };
   }
 
-  const median = (values) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-  };
-  const summary = (values, digits = 0) =>
-    `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)} – ${Math.max(...values).toFixed(digits)})`;
+  const summary = medianRange;
   const rates = (key) => results.get(key).map((r) => r.tokensPerSec);
   const ratios = (numerator, denominator) =>
     rates(numerator).map((rate, round) => rate / rates(denominator)[round]);
@@ -488,9 +482,7 @@ try {
   await compareGraphForms(lastRun.get('hf q8 b1').tokens);
   printBytesPerStep();
   console.log(
-    `load average at the end: ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')} (${cpus().length} cores; above ${cpus().length} other work was running)`,
+    `at the end: ${loadAverage()} (${cpus().length} cores; above ${cpus().length} other work was running)`,
   );
   await Promise.all([ours.fp32.dispose(), ours.q8.dispose()]);
   await Promise.all([fused.fp32.dispose(), fused.q8.dispose()]);

@@ -22,11 +22,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { withBusyCore } from '@minigpt/bench-support';
+import { loadAverage, medianRange, withBusyCore } from '@minigpt/bench-support';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -61,18 +61,8 @@ const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
 const { loadModel, DEFAULT_SPIN_MICROSECONDS } = await import('@minigpt/runner-node');
 
-const load = () =>
-  `load average ${loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ')}`;
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-/** Median (min–max). */
-const range = (values, digits = 0) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+const load = loadAverage;
+const range = medianRange;
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-under-load-'));
 try {

@@ -12,10 +12,11 @@
 // onnxruntime's default. Figures: ms per run, median (min–max) over rounds of 30 runs, the
 // configurations interleaved in each round, after a warm-up round.
 // Usage: node bench/wasm-costs.bench.mjs [--rounds=N]
+import { loadAverage, medianRange } from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,17 +32,8 @@ const RUNS = 30;
 const PAST = 96;
 const [LAYERS, HEADS, HEAD_SIZE, WIDTH] = [6, 8, 32, 256];
 
-const load = () =>
-  `load average ${loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ')}`;
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-const summary = (values) =>
-  `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
+const load = loadAverage;
+const summary = (values) => medianRange(values, 2);
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-wasm-costs-'));
 try {
@@ -118,11 +110,7 @@ try {
       console.log(
         `${runtime}, batch ${batch}: int8 / fp32 time ${ratio(`${runtime}, weight products int8, batch ${batch}`, `${runtime}, weight products fp32, batch ${batch}`)}`,
       );
-  console.log(
-    `load average at the end: ${loadavg()
-      .map((value) => value.toFixed(2))
-      .join(', ')}`,
-  );
+  console.log(`at the end: ${load()}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -17,10 +17,11 @@
 // Every measurement runs in a child process of its own: tfjs holds one backend per process,
 // Dawn's threads keep a process alive, and a driver that hangs or crashes takes only its
 // own figure with it. The export is made by runner-node's generate bench in a child too.
+import { loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -286,21 +287,11 @@ function listNvidiaGpus() {
   });
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 // Three significant digits at most below 100: a software adapter's 1.4 tokens/s stays legible.
 const rate = (x) =>
   x >= 100 ? Math.round(x).toLocaleString('en-US') : String(Number(x.toPrecision(3)));
-const range = (values, format = rate) =>
-  `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+const range = (values, format = rate) => medianRange(values, format);
 const ratioText = (x) => `${x >= 0.1 ? x.toFixed(2) : Number(x.toPrecision(2))}×`;
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ');
 
 async function main() {
   // The decisions, from this package's own build (not a public export).
@@ -373,7 +364,7 @@ async function main() {
     const ortVersion = ortRequire('onnxruntime-node/package.json').version;
     const tfjsVersion = trainerRequire('@tensorflow/tfjs/package.json').version;
     console.log(
-      `GPU benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, tfjs ${tfjsVersion}, onnxruntime-node ${ortVersion}; load average ${load()}`,
+      `GPU benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, tfjs ${tfjsVersion}, onnxruntime-node ${ortVersion}; ${loadAverage()}`,
     );
     if (report.nvidiaGpus) console.log(`nvidia-smi -L: ${report.nvidiaGpus.join('; ') || 'none'}`);
     for (const path of report.paths) {
@@ -551,7 +542,7 @@ async function main() {
           : `| ${row.what} | ${row.device} | ${range(row.rates)} | ${row.ratio} | ${row.steps} ${row.what.startsWith('train') ? 'steps' : 'rounds'} |`,
       );
     }
-    console.log(`load average at the end: ${load()} (${cpus().length} cores)`);
+    console.log(`at the end: ${loadAverage()} (${cpus().length} cores)`);
     const measured = rows.filter((row) => !row.failed && row.ratio !== '1');
     if (measured.length === 0) {
       console.error(

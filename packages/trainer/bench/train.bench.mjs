@@ -27,11 +27,11 @@
 // gives the figures instead, and the table then says they came from the command line.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { withBusyCore } from '@minigpt/bench-support';
+import { loadAverage, median, withBusyCore } from '@minigpt/bench-support';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import { loadNativeAddon } from '@minigpt/native-kernels';
@@ -139,10 +139,7 @@ const range = (values, digits = 0) => {
   const high = Math.max(...values).toFixed(digits);
   return low === high ? low : `${low}–${high}`;
 };
-const load = () =>
-  `load average ${loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ')}`;
+const load = loadAverage;
 
 const PYTORCH_SETTINGS = ['1', '2', '1/2'];
 const PYTORCH_SETTING_NAMES = { 1: '1 thread', 2: '2 threads', '1/2': '1 thread, OpenBLAS 2' };
@@ -254,11 +251,8 @@ try {
             )}; wasm + native ${tokS.toFixed(0)} tok/s, ${ms.toFixed(0)} ms/iter → ${ratio.toFixed(2)}× — ${load()}`,
         );
       }
-      const sorted = [...ratios].sort((a, b) => a - b);
-      const middle = Math.floor(sorted.length / 2);
-      const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
       console.log(
-        `${preset}: wasm + native ${range(ours)} ms/iter, PyTorch's best ${range(theirs)} ms/iter; ratio median ${median.toFixed(2)}× (${range(ratios, 2)}) over ${rounds} rounds`,
+        `${preset}: wasm + native ${range(ours)} ms/iter, PyTorch's best ${range(theirs)} ms/iter; ratio median ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) over ${rounds} rounds`,
       );
     }
   } else {

@@ -1,6 +1,7 @@
-// How the benches load a core: one place, so that the training and the generation benches'
-// "busy core" figures mean the same load.
+// What the benches share: how they load a core (so that the training and the generation
+// benches' "busy core" figures mean the same load), and how they summarise their runs.
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -23,4 +24,28 @@ export async function withBusyCore(body) {
     busy.kill('SIGKILL');
     await exited;
   }
+}
+
+/** The median of `values` (the mean of the middle two when their count is even). */
+export function median(values) {
+  if (values.length === 0) throw new RangeError('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * "median (min – max)" of `values`, each written by `format` (a number of decimals, or a
+ * function): how the benches report runs on a shared, noisy machine.
+ */
+export function medianRange(values, format = 0) {
+  const write = typeof format === 'function' ? format : (value) => value.toFixed(format);
+  return `${write(median(values))} (${write(Math.min(...values))} – ${write(Math.max(...values))})`;
+}
+
+/** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes), for a bench's header and footer. */
+export function loadAverage() {
+  return `load average ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ')}`;
 }
