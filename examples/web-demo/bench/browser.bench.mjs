@@ -2,8 +2,9 @@
 // random weights) in headless Chromium on onnxruntime-web's wasm backend, through the demo
 // page: float32 and int8 graphs, at batch 1, 4 and 16 (the prompt in that many rows of one
 // batch). Each cell: `--tokens` new tokens per row (default 500, so the cache is rebuilt on
-// the way), median of `--runs` (default 5) after a warm-up; tokens/s counts every row's
-// tokens. The reference, in the same run: @minigpt/runner-node (native onnxruntime) on the
+// the way), median of `--runs` rounds (default 5) after a warm-up round; tokens/s counts every row's
+// tokens. Every configuration runs once per round, so ratios pair runs of one round (int8 /
+// float32 and batch 16 / batch 1 against issue 11's goals). The reference, in the same run: @minigpt/runner-node (native onnxruntime) on the
 // same export, prompt and settings. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
 // Both graphs of the same weights run: the standard one and the fused one (export option
 // `fused`: onnxruntime's com.microsoft operators), with their ratio at each batch and dtype.
@@ -17,6 +18,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { launchChromium, servePage } from '@minigpt/chromium';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -99,11 +101,15 @@ const exportSeconds = (Date.now() - started) / 1000;
 try {
   const server = await servePage(demo);
   const browser = await launchChromium();
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const results = [];
   let isolated;
   let threads;
   try {
+    // One page per graph and dtype, all loaded first; then rounds in which every
+    // configuration (graph, dtype, batch) generates once, so that the ratios below pair runs
+    // of the same round instead of runs minutes apart (this host's speed drifts by 2× within
+    // minutes). Round 0 warms up (first use of each shape in onnxruntime's kernels).
+    const pages = [];
     for (const [graph, dtype] of graphs.flatMap((g) => dtypes.map((d) => [g, d]))) {
       const page = await browser.newPage();
       await page.goto(
@@ -121,40 +127,44 @@ try {
       threads = await page.evaluate(() => document.body.dataset.threads ?? '?');
       await page.fill('#max-tokens', String(tokens));
       await page.fill('#temperature', '1');
-      for (const batch of batches) {
-        await page.fill('#batch', String(batch));
-        const rates = [];
-        const firsts = [];
-        for (let run = 0; run <= runs; run++) {
-          await page.click('#generate');
-          await page.waitForFunction(
-            () =>
-              document.body.dataset.state === 'done' &&
-              document.getElementById('stats').dataset.tokensPerSec,
-            null,
-            { timeout: 600_000 },
-          );
-          const failure = await page.textContent('#error');
-          if (failure) throw new Error(`generation failed (${dtype}, batch ${batch}): ${failure}`);
-          const stats = await page.textContent('#stats');
-          // Run 0 warms up (first use of each shape in onnxruntime's kernels).
-          if (run > 0) {
-            rates.push(
-              Number(
-                await page.evaluate(() => document.getElementById('stats').dataset.tokensPerSec),
-              ),
-            );
-            firsts.push(Number(/first token ([\d.]+) ms/.exec(stats)[1]));
-          }
-          await page.evaluate(() => delete document.getElementById('stats').dataset.tokensPerSec);
-        }
-        results.push({ graph, dtype, batch, rates, first: median(firsts) });
-        console.log(
-          `  ${graph} ${dtype} batch ${batch}: ${median(rates).toFixed(0)} tokens/s (${rates.map((rate) => rate.toFixed(0)).join(', ')})`,
-        );
-      }
-      await page.close();
+      pages.push({ graph, dtype, page });
+      for (const batch of batches) results.push({ graph, dtype, batch, rates: [], firsts: [] });
     }
+    for (let run = 0; run <= runs; run++) {
+      for (const result of results) {
+        const { page } = pages.find(
+          (entry) => entry.graph === result.graph && entry.dtype === result.dtype,
+        );
+        await page.fill('#batch', String(result.batch));
+        await page.click('#generate');
+        await page.waitForFunction(
+          () =>
+            document.body.dataset.state === 'done' &&
+            document.getElementById('stats').dataset.tokensPerSec,
+          null,
+          { timeout: 600_000 },
+        );
+        const failure = await page.textContent('#error');
+        if (failure)
+          throw new Error(`generation failed (${result.dtype}, batch ${result.batch}): ${failure}`);
+        const stats = await page.textContent('#stats');
+        if (run > 0) {
+          result.rates.push(
+            Number(
+              await page.evaluate(() => document.getElementById('stats').dataset.tokensPerSec),
+            ),
+          );
+          result.firsts.push(Number(/first token ([\d.]+) ms/.exec(stats)[1]));
+        }
+        await page.evaluate(() => delete document.getElementById('stats').dataset.tokensPerSec);
+      }
+      if (run > 0)
+        console.log(
+          `  round ${run}: ${results.map(({ graph, dtype, batch, rates }) => `${graph} ${dtype} b${batch} ${rates.at(-1).toFixed(0)}`).join(', ')} tokens/s — ${loadAverage()}`,
+        );
+    }
+    for (const result of results) result.first = median(result.firsts);
+    await Promise.all(pages.map(({ page }) => page.close()));
     // The reference, in the same run: native onnxruntime (runner-node) on the same export,
     // prompt, batches, tokens and temperature, median of as many runs after a warm-up.
     const { loadModel } = await import('@minigpt/runner-node');
@@ -182,7 +192,7 @@ try {
       `\nbrowser benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
     );
     console.log(
-      `seed-size model (6 layers, 256 wide, vocab 65, blockSize 128, random weights; exported in ${exportSeconds.toFixed(0)} s), ${tokens} new tokens per row, temperature 1, median of ${runs} after a warm-up; tokens/s counts all rows\n`,
+      `seed-size model (6 layers, 256 wide, vocab 65, blockSize 128, random weights; exported in ${exportSeconds.toFixed(0)} s), ${tokens} new tokens per row, temperature 1, median of ${runs} rounds after a warm-up round (every configuration once a round); tokens/s counts all rows\n`,
     );
     const header = [
       'graph',
@@ -226,6 +236,27 @@ try {
         console.log(
           `fused / standard, ${fused.dtype}, batch ${fused.batch}: ${(median(fused.rates) / median(standard.rates)).toFixed(2)}× (page), ${(fused.native / standard.native).toFixed(2)}× (runner-node)`,
         );
+    }
+    // Issue 11's goals on the page: int8 ≥ 1.3× float32 at batch 1, and batch 16 ≥ 4× batch 1
+    // (total tokens/s). Page: the ratio within each round, median (min – max) and the rounds
+    // that meet it; runner-node: the ratio of its medians.
+    const cell = (graph, dtype, batch) =>
+      results.find(
+        (result) => result.graph === graph && result.dtype === dtype && result.batch === batch,
+      );
+    const paired = (top, bottom, target) => {
+      const ratios = top.rates.map((rate, round) => rate / bottom.rates[round]);
+      const met = ratios.filter((ratio) => ratio >= target).length;
+      return `${medianRange(ratios, 2)}× (page, within rounds; goal ≥ ${target}×: ${median(ratios) >= target ? 'met' : 'MISSED'} at the median, in ${met} of ${ratios.length} rounds), ${(top.native / bottom.native).toFixed(2)}× (runner-node)`;
+    };
+    for (const graph of graphs) {
+      const [fp32, q8] = [cell(graph, 'fp32', 1), cell(graph, 'q8', 1)];
+      if (fp32 && q8) console.log(`${graph}, int8 / float32, batch 1: ${paired(q8, fp32, 1.3)}`);
+      for (const dtype of dtypes) {
+        const [one, sixteen] = [cell(graph, dtype, 1), cell(graph, dtype, 16)];
+        if (one && sixteen)
+          console.log(`${graph}, ${dtype}, batch 16 / batch 1: ${paired(sixteen, one, 4)}`);
+      }
     }
     const single = results.find(
       (result) => result.graph === 'standard' && result.dtype === 'fp32' && result.batch === 1,
