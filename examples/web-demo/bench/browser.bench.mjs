@@ -2,10 +2,11 @@
 // random weights) in headless Chromium on onnxruntime-web's wasm backend, through the demo
 // page: float32 and int8 graphs, at batch 1, 4 and 16 (the prompt in that many rows of one
 // batch). Each cell: `--tokens` new tokens per row (default 500, so the cache is rebuilt on
-// the way), median of `--runs` rounds (default 5) after a warm-up round; tokens/s counts every row's
-// tokens. Every configuration runs once per round, so ratios pair runs of one round (int8 /
-// float32 and batch 16 / batch 1 against issue 11's goals). The reference, in the same run: @minigpt/runner-node (native onnxruntime) on the
-// same export, prompt and settings. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
+// the way), median of `--runs` rounds (default 5) after a warm-up round; tokens/s counts every
+// row's tokens. Every configuration runs once per round, so ratios pair runs of one round
+// (int8 / float32 and batch 16 / batch 1, against issue 11's goals). The reference, in the
+// same run: @minigpt/runner-node (native onnxruntime) on the same export, prompt and
+// settings. Target (issue #5): ≥ 1,000 tokens/s at batch 1.
 // Both graphs of the same weights run: the standard one and the fused one (export option
 // `fused`: onnxruntime's com.microsoft operators), with their ratio at each batch and dtype.
 // Usage: node bench/browser.bench.mjs [--device=wasm|webgpu] [--threads=N] [--runs=N]
