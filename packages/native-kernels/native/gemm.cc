@@ -659,7 +659,8 @@ inline vec vexp(vec x) {
   return result;
 }
 
-inline vec verf(vec x) {
+// erf(x), given e^(−x²) (`gaussian`): GELU's backward needs that exponential for φ too.
+inline vec verfWith(vec x, vec gaussian) {
   const vec ax = x < splat(0.f) ? -x : x;
   const vec t = splat(1.f) / (splat(1.f) + splat(0.3275911f) * ax);
   vec poly = splat(1.061405429f);
@@ -668,17 +669,23 @@ inline vec verf(vec x) {
   poly = poly * t + splat(-0.284496736f);
   poly = poly * t + splat(0.254829592f);
   poly = poly * t;
-  const vec y = splat(1.f) - poly * vexp(-ax * ax);
+  const vec y = splat(1.f) - poly * gaussian;
   return x < splat(0.f) ? -y : y;
 }
+
+inline vec verf(vec x) { return verfWith(x, vexp(-x * x)); }
 
 // Exact GELU, x·Φ(x) with Φ(x) = (1 + erf(x/√2))/2, and its derivative Φ(x) + x·φ(x) with
 // φ(x) = e^(−x²/2)/√(2π) — the functions @minigpt/model's mlp differentiates by hand.
 inline vec vgelu(vec x) { return x * (splat(0.5f) + splat(0.5f) * verf(x * splat(0.70710678118654752f))); }
 
+// One exponential for both terms: e^(−z²) with z = x/√2 is erf's and, as e^(−x²/2), φ's
+// (two took a third of the backward's time).
 inline vec vgeluGrad(vec x) {
-  const vec cdf = splat(0.5f) + splat(0.5f) * verf(x * splat(0.70710678118654752f));
-  const vec density = vexp(x * x * splat(-0.5f)) * splat(0.39894228040143268f);
+  const vec z = x * splat(0.70710678118654752f);
+  const vec gaussian = vexp(-z * z);
+  const vec cdf = splat(0.5f) + splat(0.5f) * verfWith(z, gaussian);
+  const vec density = gaussian * splat(0.39894228040143268f);
   return cdf + x * density;
 }
 
