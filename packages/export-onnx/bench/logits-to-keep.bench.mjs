@@ -44,8 +44,6 @@ console.log(
 );
 console.log('| --- | --- | --- | --- | --- | --- |');
 
-const format = medianRange;
-
 for (const vocabSize of vocabSizes) {
   const config = resolveGPTConfig({ vocabSize, dropout: 0 }, 'seed');
   const { nLayer, nHead, nEmbd, blockSize } = config;
@@ -131,7 +129,7 @@ for (const vocabSize of vocabSizes) {
     }
     const ratios = times[0].map((ms, i) => ms / times[2][i]);
     console.log(
-      `| ${vocabSize} | ${step} | ${format(times[0], 2)} | ${format(times[1], 2)} | ${format(times[2], 2)} | ${median(ratios).toFixed(2)}× |`,
+      `| ${vocabSize} | ${step} | ${medianRange(times[0], 2)} | ${medianRange(times[1], 2)} | ${medianRange(times[2], 2)} | ${median(ratios).toFixed(2)}× |`,
     );
   }
   await Promise.all([plain.release(), withKeep.release()]);

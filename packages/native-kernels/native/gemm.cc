@@ -360,6 +360,7 @@ inline void transpose8x8(vec (&x)[8]) {
 // first MR floats belong to the k they are written for, and the rest is written over by the
 // next k's store (or, past a panel's last k, by the next panel, packed after it).
 void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* packed) {
+  static_assert(kLanes >= MR, "a panel's MR floats fit one vector");
   if (s.row == 1) {
     // A transposed (a weight gradient's xᵀ): the block's rows are columns in memory, so it is
     // read along k's rows of memory, each a contiguous run of mc floats, instead of down
@@ -368,7 +369,7 @@ void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* pac
     for (int k = 0; k < kc; k++) {
       const float* src = a + static_cast<int64_t>(k0 + k) * s.col + i0;
       // Its last k would spill into the next panel's first k, which is already packed.
-      const bool spillFree = kLanes >= MR && k + 1 < kc;
+      const bool spillFree = k + 1 < kc;
       for (int p = 0; p < mc; p += MR) {
         float* out = packed + static_cast<int64_t>(p) * kc + k * MR;
         if (spillFree && p + kLanes <= mc) {
@@ -388,14 +389,13 @@ void packA(const float* a, Strides s, int i0, int mc, int k0, int kc, float* pac
     float* out = packed + static_cast<int64_t>(p) * kc;
     int k = 0;
 #if !defined(__AVX512F__)
+    static_assert(kLanes == 8 && MR <= 8, "transpose8x8: a panel is at most 8 rows of 8 lanes");
     if (s.col == 1) {
       // A row-major: 8 k at a time, the panel's rows loaded as vectors and transposed.
-      const float* rows[MR];
-      for (int r = 0; r < MR; r++)
-        rows[r] = a + static_cast<int64_t>(i0 + p + std::min(r, height - 1)) * s.row + k0;
+      const float* rows = a + static_cast<int64_t>(i0 + p) * s.row + k0;
       for (; k + 8 <= kc; k += 8) {
         vec x[8];
-        for (int r = 0; r < 8; r++) x[r] = r < height ? load(rows[r] + k) : vec{};
+        for (int r = 0; r < 8; r++) x[r] = r < height ? load(rows + r * s.row + k) : vec{};
         transpose8x8(x);
         for (int c = 0; c < 8; c++) store(out + (k + c) * MR, x[c]);
       }

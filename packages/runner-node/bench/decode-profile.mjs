@@ -56,8 +56,6 @@ const sessionOptions = {
 };
 const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
 
-const summary = medianRange;
-
 const work = mkdtempSync(join(tmpdir(), 'minigpt-decode-profile-'));
 try {
   const exportDir = join(work, 'seed');
@@ -254,7 +252,7 @@ try {
       }
       const ratios = withCache.map((ms, i) => ms / logitsOnly[i]);
       console.log(
-        `| ${dtype} | ${batch} | ${summary(withCache, 2)} | ${summary(logitsOnly, 2)} | ${median(ratios).toFixed(2)}× |`,
+        `| ${dtype} | ${batch} | ${medianRange(withCache, 2)} | ${medianRange(logitsOnly, 2)} | ${median(ratios).toFixed(2)}× |`,
       );
     }
     await session.release();
@@ -315,7 +313,7 @@ try {
     const rates = (batch) => results.get(`${dtype} ${strategy} ${batch}`);
     const ratio = rates(16).map((rate, i) => rate / rates(1)[i]);
     console.log(
-      `| ${dtype} | ${strategy} | ${summary(rates(1), 0)} | ${summary(rates(4), 0)} | ${summary(rates(16), 0)} | ${summary(ratio, 2)}× |`,
+      `| ${dtype} | ${strategy} | ${medianRange(rates(1), 0)} | ${medianRange(rates(4), 0)} | ${medianRange(rates(16), 0)} | ${medianRange(ratio, 2)}× |`,
     );
   }
   console.log('');
@@ -325,7 +323,7 @@ try {
       const kept = results.get(`${dtype} rows-in-place, Ifs kept ${batch}`);
       const ratio = inlined.map((rate, round) => rate / kept[round]);
       console.log(
-        `${dtype}, batch ${batch}: Ifs inlined / kept ${summary(ratio, 2)}× (same round, paired)`,
+        `${dtype}, batch ${batch}: Ifs inlined / kept ${medianRange(ratio, 2)}× (same round, paired)`,
       );
     }
   await Promise.all(sessions.map((session) => session.release()));

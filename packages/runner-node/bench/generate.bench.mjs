@@ -390,7 +390,6 @@ try {
         : { error: (reference.stderr || String(reference.error)).trim().split('\n').pop() };
   }
 
-  const summary = medianRange;
   const rates = (key) => results.get(key).map((r) => r.tokensPerSec);
   const ratios = (numerator, denominator) =>
     rates(numerator).map((rate, round) => rate / rates(denominator)[round]);
@@ -404,12 +403,12 @@ try {
       .map((r) => r.firstTokenMs)
       .filter((ms) => ms !== undefined);
     console.log(
-      `| ${c.label} | ${summary(rates(c.key))} | ${firsts.length ? summary(firsts, 1) : '–'} |`,
+      `| ${c.label} | ${medianRange(rates(c.key))} | ${firsts.length ? medianRange(firsts, 1) : '–'} |`,
     );
   }
 
   const goal = (ratio, target) =>
-    `${summary(ratio, 2)}× [goal ≥ ${target}×: ${median(ratio) >= target ? 'met' : 'MISSED'} at the median, ${ratio.filter((r) => r >= target).length} of ${ratio.length} rounds]`;
+    `${medianRange(ratio, 2)}× [goal ≥ ${target}×: ${median(ratio) >= target ? 'met' : 'MISSED'} at the median, ${ratio.filter((r) => r >= target).length} of ${ratio.length} rounds]`;
   console.log('');
   console.log('ratios within a round, median (min – max):');
   for (const dtype of ['fp32', 'q8']) {
@@ -417,32 +416,32 @@ try {
       `  batch 16 / batch 1, ${dtype}: ${goal(ratios(`ours ${dtype} b16`, `ours ${dtype} b1`), 4)}`,
     );
     console.log(
-      `  batch 4 / batch 1, ${dtype}: ${summary(ratios(`ours ${dtype} b4`, `ours ${dtype} b1`), 2)}×`,
+      `  batch 4 / batch 1, ${dtype}: ${medianRange(ratios(`ours ${dtype} b4`, `ours ${dtype} b1`), 2)}×`,
     );
   }
   for (const batch of [1, 4, 16]) {
     const ratio = ratios(`ours q8 b${batch}`, `ours fp32 b${batch}`);
     console.log(
-      `  int8 / fp32, batch ${batch}: ${batch === 1 ? goal(ratio, 1.3) : `${summary(ratio, 2)}×`}`,
+      `  int8 / fp32, batch ${batch}: ${batch === 1 ? goal(ratio, 1.3) : `${medianRange(ratio, 2)}×`}`,
     );
   }
   for (const dtype of ['fp32', 'q8']) {
     console.log(
-      `  runner-node / transformers.js, batch 1, ${dtype}: ${summary(ratios(`ours ${dtype} b1`, `hf ${dtype} b1`), 2)}×`,
+      `  runner-node / transformers.js, batch 1, ${dtype}: ${medianRange(ratios(`ours ${dtype} b1`, `hf ${dtype} b1`), 2)}×`,
     );
   }
   console.log(
     `  fused / standard graph, batch 1, fp32: ${goal(ratios('fused fp32 b1', 'ours fp32 b1'), 2)}`,
   );
   console.log(
-    `  fused / standard graph, batch 1, q8: ${summary(ratios('fused q8 b1', 'ours q8 b1'), 2)}×`,
+    `  fused / standard graph, batch 1, q8: ${medianRange(ratios('fused q8 b1', 'ours q8 b1'), 2)}×`,
   );
   console.log(
-    `  fused q8 / standard fp32, batch 1: ${summary(ratios('fused q8 b1', 'ours fp32 b1'), 2)}×`,
+    `  fused q8 / standard fp32, batch 1: ${medianRange(ratios('fused q8 b1', 'ours fp32 b1'), 2)}×`,
   );
   for (const dtype of ['fp32', 'q8']) {
     console.log(
-      `  fused / standard graph, batch 16, ${dtype}: ${summary(ratios(`fused ${dtype} b16`, `ours ${dtype} b16`), 2)}×`,
+      `  fused / standard graph, batch 16, ${dtype}: ${medianRange(ratios(`fused ${dtype} b16`, `ours ${dtype} b16`), 2)}×`,
     );
   }
   if (pytorch?.error) console.log(`  PyTorch reference: not run (${pytorch.error})`);
@@ -455,7 +454,7 @@ try {
       `  PyTorch ${pytorch.torch} with a KV cache, batch 1, fp32: ${Object.entries(
         pytorch.tokensPerSec,
       )
-        .map(([label, values]) => `${label} ${summary(values)} tokens/s`)
+        .map(([label, values]) => `${label} ${medianRange(values)} tokens/s`)
         .join(', ')}; best: ${bestThreads}`,
     );
     for (const key of ['ours fp32 b1', 'fused fp32 b1', 'ours q8 b1', 'fused q8 b1']) {

@@ -61,9 +61,6 @@ const require = createRequire(import.meta.url);
 const ortVersion = require('onnxruntime-node/package.json').version;
 const { loadModel, DEFAULT_SPIN_MICROSECONDS } = await import('@minigpt/runner-node');
 
-const load = loadAverage;
-const range = medianRange;
-
 const work = mkdtempSync(join(tmpdir(), 'minigpt-bench-under-load-'));
 try {
   const exportDir = join(work, 'seed');
@@ -88,7 +85,7 @@ try {
     });
 
   console.log(
-    `generation under load — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${load()}`,
+    `generation under load — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   console.log(
     `seed-size model, fp32, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
@@ -121,7 +118,7 @@ try {
       for (const { key, model } of order) busy.get(key).push(await decode(model));
     });
     console.log(
-      `  round ${round + 1}: ${sessions.map(({ key }) => `${key} ${quiet.get(key)[round].toFixed(0)} quiet / ${busy.get(key)[round].toFixed(0)} busy`).join(', ')} tok/s — ${load()}`,
+      `  round ${round + 1}: ${sessions.map(({ key }) => `${key} ${quiet.get(key)[round].toFixed(0)} quiet / ${busy.get(key)[round].toFixed(0)} busy`).join(', ')} tok/s — ${loadAverage()}`,
     );
   }
   console.log(
@@ -132,10 +129,10 @@ try {
   const ratios = (key) => busy.get(key).map((value, round) => value / reference[round]);
   for (const { key } of sessions)
     console.log(
-      `| ${key} | ${range(quiet.get(key))} | ${range(busy.get(key))} | ${range(ratios(key), 2)}× |`,
+      `| ${key} | ${medianRange(quiet.get(key))} | ${medianRange(busy.get(key))} | ${medianRange(ratios(key), 2)}× |`,
     );
   console.log(
-    `busy core: ${range(busy.get('default'))} tok/s = ${range(ratios('default'), 2)}× of 1-thread quiet ${range(reference)} tok/s (goal ≥ 0.8×)`,
+    `busy core: ${medianRange(busy.get('default'))} tok/s = ${medianRange(ratios('default'), 2)}× of 1-thread quiet ${medianRange(reference)} tok/s (goal ≥ 0.8×)`,
   );
   await Promise.all(sessions.map(({ model }) => model.dispose()));
 } finally {

@@ -32,7 +32,6 @@ const RUNS = 30;
 const PAST = 96;
 const [LAYERS, HEADS, HEAD_SIZE, WIDTH] = [6, 8, 32, 256];
 
-const load = loadAverage;
 const summary = (values) => medianRange(values, 2);
 
 const work = mkdtempSync(join(tmpdir(), 'minigpt-wasm-costs-'));
@@ -43,7 +42,7 @@ try {
   if (built.status !== 0)
     throw new Error(`${script}: ${(built.stderr || String(built.error)).trim().split('\n').pop()}`);
   console.log(
-    `wasm costs — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-web ${web.env.versions.web} (wasm, 2 threads), onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${new Date().toISOString()}, ${load()}`,
+    `wasm costs — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-web ${web.env.versions.web} (wasm, 2 threads), onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   const runtimes = { wasm: web, native };
   const sessionOf = async (runtime, file) =>
@@ -110,7 +109,7 @@ try {
       console.log(
         `${runtime}, batch ${batch}: int8 / fp32 time ${ratio(`${runtime}, weight products int8, batch ${batch}`, `${runtime}, weight products fp32, batch ${batch}`)}`,
       );
-  console.log(`at the end: ${load()}`);
+  console.log(`at the end: ${loadAverage()}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

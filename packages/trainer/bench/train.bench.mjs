@@ -139,7 +139,6 @@ const range = (values, digits = 0) => {
   const high = Math.max(...values).toFixed(digits);
   return low === high ? low : `${low}–${high}`;
 };
-const load = loadAverage;
 
 const PYTORCH_SETTINGS = ['1', '2', '1/2'];
 const PYTORCH_SETTING_NAMES = { 1: '1 thread', 2: '2 threads', '1/2': '1 thread, OpenBLAS 2' };
@@ -191,7 +190,7 @@ try {
   );
   await binarize({ input: join(work, 'input.txt'), outDir: join(work, 'data') });
   console.log(
-    `train-step benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, ${load()}`,
+    `train-step benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   if (args['busy-core']) {
     // The under-load check: wasm + native only (the kernels whose threads are in question).
@@ -208,7 +207,7 @@ try {
         quietOne.push(await measure(preset, 'wasm', true, 1));
         busy.push(await withBusyCore(() => measure(preset, 'wasm', true, threads)));
         console.log(
-          `  round ${round + 1}: quiet ${quiet[round].tokS.toFixed(0)}, quiet 1 thread ${quietOne[round].tokS.toFixed(0)}, busy core ${busy[round].tokS.toFixed(0)} tok/s — ${load()}`,
+          `  round ${round + 1}: quiet ${quiet[round].tokS.toFixed(0)}, quiet 1 thread ${quietOne[round].tokS.toFixed(0)}, busy core ${busy[round].tokS.toFixed(0)} tok/s — ${loadAverage()}`,
         );
       }
       const tokS = (runs) => runs.map((run) => run.tokS);
@@ -248,7 +247,7 @@ try {
             .map(([setting, value]) => `${value} tok/s (${PYTORCH_SETTING_NAMES[setting]})`)
             .join(
               ', ',
-            )}; wasm + native ${tokS.toFixed(0)} tok/s, ${ms.toFixed(0)} ms/iter → ${ratio.toFixed(2)}× — ${load()}`,
+            )}; wasm + native ${tokS.toFixed(0)} tok/s, ${ms.toFixed(0)} ms/iter → ${ratio.toFixed(2)}× — ${loadAverage()}`,
         );
       }
       console.log(
@@ -271,7 +270,7 @@ try {
           'PyTorch in this run, best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2';
       }
     }
-    console.log(`reference: ${referenceSource}; ${load()}`);
+    console.log(`reference: ${referenceSource}; ${loadAverage()}`);
     console.log('| preset | backend | ms/iter | tokens/s | vs reference | peak RSS |');
     console.log('| --- | --- | --- | --- | --- | --- |');
     const nativeModes = { both: [true, false], on: [true], off: [false] }[args.native ?? 'both'];
