@@ -3,7 +3,9 @@
 import {
   OnnxDataType as DataType,
   ProtoWriter,
+  encodeNode,
   encodeValueInfo,
+  type OnnxAttribute,
   type OnnxDataTypeValue as DataTypeValue,
   type OnnxValueInfo as ValueInfo,
 } from '@minigpt/runtime';
@@ -117,18 +119,20 @@ export class Graph {
         { length: options.outputCount ?? 1 },
         (_, i) => `${opType.toLowerCase()}_${id}_${i}`,
       );
-    const node = new ProtoWriter();
-    for (const input of inputs) node.string(1, input);
-    for (const output of outputs) node.string(2, output);
-    node.string(3, options.name ?? `${opType}_${id}`);
-    node.string(4, opType);
+    const attributes: Record<string, OnnxAttribute> = {};
     for (const [attributeName, attribute] of Object.entries(options.attributes ?? {})) {
-      node.message(5, encodeAttribute(attributeName, attribute));
+      attributes[attributeName] =
+        attribute.type === 'graph' ? { type: 'graph', value: attribute.value.encode() } : attribute;
     }
-    if (options.domain) {
-      node.string(7, options.domain);
-      this.domains.add(options.domain);
-    }
+    const node = encodeNode({
+      opType,
+      inputs,
+      outputs,
+      name: options.name ?? `${opType}_${id}`,
+      attributes,
+      ...(options.domain ? { domain: options.domain } : {}),
+    });
+    if (options.domain) this.domains.add(options.domain);
     this.nodes.push(node.finish());
     this.opTypes.add(opType);
     return [...outputs];
@@ -157,20 +161,6 @@ export class Graph {
     for (const input of this.inputs) graph.message(11, encodeValueInfo(input));
     for (const output of this.outputs) graph.message(12, encodeValueInfo(output));
     return graph.finish();
-  }
-}
-
-function encodeAttribute(name: string, attribute: AttributeValue): ProtoWriter {
-  const out = new ProtoWriter().string(1, name);
-  switch (attribute.type) {
-    case 'float':
-      return out.float(2, attribute.value).int64(20, 1);
-    case 'int':
-      return out.int64(3, attribute.value).int64(20, 2);
-    case 'ints':
-      return out.packedInt64(8, attribute.value).int64(20, 7);
-    case 'graph':
-      return out.message(6, attribute.value.encode()).int64(20, 5);
   }
 }
 

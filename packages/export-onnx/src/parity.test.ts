@@ -2,7 +2,12 @@
 // logits in tfjs and onnxruntime, for whole batches, for the last k positions only, token by
 // token through the KV cache, and for left-padded batches of different lengths. Running past
 // the window or the vocabulary is an onnxruntime error that names the rule.
-import { cacheRowsModel, editGraphOutputs, OnnxDataType } from '@minigpt/runtime';
+import {
+  CACHE_ROWS_OUTPUT,
+  cacheRowsModel,
+  editGraphOutputs,
+  OnnxDataType,
+} from '@minigpt/runtime';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { exportModel } from './index.js';
@@ -194,19 +199,20 @@ for (const graph of [{ fused: false }, { fused: true }]) {
           `new_key_values.${layer}.key`,
           `new_key_values.${layer}.value`,
         ]).flat();
-        expect(inPlace.outputNames).toEqual(['logits', ...rowNames]);
-        // The Concats that build present (two per layer) are gone: nothing else reads present.
-        // In the fused graph MultiHeadAttention writes present itself: no node goes. The If
-        // around each layer's attention over the past is replaced by its branch (two nodes).
+        expect(inPlace.outputNames).toEqual(['logits', ...rowNames, CACHE_ROWS_OUTPUT]);
+        // The Concats that build present (two per layer) are gone: nothing else reads present;
+        // one Concat packs the rows into CACHE_ROWS_OUTPUT. In the fused graph
+        // MultiHeadAttention writes present itself: no node goes. The If around each layer's
+        // attention over the past is replaced by its branch (two nodes).
         const edited = cacheRowsModel(onnx, manifest);
         expect(opCount(onnx, 'Concat') - opCount(edited, 'Concat')).toBe(
-          graph.fused ? 0 : 2 * config.nLayer,
+          graph.fused ? -1 : 2 * config.nLayer - 1,
         );
         expect([opCount(onnx, 'If'), opCount(edited, 'If')]).toEqual([
           graph.fused ? 0 : config.nLayer,
           0,
         ]);
-        expect(nodeCount(onnx) - nodeCount(edited)).toBe(graph.fused ? 0 : config.nLayer);
+        expect(nodeCount(onnx) - nodeCount(edited)).toBe(graph.fused ? -1 : config.nLayer - 1);
 
         // Contiguous: prefill 5, then 4 steps of one token, present fed back.
         const ids = randomIds(9, VOCAB, 21);
@@ -255,6 +261,12 @@ for (const graph of [{ fused: false }, { fused: true }]) {
           expect(
             maxAbsDiff(results['logits']!.data as Float32Array, expected[t - 5]!),
           ).toBeLessThanOrEqual(1e-5);
+          // The packed rows are the rows, cache input after cache input, bit for bit.
+          const packed = results[CACHE_ROWS_OUTPUT]!;
+          expect(packed.dims).toEqual([rowNames.length, config.nHead, 1, headSize]);
+          expect(Array.from(packed.data as Float32Array)).toEqual(
+            rowNames.flatMap((name) => Array.from(results[name]!.data as Float32Array)),
+          );
           write(results, t, 1);
         }
       });

@@ -3,7 +3,7 @@
 // (random weights): the published graph with present written into preallocated ping-pong
 // buffers ('write-present'), and the graph as runner-node loads it, each step's rows declared
 // in present's place and written into the cache in place ('rows-in-place', cacheRowsModel).
-// Three measurements:
+// Three measurements (and a part 2b):
 //   1. onnxruntime's profiler (SessionOptions.enableProfiling): per-operator kernel time per
 //      step, the sum of the kernels against the whole model_run and against session.run as
 //      JS sees it, through @minigpt/runtime's decoder. 8-token prefill, 20 warm-up steps, then
@@ -11,6 +11,8 @@
 //   2. One decode step (T = 1, a cache of 100) fetching logits and the whole present cache
 //      (preallocated, as runner-node) against fetching the logits only: the difference is what
 //      returning the cache through onnxruntime-node costs (the graph computes present either way).
+//      2b. On the rows-in-place graph, fetching the step's rows as one output per cache input
+//      against packed into one (CACHE_ROWS_OUTPUT, as the decoder fetches them).
 //   3. generateBatch over @minigpt/runtime's decoder with each of the two: tokens/s at batch
 //      1, 4 and 16, 100 new tokens, greedy, interleaved rounds; and 'rows-in-place' with the
 //      published graph's past-attention Ifs kept, against cacheRowsModel's inlined ones.
@@ -18,11 +20,10 @@
 // (min – max) over rounds where it says so.
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
 import {
+  CACHE_ROWS_OUTPUT,
   cacheNames,
   cacheRowsModel,
-  cacheRowsOutputs,
   createOnnxDecoder,
-  editGraphOutputs,
   generateBatch,
   parseManifest,
 } from '@minigpt/runtime';
@@ -117,9 +118,8 @@ try {
     graphBytes[`${dtype} write-present`] = published;
     graphBytes[`${dtype} rows-in-place`] = cacheRowsModel(published, manifest);
     // cacheRowsModel's edit without its inlining of the past-attention Ifs, for part 3.
-    graphBytes[`${dtype} rows-in-place, Ifs kept`] = editGraphOutputs(published, {
-      add: cacheRowsOutputs(manifest),
-      remove: cacheNames(manifest).map((name) => name.output),
+    graphBytes[`${dtype} rows-in-place, Ifs kept`] = cacheRowsModel(published, manifest, {
+      inlinePastAttention: false,
     });
   }
   const bindingOf = (session) => ({
@@ -253,6 +253,62 @@ try {
       const ratios = withCache.map((ms, i) => ms / logitsOnly[i]);
       console.log(
         `| ${dtype} | ${batch} | ${medianRange(withCache, 2)} | ${medianRange(logitsOnly, 2)} | ${median(ratios).toFixed(2)}× |`,
+      );
+    }
+    await session.release();
+  }
+
+  // 2b. Fetching the step's rows: one output per cache input, or packed into one
+  // (CACHE_ROWS_OUTPUT, what the 'rows-in-place' decoder fetches). Same session, same feeds.
+  console.log('');
+  console.log(
+    `2b. the rows-in-place graph, one decode step (T = 1, cache capacity 96), ms, median (min – max) of ${rounds} rounds of 30 steps each`,
+  );
+  console.log('');
+  console.log(
+    `| graph | batch | logits + rows, ${names.length} outputs | logits + rows packed, 1 output | packed / ${names.length} outputs (paired) |`,
+  );
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const dtype of ['fp32', 'int8']) {
+    const session = await ort.InferenceSession.create(
+      graphBytes[`${dtype} rows-in-place`],
+      sessionOptions,
+    );
+    for (const batch of [1, 16]) {
+      const capacity = 96;
+      const feeds = baseFeeds(batch, 1, capacity);
+      for (const name of names)
+        feeds[name.input] = view(
+          new Float32Array(batch * nHead * capacity * headSize),
+          batch,
+          capacity,
+        );
+      const separate = ['logits', ...names.map((name) => name.added)];
+      const packed = ['logits', CACHE_ROWS_OUTPUT];
+      const time = async (fetches) => {
+        const begin = performance.now();
+        for (let i = 0; i < 30; i++) await session.run(feeds, fetches);
+        return (performance.now() - begin) / 30;
+      };
+      await time(separate);
+      await time(packed);
+      const separateMs = [];
+      const packedMs = [];
+      for (let round = 0; round < rounds; round++) {
+        // Which goes first alternates, so neither always follows the other.
+        if (round % 2 === 0) {
+          separateMs.push(await time(separate));
+          packedMs.push(await time(packed));
+        } else {
+          packedMs.push(await time(packed));
+          separateMs.push(await time(separate));
+        }
+      }
+      console.log(
+        `| ${dtype} | ${batch} | ${medianRange(separateMs, 3)} | ${medianRange(packedMs, 3)} | ${medianRange(
+          packedMs.map((ms, i) => ms / separateMs[i]),
+          2,
+        )}× |`,
       );
     }
     await session.release();

@@ -17,6 +17,7 @@ export type { DecoderInput, DecoderSession } from './session.js';
 export {
   cacheRowsModel,
   cacheRowsOutputs,
+  CACHE_ROWS_OUTPUT,
   createOnnxDecoder,
   GROWTH_SLOTS,
   cacheCapacity,
@@ -51,8 +52,11 @@ export {
   OnnxDataType,
   PAST_ATTENTION_BRANCH,
   editGraphOutputs,
+  encodeNode,
   encodeValueInfo,
   type GraphOutputEdit,
+  type OnnxAttribute,
+  type OnnxNode,
   type OnnxDataTypeValue,
   type OnnxValueInfo,
 } from './onnx-proto.js';

@@ -19,7 +19,7 @@ import {
   type OrtBinding,
   type OrtTensorLike,
 } from './index.js';
-import { toInt64 } from './onnx-decoder.js';
+import { CACHE_ROWS_OUTPUT, spreadMask, toInt64 } from './onnx-decoder.js';
 import { manifestJson } from './test-manifest.js';
 
 const STRATEGIES: CacheStrategy[] = ['write-present', 'rows-in-place', 'keep-present'];
@@ -97,7 +97,7 @@ function fakeOrt(
   const known = new Set([
     outputs.logits,
     ...names.map((name) => name.output),
-    ...(rowsDeclared ? names.map((name) => name.added!) : []),
+    ...(rowsDeclared ? [...names.map((name) => name.added!), CACHE_ROWS_OUTPUT] : []),
   ]);
 
   const binding: OrtBinding<FakeTensor> = {
@@ -217,6 +217,15 @@ function fakeOrt(
         if (rowsDeclared)
           computed.set(name.added!, { values: rows, dims: [batch, nHead, added, headSize] });
       });
+      if (rowsDeclared) {
+        // cacheRowsModel's Concat of the rows along the batch axis, in cacheNames order.
+        const packed = new Float32Array(names.length * batch * nHead * added * headSize);
+        presents.forEach(({ rows }, cache) => packed.set(rows, cache * rows.length));
+        computed.set(CACHE_ROWS_OUTPUT, {
+          values: packed,
+          dims: [names.length * batch, nHead, added, headSize],
+        });
+      }
       const results: Record<string, FakeTensor> = {};
       const requested = Array.isArray(fetches)
         ? (fetches as string[]).map((name) => [name, null] as const)
@@ -366,6 +375,21 @@ describe('toInt64', () => {
   });
 });
 
+describe('spreadMask', () => {
+  it("places each row's past, then masked empty slots, then its new slots, as int64", () => {
+    // B = 2, P = 2, T = 2, capacity 4: (B, P+T) → (B, capacity + T).
+    const mask = [0, 1, 1, 1, 1, 1, 0, 1]; // row 0 left-padded; row 1 has a pad among its new
+    expect(Array.from(spreadMask(mask, 2, 2, 2, 4), Number)).toEqual([
+      ...[0, 1, 0, 0, 1, 1],
+      ...[1, 1, 0, 0, 0, 1],
+    ]);
+    // Any nonzero value is a real token, as the graph's Cast to bool reads it.
+    expect(Array.from(spreadMask(Uint8Array.of(2, 0, 1), 1, 1, 2, 1), Number)).toEqual([1, 0, 1]);
+    // No past: the new slots only.
+    expect(Array.from(spreadMask([1, 0, 1], 3, 0, 1, 0), Number)).toEqual([1, 0, 1]);
+  });
+});
+
 describe('createOnnxDecoder', () => {
   it('gives, with every strategy, the logits and cache of a full recompute (batch 3)', async () => {
     const manifest = manifestOf();
@@ -484,19 +508,11 @@ describe('createOnnxDecoder', () => {
     });
   });
 
-  it("'rows-in-place' fetches only logits and this step's rows; 'keep-present' logits and present", async () => {
+  it("'rows-in-place' fetches only logits and this step's rows (as one output); 'keep-present' logits and present", async () => {
     const manifest = manifestOf();
     const rows = fakeOrt(manifest);
     await drive(createOnnxDecoder(rows.binding, manifest, 'rows-in-place'), scenario(2));
-    for (const run of rows.runs) {
-      expect(run.fetches).toEqual([
-        'logits',
-        'new_key_values.0.key',
-        'new_key_values.0.value',
-        'new_key_values.1.key',
-        'new_key_values.1.value',
-      ]);
-    }
+    for (const run of rows.runs) expect(run.fetches).toEqual(['logits', CACHE_ROWS_OUTPUT]);
     const keep = fakeOrt(manifest);
     await drive(createOnnxDecoder(keep.binding, manifest, 'keep-present'), scenario(2));
     for (const run of keep.runs) {
@@ -524,19 +540,28 @@ describe('createOnnxDecoder', () => {
     const steps = scenario(blockSize - 5); // the prefill's 5 slots, then to exactly blockSize
     const expected = await reference(manifest, steps);
     const floatsPerSlot = BATCH * 2 * 2; // (B, nh, ·, hs)
-    // In place: by GROWTH_SLOTS, one buffer per capacity (no step copies the cache).
+    // The graph is fed GROWTH_SLOTS more past slots at each grow, up to blockSize.
     const ort = fakeOrt(manifest);
     const logits = await drive(createOnnxDecoder(ort.binding, manifest, 'rows-in-place'), steps);
     expect(logits).toEqual(expected);
+    const fed = [...new Set(ort.runs.map((run) => run.feeds['past_key_values.0.key']!.dims[2]!))];
+    expect(fed).toEqual([
+      0,
+      GROWTH_SLOTS,
+      2 * GROWTH_SLOTS,
+      3 * GROWTH_SLOTS,
+      4 * GROWTH_SLOTS,
+      blockSize,
+    ]);
+    // The memory behind them: room for twice the slots each time it is taken (at most the
+    // block), so every other grow moves the cache within its own buffers.
     const buffers = [
       ...new Set(ort.runs.flatMap((run) => run.memory).filter((memory) => memory.byteLength > 0)),
     ];
-    // One buffer per cache input (4) and capacity, in order of first use.
+    // One buffer per cache input (4) and room, in order of first use.
     const capacities = buffers.map((memory) => memory.byteLength / 4 / floatsPerSlot);
     expect(capacities).toEqual(
-      [GROWTH_SLOTS, 2 * GROWTH_SLOTS, 3 * GROWTH_SLOTS, 4 * GROWTH_SLOTS, blockSize].flatMap(
-        (capacity) => Array(4).fill(capacity),
-      ),
+      [2 * GROWTH_SLOTS, blockSize].flatMap((capacity) => Array(4).fill(capacity)),
     );
     // Ping-pong: geometric.
     for (const strategy of ['write-present'] as const) {

@@ -98,6 +98,34 @@ export function toInt64(values: ArrayLike<number>): BigInt64Array {
   return data;
 }
 
+/**
+ * The step's mask (B, P+T) as the graph sees it with a 'rows-in-place' cache, (B, capacity + T)
+ * int64: each row's P past slots, capacity − P masked empty ones, then its T new ones. Written
+ * as 32-bit words as toInt64 does (a value is 1 for a real token, 0 for a pad or empty slot).
+ */
+export function spreadMask(
+  mask: ArrayLike<number>,
+  batch: number,
+  past: number,
+  added: number,
+  capacity: number,
+): BigInt64Array {
+  const width = capacity + added;
+  const total = past + added;
+  const data = new BigInt64Array(batch * width); // zeros: the empty slots stay masked
+  const words = new Int32Array(data.buffer);
+  const low = LITTLE_ENDIAN ? 0 : 1; // the word of an int64 that holds its low 32 bits
+  for (let row = 0; row < batch; row++) {
+    const from = row * total;
+    const to = row * width;
+    for (let slot = 0; slot < past; slot++)
+      words[2 * (to + slot) + low] = mask[from + slot] ? 1 : 0;
+    for (let t = 0; t < added; t++)
+      words[2 * (to + capacity + t) + low] = mask[from + past + t] ? 1 : 0;
+  }
+  return data;
+}
+
 /** The cache after a step: P slots for each of B rows. */
 export interface OnnxCacheState {
   readonly batch: number;
@@ -236,7 +264,7 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
   }
 
   if (strategy === 'rows-in-place') {
-    const rowsFetches = [manifest.outputs.logits, ...names.map((name) => name.added!)];
+    const rowsFetches = [manifest.outputs.logits, CACHE_ROWS_OUTPUT];
     return {
       blockSize,
       vocabSize,
@@ -244,21 +272,14 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         const { batch, past, added, total } = check(input, state);
         let buffers = buffersOf(state);
         const capacity = state?.capacity ?? 0;
-        // The graph sees `capacity` past slots: each row's P cached ones, then empty ones.
-        // mask (B, capacity + T): the input's mask with capacity − P zeros after the past.
-        const width = capacity + added;
-        const spread = new Array<number>(batch * width).fill(0);
-        for (let row = 0; row < batch; row++) {
-          for (let slot = 0; slot < past; slot++)
-            spread[row * width + slot] = input.mask[row * total + slot]!;
-          for (let t = 0; t < added; t++)
-            spread[row * width + capacity + t] = input.mask[row * total + past + t]!;
-        }
         const feeds: Record<string, Tensor> = baseFeeds(
           input,
           added,
           total,
-          int64(spread, [batch, width]),
+          ort.int64(spreadMask(input.mask, batch, past, added, capacity), [
+            batch,
+            capacity + added,
+          ]),
         );
         names.forEach((name, index) => {
           feeds[name.input] = buffers
@@ -268,32 +289,50 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         const results = await ort.run(feeds, rowsFetches);
         let slots = capacity;
         if (total > capacity) {
-          // Grow: the P filled slots of each (row, head) move to the larger stride.
+          // Grow: the P filled slots of each (row, head) move to the larger stride. Slots past
+          // this step's rows are masked, but a weight of 0 times a stale NaN from an earlier
+          // generation would still be NaN: those are zeroed (only those).
           slots = cacheCapacity(total, blockSize);
-          const { buffers: grown, fresh } = takeBuffers(heads(batch) * slots * headSize);
-          grown.arrays.forEach((to, index) => {
-            const from = buffers?.arrays[index];
-            for (let head = 0; head < heads(batch); head++) {
-              const at = head * slots * headSize;
-              if (from) {
+          const floats = heads(batch) * slots * headSize;
+          if (buffers && buffers.floats >= floats) {
+            // In place, within the room taken last time: the last head moves first, so that no
+            // head is overwritten before it has moved. Cheaper than moving into other buffers
+            // (these are still in the CPU's caches; at batch 16 a generation's grows took half
+            // the time).
+            for (const array of buffers.arrays) {
+              for (let head = heads(batch) - 1; head >= 0; head--) {
+                const at = head * slots * headSize;
                 const was = head * capacity * headSize;
-                to.set(from.subarray(was, was + past * headSize), at);
+                array.copyWithin(at, was, was + past * headSize);
+                array.fill(0, at + total * headSize, at + slots * headSize);
               }
-              // Slots past this step's rows are masked, but a weight of 0 times a stale NaN
-              // from an earlier generation would still be NaN: those are zeroed (only those).
-              if (!fresh) to.fill(0, at + total * headSize, at + slots * headSize);
             }
-          });
-          if (buffers) retire(buffers);
-          buffers = grown;
+          } else {
+            // Room for twice the slots (at most the block), so that the next grow is in place.
+            const room = heads(batch) * Math.min(blockSize, 2 * slots) * headSize;
+            const { buffers: grown, fresh } = takeBuffers(room);
+            grown.arrays.forEach((to, index) => {
+              const from = buffers?.arrays[index];
+              for (let head = 0; head < heads(batch); head++) {
+                const at = head * slots * headSize;
+                if (from) {
+                  const was = head * capacity * headSize;
+                  to.set(from.subarray(was, was + past * headSize), at);
+                }
+                if (!fresh) to.fill(0, at + total * headSize, at + slots * headSize);
+              }
+            });
+            if (buffers) retire(buffers);
+            buffers = grown;
+          }
         }
         const rowFloats = added * headSize; // one (row, head)'s new slots
-        names.forEach((name, index) => {
-          const to = buffers!.arrays[index]!;
-          const rows = results[name.added!]!.data as Float32Array; // (B, nh, T, hs)
+        const rows = results[CACHE_ROWS_OUTPUT]!.data as Float32Array; // (caches · B, nh, T, hs)
+        buffers!.arrays.forEach((to, index) => {
+          const first = index * heads(batch) * rowFloats; // this cache input's (B, nh, T, hs)
           for (let head = 0; head < heads(batch); head++) {
             // A plain loop: at batch 16 a subarray per (row, head) cost more than the copy.
-            const from = head * rowFloats;
+            const from = first + head * rowFloats;
             const at = (head * slots + past) * headSize;
             for (let k = 0; k < rowFloats; k++) to[at + k] = rows[from + k]!;
           }
@@ -365,20 +404,57 @@ export function cacheRowsOutputs(manifest: ExportManifest): OnnxValueInfo[] {
 }
 
 /**
+ * The output cacheRowsModel adds: every cache input's rows of the step, concatenated along the
+ * batch axis in cacheNames order, (caches · B, nh, T, hs). One fetched output instead of one
+ * per cache input: onnxruntime-node allocates and copies each fetched output separately, and at
+ * batch 1 the 12 rows outputs of the seed-size model cost a tenth of a step.
+ */
+export const CACHE_ROWS_OUTPUT = 'minigpt_cache_rows';
+
+/**
  * `model` as the 'rows-in-place' strategy runs it: the cache rows declared as outputs in
  * place of present, so the Concats that build present (a copy of the whole cache per step)
- * are gone from the graph, and the past-attention Ifs are replaced by their branch. The
- * exporter's graph attends over the past and the new rows as two operands, so nothing else
- * reads present; in a graph that does read it (exports made before that change), the
- * Concats stay and only the outputs change.
+ * are gone from the graph, and the past-attention Ifs are replaced by their branch (unless
+ * `inlinePastAttention` is false). The rows are also concatenated into CACHE_ROWS_OUTPUT, which
+ * the decoder fetches; they stay declared one by one for checkGraphAgainstManifest (an output
+ * that is not fetched costs nothing more: its node runs either way). The exporter's graph
+ * attends over the past and the new rows as two operands, so nothing else reads present; in
+ * a graph that does read it (exports made before that change), the Concats stay and only the
+ * outputs change.
  */
-export function cacheRowsModel(model: Uint8Array, manifest: ExportManifest): Uint8Array {
+export function cacheRowsModel(
+  model: Uint8Array,
+  manifest: ExportManifest,
+  { inlinePastAttention = true }: { inlinePastAttention?: boolean } = {},
+): Uint8Array {
+  const rows = cacheRowsOutputs(manifest);
+  const { nHead, nEmbd } = manifest.model;
+  if (rows.length === 0)
+    throw new RangeError(
+      'cacheRowsModel: the manifest names no cache rows (outputs.newKey/newValue)',
+    );
   return editGraphOutputs(model, {
-    add: cacheRowsOutputs(manifest),
+    addNodes: [
+      {
+        opType: 'Concat',
+        inputs: rows.map((row) => row.name),
+        outputs: [CACHE_ROWS_OUTPUT],
+        name: CACHE_ROWS_OUTPUT,
+        attributes: { axis: { type: 'int', value: 0 } },
+      },
+    ],
+    add: [
+      ...rows,
+      {
+        name: CACHE_ROWS_OUTPUT,
+        dataType: OnnxDataType.FLOAT,
+        dims: ['caches_x_batch_size', nHead, 'sequence_length', nEmbd / nHead],
+      },
+    ],
     remove: cacheNames(manifest).map((name) => name.output),
     // 'rows-in-place' runs on onnxruntime's CPU and wasm kernels, where the past-attention
     // If is not needed (PAST_ATTENTION_BRANCH).
-    inlinePastAttention: true,
+    inlinePastAttention,
   });
 }
 

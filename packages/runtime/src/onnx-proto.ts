@@ -31,6 +31,56 @@ export function encodeValueInfo(info: OnnxValueInfo): ProtoWriter {
     .message(2, new ProtoWriter().message(1, tensorType));
 }
 
+/** A node attribute's value; a graph (an If branch) comes encoded (a GraphProto's bytes). */
+export type OnnxAttribute =
+  | { readonly type: 'int'; readonly value: number }
+  | { readonly type: 'float'; readonly value: number }
+  | { readonly type: 'ints'; readonly value: readonly number[] }
+  | { readonly type: 'graph'; readonly value: Uint8Array };
+
+/** A graph node: its operator, the values it reads and writes, and its attributes. */
+export interface OnnxNode {
+  readonly opType: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly name: string;
+  readonly attributes?: Readonly<Record<string, OnnxAttribute>>;
+  /** The operator set: '' (ONNX's own, the default) or e.g. 'com.microsoft'. */
+  readonly domain?: string;
+}
+
+/**
+ * NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7 }, each
+ * attribute an AttributeProto { name = 1, f = 2, i = 3, g = 6, ints = 8, type = 20 }.
+ */
+export function encodeNode(node: OnnxNode): ProtoWriter {
+  const out = new ProtoWriter();
+  for (const input of node.inputs) out.string(1, input);
+  for (const output of node.outputs) out.string(2, output);
+  out.string(3, node.name);
+  out.string(4, node.opType);
+  for (const [name, attribute] of Object.entries(node.attributes ?? {})) {
+    const encoded = new ProtoWriter().string(1, name);
+    switch (attribute.type) {
+      case 'float':
+        encoded.float(2, attribute.value).int64(20, 1);
+        break;
+      case 'int':
+        encoded.int64(3, attribute.value).int64(20, 2);
+        break;
+      case 'ints':
+        encoded.packedInt64(8, attribute.value).int64(20, 7);
+        break;
+      case 'graph':
+        encoded.message(6, attribute.value).int64(20, 5);
+        break;
+    }
+    out.message(5, encoded);
+  }
+  if (node.domain) out.string(7, node.domain);
+  return out;
+}
+
 /** Field numbers of onnx.proto: ModelProto.graph; GraphProto.node, .output; NodeProto.input,
  * .output; ValueInfoProto.name. */
 const MODEL_GRAPH_FIELD = 7;
@@ -66,6 +116,11 @@ function strings(payload: Uint8Array, number: number): string[] {
 export const PAST_ATTENTION_BRANCH = 'attend_past_';
 
 export interface GraphOutputEdit {
+  /**
+   * Nodes appended after the graph's own (so the graph stays in topological order when they
+   * read only its values), before its outputs are edited.
+   */
+  readonly addNodes?: readonly OnnxNode[];
   /** Values the graph computes, declared as outputs (appended after the graph's own). */
   readonly add?: readonly OnnxValueInfo[];
   /**
@@ -156,6 +211,7 @@ export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint
       continue;
     edited.raw(field.bytes);
   }
+  for (const node of edit.addNodes ?? []) edited.message(GRAPH_NODE_FIELD, encodeNode(node));
   for (const output of edit.add ?? []) edited.message(GRAPH_OUTPUT_FIELD, encodeValueInfo(output));
   const out = new ProtoWriter();
   for (const field of modelFields) {
