@@ -12,10 +12,9 @@ import {
 
 export { DataType, type ValueInfo };
 
+/** A node attribute: the runtime's OnnxAttribute, with an If branch as a Graph to encode. */
 export type AttributeValue =
-  | { readonly type: 'int'; readonly value: number }
-  | { readonly type: 'float'; readonly value: number }
-  | { readonly type: 'ints'; readonly value: readonly number[] }
+  | Exclude<OnnxAttribute, { readonly type: 'graph' }>
   | { readonly type: 'graph'; readonly value: Graph };
 
 export interface Initializer {
