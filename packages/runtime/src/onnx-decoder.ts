@@ -296,9 +296,8 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
           const floats = heads(batch) * slots * headSize;
           if (buffers && buffers.floats >= floats) {
             // In place, within the room taken last time: the last head moves first, so that no
-            // head is overwritten before it has moved. Cheaper than moving into other buffers
-            // (these are still in the CPU's caches; at batch 16 a generation's grows took half
-            // the time).
+            // head is overwritten before it has moved. Moving into other buffers touched memory
+            // the step had not, and took twice as long at batch 16.
             for (const array of buffers.arrays) {
               for (let head = heads(batch) - 1; head >= 0; head--) {
                 const at = head * slots * headSize;
@@ -407,7 +406,8 @@ export function cacheRowsOutputs(manifest: ExportManifest): OnnxValueInfo[] {
  * The output cacheRowsModel adds: every cache input's rows of the step, concatenated along the
  * batch axis in cacheNames order, (caches · B, nh, T, hs). One fetched output instead of one
  * per cache input: onnxruntime-node allocates and copies each fetched output separately, and at
- * batch 1 the 12 rows outputs of the seed-size model cost a tenth of a step.
+ * batch 1 the seed-size model's 12 rows outputs cost 7–9 % of a step (runner-node's
+ * bench/decode-profile.mjs, part 2b).
  */
 export const CACHE_ROWS_OUTPUT = 'minigpt_cache_rows';
 
