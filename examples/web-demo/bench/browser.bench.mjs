@@ -19,7 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { launchChromium, servePage } from '@minigpt/chromium';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -188,7 +188,7 @@ try {
       }
       await native.dispose();
     }
-    const cpu = cpus()[0]?.model?.trim() ?? 'CPU';
+    const cpu = cpuName();
     console.log(
       `\nbrowser benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
     );

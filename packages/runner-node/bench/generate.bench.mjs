@@ -24,7 +24,7 @@
 //          [--no-pytorch]
 // The model is built and exported in a child process, so TensorFlow.js and the exporter are not
 // loaded in the process that measures (as in an app that only runs exported models).
-import { loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -202,7 +202,7 @@ try {
 
   const started = new Date();
   console.log(
-    `generate benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
+    `generate benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
   );
   console.log(
     `seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65, random weights); ${rounds} rounds after ${warmup} warm-up rounds, configurations interleaved within each round`,

@@ -12,7 +12,7 @@
 // onnxruntime's default. Figures: ms per run, median (min–max) over rounds of 30 runs, the
 // configurations interleaved in each round, after a warm-up round.
 // Usage: node bench/wasm-costs.bench.mjs [--rounds=N]
-import { loadAverage, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, medianRange } from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -42,7 +42,7 @@ try {
   if (built.status !== 0)
     throw new Error(`${script}: ${(built.stderr || String(built.error)).trim().split('\n').pop()}`);
   console.log(
-    `wasm costs — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, onnxruntime-web ${web.env.versions.web} (wasm, 2 threads), onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${new Date().toISOString()}, ${loadAverage()}`,
+    `wasm costs — ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-web ${web.env.versions.web} (wasm, 2 threads), onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   const runtimes = { wasm: web, native };
   const sessionOf = async (runtime, file) =>

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { readCheckpointDir } from '@minigpt/checkpoint/node';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
+import { cpuName } from '@minigpt/bench-support';
 
 const { values: args } = parseArgs({
   options: { trials: { type: 'string' }, seed: { type: 'string' } },
@@ -97,7 +98,7 @@ try {
   const reference = losses(straightDir);
   const firstStepMs = straight.events.find((e) => e.type === 'step').at;
   console.log(
-    `machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
+    `machine: ${cpuName()} × ${cpus().length}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
   );
   console.log(
     `run: nano, ${config.maxIters} iterations, gradient accumulation ${config.gradientAccumulationSteps}, dropout ${config.dropout}, ` +

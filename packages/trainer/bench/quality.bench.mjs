@@ -3,13 +3,14 @@
 // target val loss ≤ 1.95. Takes ~10 minutes on 2 cores (wasm). Usage:
 //   node bench/quality.bench.mjs [--backend=wasm] [--maxIters=2000]
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data/node';
 import * as tf from '@tensorflow/tfjs';
 import { startTraining } from '@minigpt/trainer/node';
+import { cpuName } from '@minigpt/bench-support';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -44,7 +45,7 @@ try {
   for await (const event of trainer.run()) {
     if (event.type === 'start')
       console.log(
-        `quality benchmark — ${cpus()[0]?.model}, backend ${event.backend}, ${event.parameters} params`,
+        `quality benchmark — ${cpuName()}, backend ${event.backend}, ${event.parameters} params`,
       );
     if (event.type === 'step') tokS.push(event.tokensPerSec);
     if (event.type === 'eval') {

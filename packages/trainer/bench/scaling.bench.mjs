@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuName } from '@minigpt/bench-support';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -478,7 +479,7 @@ async function main() {
       undefined,
     );
   const plural = (n, noun) => `${n} ${noun}${Number(n) === 1 ? '' : 's'}`;
-  const machine = `${cpus()[0]?.model.trim() ?? 'CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  const machine = `${cpuName()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
   const lines = [
     `# Scaling benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}`,
     '',

@@ -31,7 +31,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAverage, median, withBusyCore } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, withBusyCore } from '@minigpt/bench-support';
 import { binarize } from '@minigpt/data/node';
 import { Random } from '@minigpt/random';
 import { loadNativeAddon } from '@minigpt/native-kernels';
@@ -190,7 +190,7 @@ try {
   );
   await binarize({ input: join(work, 'input.txt'), outDir: join(work, 'data') });
   console.log(
-    `train-step benchmark — ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, ${loadAverage()}`,
+    `train-step benchmark — ${cpuName()}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   if (args['busy-core']) {
     // The under-load check: wasm + native only (the kernels whose threads are in question).

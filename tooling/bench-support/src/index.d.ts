@@ -15,3 +15,13 @@ export declare function medianRange(
 
 /** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes). */
 export declare function loadAverage(): string;
+
+/**
+ * The CPU as a bench's header names it: the model name, with the family and model numbers and
+ * the widest vector set (AVX-512, AVX2, NEON) from `cpuinfo` (/proc/cpuinfo's text) where it
+ * has them.
+ */
+export declare function describeCpu(modelName: string, cpuinfo?: string): string;
+
+/** describeCpu of this machine: "AMD EPYC (family 26 model 2, AVX-512)". */
+export declare function cpuName(): string;

@@ -1,7 +1,8 @@
 // What the benches share: how they load a core (so that the training and the generation
 // benches' "busy core" figures mean the same load), and how they summarise their runs.
 import { spawn } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -48,4 +49,40 @@ export function loadAverage() {
   return `load average ${loadavg()
     .map((value) => value.toFixed(2))
     .join(', ')}`;
+}
+
+/**
+ * The CPU as a bench's header names it: the model name, with the family and model numbers and
+ * the widest vector set from `cpuinfo` (Linux's /proc/cpuinfo text) where it has them. Hosts
+ * that share a model name ("AMD EPYC") can differ in both, and a figure moves with them.
+ */
+export function describeCpu(modelName, cpuinfo = '') {
+  const name = modelName.trim() || 'unknown CPU';
+  const field = (key) => new RegExp(`^${key}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1]?.trim();
+  const details = [];
+  const family = field('cpu family');
+  const model = field('model');
+  if (family !== undefined && model !== undefined) details.push(`family ${family} model ${model}`);
+  // x86 lists its features under "flags", Arm under "Features".
+  const features = new Set((field('flags') ?? field('Features') ?? '').split(/\s+/));
+  const vectors = features.has('avx512f')
+    ? 'AVX-512'
+    : features.has('avx2')
+      ? 'AVX2'
+      : features.has('asimd')
+        ? 'NEON'
+        : undefined;
+  if (vectors) details.push(vectors);
+  return details.length > 0 ? `${name} (${details.join(', ')})` : name;
+}
+
+/** describeCpu of this machine (its /proc/cpuinfo where there is one). */
+export function cpuName() {
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  return describeCpu(cpus()[0]?.model ?? '', cpuinfo);
 }

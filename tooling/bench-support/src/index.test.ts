@@ -1,5 +1,6 @@
+import { cpus } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { loadAverage, median, medianRange } from './index.js';
+import { cpuName, describeCpu, loadAverage, median, medianRange } from './index.js';
 
 describe('bench summaries', () => {
   it('median: the middle value, or the mean of the middle two; the input left as it was', () => {
@@ -21,5 +22,33 @@ describe('bench summaries', () => {
 
   it('loadAverage names the three load averages', () => {
     expect(loadAverage()).toMatch(/^load average \d+\.\d\d, \d+\.\d\d, \d+\.\d\d$/);
+  });
+
+  it('describeCpu adds the family, model and widest vector set that cpuinfo gives', () => {
+    const zen5 = [
+      'processor\t: 0',
+      'vendor_id\t: AuthenticAMD',
+      'cpu family\t: 26',
+      'model\t\t: 2',
+      'model name\t: AMD EPYC',
+      'flags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni',
+      '',
+      'processor\t: 1',
+      'cpu family\t: 26',
+      'model\t\t: 2',
+    ].join('\n');
+    expect(describeCpu('AMD EPYC', zen5)).toBe('AMD EPYC (family 26 model 2, AVX-512)');
+    const zen3 = 'cpu family\t: 25\nmodel\t\t: 1\nflags\t\t: sse2 avx avx2 fma\n';
+    expect(describeCpu('AMD EPYC ', zen3)).toBe('AMD EPYC (family 25 model 1, AVX2)');
+    // Arm: no family line, features under "Features".
+    const arm = 'processor\t: 0\nFeatures\t: fp asimd evtstrm aes\nCPU part\t: 0xd0c\n';
+    expect(describeCpu('Neoverse-N1', arm)).toBe('Neoverse-N1 (NEON)');
+    // No cpuinfo (not Linux), or an empty model name.
+    expect(describeCpu('Apple M2', '')).toBe('Apple M2');
+    expect(describeCpu('', '')).toBe('unknown CPU');
+  });
+
+  it("cpuName starts with this machine's model name", () => {
+    expect(cpuName().startsWith(cpus()[0]?.model.trim() || 'unknown CPU')).toBe(true);
   });
 });
