@@ -230,8 +230,9 @@ export function generateBatch<State>(
       row.pending = 0;
     });
     // (B, P+T): a typed array filled row by row (flatMap was a twentieth of a batch-16 step).
-    const mask = new Uint8Array(batch * (cached + width));
-    rows.forEach((row, index) => mask.set(row.slots, index * (cached + width)));
+    const total = cached + width;
+    const mask = new Uint8Array(batch * total);
+    rows.forEach((row, index) => mask.set(row.slots, index * total));
     const result: { logits: Float32Array; state: State } = await session.forward(
       { batch, ids, mask, positions },
       state,

@@ -49,38 +49,6 @@ export interface OnnxNode {
   readonly domain?: string;
 }
 
-/**
- * NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7 }, each
- * attribute an AttributeProto { name = 1, f = 2, i = 3, g = 6, ints = 8, type = 20 }.
- */
-export function encodeNode(node: OnnxNode): ProtoWriter {
-  const out = new ProtoWriter();
-  for (const input of node.inputs) out.string(1, input);
-  for (const output of node.outputs) out.string(2, output);
-  out.string(3, node.name);
-  out.string(4, node.opType);
-  for (const [name, attribute] of Object.entries(node.attributes ?? {})) {
-    const encoded = new ProtoWriter().string(1, name);
-    switch (attribute.type) {
-      case 'float':
-        encoded.float(2, attribute.value).int64(20, 1);
-        break;
-      case 'int':
-        encoded.int64(3, attribute.value).int64(20, 2);
-        break;
-      case 'ints':
-        encoded.packedInt64(8, attribute.value).int64(20, 7);
-        break;
-      case 'graph':
-        encoded.message(6, attribute.value).int64(20, 5);
-        break;
-    }
-    out.message(5, encoded);
-  }
-  if (node.domain) out.string(7, node.domain);
-  return out;
-}
-
 /** Field numbers of onnx.proto: ModelProto.graph; GraphProto.node, .output; NodeProto.input,
  * .output; ValueInfoProto.name. */
 const MODEL_GRAPH_FIELD = 7;
@@ -96,6 +64,8 @@ const NODE_OP_TYPE_FIELD = 4;
 const ATTRIBUTE_NAME_FIELD = 1;
 const GRAPH_NAME_FIELD = 2;
 const GRAPH_INITIALIZER_FIELD = 5;
+const NODE_NAME_FIELD = 3;
+const NODE_DOMAIN_FIELD = 7;
 // Names only decide what matches an edit: a name that is not UTF-8 decodes to U+FFFD and
 // matches nothing, rather than throwing.
 const utf8 = new TextDecoder();
@@ -105,6 +75,38 @@ function strings(payload: Uint8Array, number: number): string[] {
   return readFields(payload)
     .filter((field) => field.field === number && field.payload !== undefined)
     .map((field) => utf8.decode(field.payload));
+}
+
+/**
+ * NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5, domain = 7 }, each
+ * attribute an AttributeProto { name = 1, f = 2, i = 3, g = 6, ints = 8, type = 20 }.
+ */
+export function encodeNode(node: OnnxNode): ProtoWriter {
+  const out = new ProtoWriter();
+  for (const input of node.inputs) out.string(NODE_INPUT_FIELD, input);
+  for (const output of node.outputs) out.string(NODE_OUTPUT_FIELD, output);
+  out.string(NODE_NAME_FIELD, node.name);
+  out.string(NODE_OP_TYPE_FIELD, node.opType);
+  for (const [name, attribute] of Object.entries(node.attributes ?? {})) {
+    const encoded = new ProtoWriter().string(ATTRIBUTE_NAME_FIELD, name);
+    switch (attribute.type) {
+      case 'float':
+        encoded.float(2, attribute.value).int64(20, 1);
+        break;
+      case 'int':
+        encoded.int64(3, attribute.value).int64(20, 2);
+        break;
+      case 'ints':
+        encoded.packedInt64(8, attribute.value).int64(20, 7);
+        break;
+      case 'graph':
+        encoded.message(ATTRIBUTE_GRAPH_FIELD, attribute.value).int64(20, 5);
+        break;
+    }
+    out.message(NODE_ATTRIBUTE_FIELD, encoded);
+  }
+  if (node.domain) out.string(NODE_DOMAIN_FIELD, node.domain);
+  return out;
 }
 
 /**
@@ -118,7 +120,7 @@ export const PAST_ATTENTION_BRANCH = 'attend_past_';
 export interface GraphOutputEdit {
   /**
    * Nodes appended after the graph's own (so the graph stays in topological order when they
-   * read only its values), before its outputs are edited.
+   * read only its values). What they read counts as read: its nodes stay, output or not.
    */
   readonly addNodes?: readonly OnnxNode[];
   /** Values the graph computes, declared as outputs (appended after the graph's own). */
@@ -178,11 +180,12 @@ export function editGraphOutputs(model: Uint8Array, edit: GraphOutputEdit): Uint
   const nodes = graph
     .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
     .map((field) => ({ field, outputs: strings(field.payload!, NODE_OUTPUT_FIELD) }));
-  const read = new Set(
-    graph
+  const read = new Set([
+    ...graph
       .filter((field) => field.field === GRAPH_NODE_FIELD && field.payload !== undefined)
       .flatMap((field) => readBy(field.payload!)),
-  );
+    ...(edit.addNodes ?? []).flatMap((node) => node.inputs),
+  ]);
   const dropped = new Set(
     nodes
       .filter(
