@@ -14,8 +14,9 @@
 //      2b. On the rows-in-place graph, fetching the step's rows as one output per cache input
 //      against packed into one (CACHE_ROWS_OUTPUT, as the decoder fetches them).
 //   3. generateBatch over @minigpt/runtime's decoder with each of the two: tokens/s at batch
-//      1, 4 and 16, 100 new tokens, greedy, interleaved rounds; and 'rows-in-place' with the
-//      published graph's past-attention Ifs kept, against cacheRowsModel's inlined ones.
+//      1, 4 and 16, 100 new tokens, greedy, interleaved rounds, and the µs per step spent
+//      outside session.run; and 'rows-in-place' with the published graph's past-attention Ifs
+//      kept, against cacheRowsModel's inlined ones.
 // The profiler's own bookkeeping inflates (1); (2) and (3) run without it. Each is a median
 // (min – max) over rounds where it says so.
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
@@ -128,10 +129,20 @@ try {
       inlinePastAttention: false,
     });
   }
-  const bindingOf = (session) => ({
+  /** The decoder's binding; `clock`, where given, sums the runs and their time (part 3). */
+  const bindingOf = (session, clock) => ({
     int64: (data, dims) => new ort.Tensor('int64', data, dims),
     float32: (data, dims) => new ort.Tensor('float32', data, dims),
-    run: (feeds, fetches) => session.run(feeds, fetches),
+    run: async (feeds, fetches) => {
+      if (!clock) return session.run(feeds, fetches);
+      const begin = performance.now();
+      try {
+        return await session.run(feeds, fetches);
+      } finally {
+        clock.runs++;
+        clock.ms += performance.now() - begin;
+      }
+    },
   });
   /** One step of T tokens per row after `past` cached ones, every slot real. */
   const stepInput = (batch, t, past) => ({
@@ -327,30 +338,39 @@ try {
       sessionOptions,
     );
     sessions.push(session);
+    const clock = { runs: 0, ms: 0 };
     decoders.push({
       dtype,
       strategy,
-      decoder: createOnnxDecoder(bindingOf(session), manifest, strategy.split(',')[0]),
+      clock,
+      decoder: createOnnxDecoder(bindingOf(session, clock), manifest, strategy.split(',')[0]),
     });
   }
   const prompts = Array.from({ length: 16 }, (_, i) => `ROMEO:\n${'a'.repeat(i)}`); // 7–22 characters
-  const tokensPerSec = async (decoder, batch) => {
+  /** Tokens/s, and µs per step spent outside session.run (the decoder, sampling, the loop). */
+  const generateOnce = async (decoder, clock, batch) => {
+    Object.assign(clock, { runs: 0, ms: 0 });
     const begin = performance.now();
     await generateBatch(decoder, tokenizer, prompts.slice(0, batch), {
       maxNewTokens: 100,
       temperature: 0,
     }).texts();
-    return (batch * 100) / ((performance.now() - begin) / 1000);
+    const ms = performance.now() - begin;
+    return { rate: (batch * 100) / (ms / 1000), outsideUs: ((ms - clock.ms) * 1000) / clock.runs };
   };
   const results = new Map();
+  const outside = new Map();
   for (let round = -2; round < rounds; round++) {
     // Odd rounds run the variants in reverse, so no variant always follows another.
-    for (const { dtype, strategy, decoder } of round % 2 ? [...decoders].reverse() : decoders) {
+    for (const { dtype, strategy, decoder, clock } of round % 2
+      ? [...decoders].reverse()
+      : decoders) {
       for (const batch of [1, 4, 16]) {
-        const rate = await tokensPerSec(decoder, batch);
+        const { rate, outsideUs } = await generateOnce(decoder, clock, batch);
         if (round < 0) continue; // warm-up
         const key = `${dtype} ${strategy} ${batch}`;
         results.set(key, [...(results.get(key) ?? []), rate]);
+        outside.set(key, [...(outside.get(key) ?? []), outsideUs]);
       }
     }
   }
@@ -369,6 +389,17 @@ try {
     console.log(
       `| ${dtype} | ${strategy} | ${medianRange(rates(1), 0)} | ${medianRange(rates(4), 0)} | ${medianRange(rates(16), 0)} | ${medianRange(ratio, 2)}× |`,
     );
+  }
+  console.log('');
+  console.log(
+    "outside onnxruntime: µs per step (a generation's time less its session.run calls, over its steps), median (min – max); what batching pays in JavaScript",
+  );
+  console.log('');
+  console.log('| graph | cache strategy | batch 1 | batch 4 | batch 16 |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const { dtype, strategy } of decoders) {
+    const micros = (batch) => medianRange(outside.get(`${dtype} ${strategy} ${batch}`), 0);
+    console.log(`| ${dtype} | ${strategy} | ${micros(1)} | ${micros(4)} | ${micros(16)} |`);
   }
   console.log('');
   for (const dtype of ['fp32', 'int8'])

@@ -19,7 +19,13 @@ import {
   type OrtBinding,
   type OrtTensorLike,
 } from './index.js';
-import { CACHE_ROWS_OUTPUT, spreadMask, toInt64 } from './onnx-decoder.js';
+import {
+  CACHE_ROWS_OUTPUT,
+  cacheWordsOf,
+  spreadMask,
+  toInt64,
+  writeCacheRows,
+} from './onnx-decoder.js';
 import { manifestJson } from './test-manifest.js';
 
 const STRATEGIES: CacheStrategy[] = ['write-present', 'rows-in-place', 'keep-present'];
@@ -387,6 +393,50 @@ describe('spreadMask', () => {
     expect(Array.from(spreadMask(Uint8Array.of(2, 0, 1), 1, 1, 2, 1), Number)).toEqual([1, 0, 1]);
     // No past: the new slots only.
     expect(Array.from(spreadMask([1, 0, 1], 3, 0, 1, 0), Number)).toEqual([1, 0, 1]);
+  });
+});
+
+describe('writeCacheRows', () => {
+  it("writes each (row, head)'s new slots at `past` in its cache, as 64-bit words or floats", () => {
+    // 2 caches, B · nh = 2 heads, T = 1, slots 3, past 1; rows (caches · B · nh, T, hs).
+    const rows = Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8); // hs = 2
+    const caches = [new Float32Array(12).fill(-1), new Float32Array(12).fill(-1)];
+    writeCacheRows(caches, rows, 2, 1, 2, 3, 1);
+    expect(Array.from(caches[0]!)).toEqual([-1, -1, 1, 2, -1, -1, -1, -1, 3, 4, -1, -1]);
+    expect(Array.from(caches[1]!)).toEqual([-1, -1, 5, 6, -1, -1, -1, -1, 7, 8, -1, -1]);
+
+    // Odd hs (floats, not words): 1 cache, 2 heads, T = 2, hs = 3, slots 3, past 1.
+    const odd = [new Float32Array(18)];
+    writeCacheRows(
+      odd,
+      Float32Array.from({ length: 12 }, (_, i) => i + 1),
+      2,
+      2,
+      3,
+      3,
+      1,
+    );
+    expect(Array.from(odd[0]!)).toEqual([0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 7, 8, 9, 10, 11, 12]);
+
+    // Rows that do not start on an 8-byte boundary take the float path, with the same result.
+    const shifted = new Float32Array(9);
+    shifted.set(rows, 1);
+    const viaFloats = [new Float32Array(12).fill(-1), new Float32Array(12).fill(-1)];
+    writeCacheRows(viaFloats, shifted.subarray(1), 2, 1, 2, 3, 1);
+    expect(viaFloats).toEqual(caches);
+
+    // With the caches' words made beforehand (as the decoder keeps them): the same.
+    const viaWords = [new Float32Array(12).fill(-1), new Float32Array(12).fill(-1)];
+    writeCacheRows(viaWords, rows, 2, 1, 2, 3, 1, cacheWordsOf(viaWords));
+    expect(viaWords).toEqual(caches);
+  });
+
+  it('moves the bits unchanged: NaN payloads, signed zero, subnormals', () => {
+    const bits = Uint32Array.of(0x7fa00001, 0xffc12345, 0x80000000, 0x00000001);
+    const rows = new Float32Array(bits.buffer);
+    const cache = [new Float32Array(8)];
+    writeCacheRows(cache, rows, 1, 2, 2, 4, 1); // 1 head, T = 2, hs = 2, slots 4, past 1
+    expect(Array.from(new Uint32Array(cache[0]!.buffer).subarray(2, 6))).toEqual(Array.from(bits));
   });
 });
 
