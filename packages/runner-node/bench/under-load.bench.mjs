@@ -1,6 +1,7 @@
 // Benchmark: generation with onnxruntime-node while another process keeps one core busy.
 // Seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65 char; random weights),
-// float32, batch 1 (or --batch=N short prompts), greedy, decode tokens/s (new tokens after
+// float32 (or --dtype=q8, the int8 graph), batch 1 (or --batch=N short prompts), greedy, decode
+// tokens/s (new tokens after
 // each row's first, over the time after the first, summed over --repeats generations).
 // Sessions on the same export:
 //   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
@@ -15,8 +16,8 @@
 // round to round; the check is the busy-core speed of the default session over the quiet
 // 1-thread speed of the same round (goal ≥ 0.8×). Figures are medians (min–max) over rounds.
 //   - with --spins=5,10,…: a session per bound, `spinning: N` (idle threads spin N µs).
-// Usage: node bench/under-load.bench.mjs [--batch=N] [--rounds=N] [--warmup=N] [--repeats=N]
-//          [--new-tokens=N] [--spins=N,N,…]
+// Usage: node bench/under-load.bench.mjs [--batch=N] [--dtype=fp32|q8] [--rounds=N] [--warmup=N]
+//          [--repeats=N] [--new-tokens=N] [--spins=N,N,…]
 // The model is generate.bench.mjs's, exported by it in a child process (the exporter is not
 // loaded in the process that measures).
 import { spawnSync } from 'node:child_process';
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '2' },
     'new-tokens': { type: 'string', default: '100' },
     batch: { type: 'string', default: '1' },
+    dtype: { type: 'string', default: 'fp32' },
     spins: { type: 'string', default: '' },
   },
 });
@@ -44,6 +46,8 @@ const rounds = Number(args.rounds);
 const warmup = Number(args.warmup);
 const repeats = Number(args.repeats);
 const batch = Number(args.batch);
+const dtype = args.dtype;
+if (dtype !== 'fp32' && dtype !== 'q8') throw new Error(`--dtype takes fp32 or q8, not ${dtype}`);
 // Short prompts, so that prompt + 100 new tokens stay within block 128 (no re-prefill).
 const PROMPTS = [
   'ROMEO:\n',
@@ -73,22 +77,22 @@ try {
   if (child.status !== 0) throw new Error('building the benchmark model failed');
 
   const sessions = [
-    { key: 'default', model: await loadModel(exportDir) },
-    { key: 'onnxruntime spinning', model: await loadModel(exportDir, { spinning: true }) },
-    { key: '1 thread', model: await loadModel(exportDir, { intraOpThreads: 1 }) },
-    { key: 'no spinning', model: await loadModel(exportDir, { spinning: false }) },
+    { key: 'default', model: await loadModel(exportDir, { dtype }) },
+    { key: 'onnxruntime spinning', model: await loadModel(exportDir, { dtype, spinning: true }) },
+    { key: '1 thread', model: await loadModel(exportDir, { dtype, intraOpThreads: 1 }) },
+    { key: 'no spinning', model: await loadModel(exportDir, { dtype, spinning: false }) },
   ];
   for (const bound of args.spins.split(',').filter(Boolean).map(Number))
     sessions.push({
       key: `spin ${bound} µs`,
-      model: await loadModel(exportDir, { spinning: bound }),
+      model: await loadModel(exportDir, { dtype, spinning: bound }),
     });
 
   console.log(
     `generation under load — ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   console.log(
-    `seed-size model, fp32, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
+    `seed-size model, ${dtype === 'q8' ? 'int8 (q8)' : 'fp32'}, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
   );
 
   /** Decode tokens/s: the tokens after each row's first, over the time after the first. */
