@@ -1,8 +1,8 @@
 // Benchmark: generation with onnxruntime-node while another process keeps one core busy.
 // Seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65 char; random weights),
 // float32 (or --dtype=q8, the int8 graph), batch 1 (or --batch=N short prompts), greedy, decode
-// tokens/s (new tokens after
-// each row's first, over the time after the first, summed over --repeats generations).
+// tokens/s (new tokens after each row's first, over the time after the first, summed over
+// --repeats generations).
 // Sessions on the same export:
 //   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
 //     whose idle threads spin DEFAULT_SPIN_MICROSECONDS before they sleep);

@@ -74,8 +74,8 @@ interface Buffers {
   readonly floats: number;
   /** Serial of the newest state using them; older states cannot be continued or free them. */
   latest: number;
-  /** 'rows-in-place': `arrays` as 64-bit words, made once per buffers (writeCacheRows). */
-  words?: BigInt64Array[];
+  /** `arrays` as 64-bit words, made with them, for writeCacheRows ('rows-in-place'). */
+  readonly words: readonly BigInt64Array[];
 }
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -228,7 +228,7 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
     const reused = pool.findIndex((buffers) => buffers.floats >= floats);
     if (reused >= 0) return { buffers: pool.splice(reused, 1)[0]!, fresh: false };
     const arrays = Array.from({ length: arraysPerBuffers }, () => new Float32Array(floats));
-    return { buffers: { arrays, floats, latest: 0 }, fresh: true };
+    return { buffers: { arrays, words: cacheWordsOf(arrays), floats, latest: 0 }, fresh: true };
   };
   const retire = (buffers: Buffers) => {
     buffers.latest++; // states still pointing here can no longer continue or free them
@@ -386,7 +386,6 @@ export function createOnnxDecoder<Tensor extends OrtTensorLike>(
         }
         const rows = results[CACHE_ROWS_OUTPUT]!.data as Float32Array; // (caches · B, nh, T, hs)
         const filled = buffers!;
-        filled.words ??= cacheWordsOf(filled.arrays);
         writeCacheRows(
           filled.arrays,
           rows,
