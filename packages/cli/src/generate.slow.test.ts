@@ -88,6 +88,8 @@ describe('minigpt export / generate (spawned CLI)', () => {
       ['--spinning', 'off'],
       ['--spinning', 'on', '--threads', '1'],
       ['--spinning', '400', '--threads', '2'],
+      ['--threads', 'default'],
+      ['--threads', 'adaptive'],
     ]) {
       const result = generate('--seed', '3', ...threading);
       expect(result.status, result.stderr).toBe(0);

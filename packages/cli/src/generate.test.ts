@@ -67,10 +67,12 @@ describe('minigpt export / generate (spawned CLI)', () => {
         `option '--spinning <setting>' argument '${bad}' is invalid. expected off, on, or whole microseconds from 1 to 1000000.`,
       );
     }
-    const threads = runCli(['generate', '--model', '.', '--threads', '0'], { cwd });
-    expect(threads.status).toBe(1);
-    expect(threads.stderr).toContain(
-      "option '--threads <n>' argument '0' is invalid. expected a positive integer.",
-    );
+    for (const bad of ['0', 'auto', '1.5']) {
+      const threads = runCli(['generate', '--model', '.', '--threads', bad], { cwd });
+      expect(threads.status).toBe(1);
+      expect(threads.stderr).toContain(
+        `option '--threads <n>' argument '${bad}' is invalid. expected adaptive, default, or a whole number of threads from 1 to 1024.`,
+      );
+    }
   });
 });

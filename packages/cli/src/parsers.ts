@@ -18,6 +18,16 @@ export const probability = (value: string) =>
 export const fraction = (value: string) =>
   parsed(value, (n) => n > 0 && n < 1, 'a number between 0 and 1, such as 0.1');
 
+/** `generate --threads`: adaptive, default (onnxruntime's pool) or a whole number of threads. */
+export const intraOpThreads = (value: string): number | 'adaptive' | 'default' => {
+  if (value === 'adaptive' || value === 'default') return value;
+  return parsed(
+    value,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 1024,
+    'adaptive, default, or a whole number of threads from 1 to 1024',
+  );
+};
+
 /** `generate --spinning`: off, on (onnxruntime's own spinning) or whole microseconds. */
 export const spinBound = (value: string): boolean | number => {
   if (value === 'off') return false;

@@ -4,17 +4,25 @@
 // tokens/s (new tokens after each row's first, over the time after the first, summed over
 // --repeats generations).
 // Sessions on the same export:
-//   - default: loadModel's session options (onnxruntime's intra-op pool, one thread per core,
-//     whose idle threads spin DEFAULT_SPIN_MICROSECONDS before they sleep);
-//   - onnxruntime spinning: `spinning: true`, onnxruntime's own spinning, not bounded by time
-//     (loadModel's default until 2026-11-30);
+//   - default: loadModel's defaults — since 2026-12-02 `intraOpThreads: 'adaptive'`, the pool
+//     and a one-thread session with each decode step on the one measured faster (ThreadChoice);
+//   - pool: `intraOpThreads: 'default'`, onnxruntime's intra-op pool alone, a thread per
+//     physical core as onnxruntime counts them (on some 2-vCPU hosts 1), whose idle threads
+//     spin DEFAULT_SPIN_MICROSECONDS before they sleep (the default until 2026-12-02);
+//   - N threads (N = this machine's cores): `intraOpThreads: N`, a pool of every core;
+//   - adaptive, N threads: the default's choice with a pool of every core (its `createSession`
+//     gives the pool session N threads), what the default does where onnxruntime's pool has N;
+//   - pool, onnxruntime spinning: `spinning: true`, onnxruntime's own spinning, not bounded by
+//     time (the default until 2026-11-30);
 //   - 1 thread: intraOpThreads 1 — the reference: what one core does alone;
-//   - no spinning: `spinning: false`, `session.intra_op.allow_spinning` '0' (idle pool threads
-//     sleep at once).
+//   - pool, no spinning: `spinning: false`, `session.intra_op.allow_spinning` '0' (idle pool
+//     threads sleep at once).
 // Each round runs every session quiet, then every session with a busy core (a child
 // `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
 // round to round; the check is the busy-core speed of the default session over the quiet
-// 1-thread speed of the same round (goal ≥ 0.8×). Figures are medians (min–max) over rounds.
+// 1-thread speed of the same round (goal ≥ 0.8×). Quiet, it also prints the cores each
+// session kept busy (the process's CPU time over wall time). Figures are medians (min–max)
+// over rounds.
 //   - with --spins=5,10,…: a session per bound, `spinning: N` (idle threads spin N µs).
 // Usage: node bench/under-load.bench.mjs [--batch=N] [--dtype=fp32|q8] [--rounds=N] [--warmup=N]
 //          [--repeats=N] [--new-tokens=N] [--spins=N,N,…]
@@ -28,6 +36,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuName, loadAverage, medianRange, withBusyCore } from '@minigpt/bench-support';
+import * as ort from 'onnxruntime-node';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -76,16 +85,35 @@ try {
   );
   if (child.status !== 0) throw new Error('building the benchmark model failed');
 
+  const pool = { dtype, intraOpThreads: 'default' };
+  const cores = cpus().length;
   const sessions = [
     { key: 'default', model: await loadModel(exportDir, { dtype }) },
-    { key: 'onnxruntime spinning', model: await loadModel(exportDir, { dtype, spinning: true }) },
+    { key: 'pool', model: await loadModel(exportDir, pool) },
+    {
+      key: `${cores} threads`,
+      model: await loadModel(exportDir, { dtype, intraOpThreads: cores }),
+    },
+    {
+      key: `adaptive, ${cores} threads`,
+      model: await loadModel(exportDir, {
+        dtype,
+        intraOpThreads: 'adaptive',
+        createSession: (graph, options) =>
+          ort.InferenceSession.create(graph, { intraOpNumThreads: cores, ...options }),
+      }),
+    },
+    {
+      key: 'pool, onnxruntime spinning',
+      model: await loadModel(exportDir, { ...pool, spinning: true }),
+    },
     { key: '1 thread', model: await loadModel(exportDir, { dtype, intraOpThreads: 1 }) },
-    { key: 'no spinning', model: await loadModel(exportDir, { dtype, spinning: false }) },
+    { key: 'pool, no spinning', model: await loadModel(exportDir, { ...pool, spinning: false }) },
   ];
   for (const bound of args.spins.split(',').filter(Boolean).map(Number))
     sessions.push({
       key: `spin ${bound} µs`,
-      model: await loadModel(exportDir, { dtype, spinning: bound }),
+      model: await loadModel(exportDir, { ...pool, spinning: bound }),
     });
 
   console.log(
@@ -95,49 +123,96 @@ try {
     `seed-size model, ${dtype === 'q8' ? 'int8 (q8)' : 'fp32'}, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
   );
 
-  /** Decode tokens/s: the tokens after each row's first, over the time after the first. */
+  /**
+   * Decode tokens/s: the tokens after each row's first, over the time after the first; and the
+   * cores the process kept busy over the whole generations (CPU time / wall time).
+   */
   const decode = async (model) => {
     let tokens = 0;
     let ms = 0;
+    let wallMs = 0;
+    const cpuBefore = process.cpuUsage();
     for (let repeat = 0; repeat < repeats; repeat++) {
       const begin = performance.now();
       const generation = model.generateBatch(prompts, { maxNewTokens: newTokens, temperature: 0 });
       await generation.texts();
       for (const row of generation.rows) tokens += row.stats.newTokens - 1;
-      ms += performance.now() - begin - generation.rows[0].stats.firstTokenMs;
+      const elapsed = performance.now() - begin;
+      wallMs += elapsed;
+      ms += elapsed - generation.rows[0].stats.firstTokenMs;
     }
-    return (tokens / ms) * 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    return {
+      tokensPerSecond: (tokens / ms) * 1000,
+      cores: (cpu.user + cpu.system) / 1000 / wallMs,
+    };
   };
 
   // Warm-up: onnxruntime's thread pools and memory arenas settle over the first runs.
   for (let round = 0; round < warmup; round++)
     for (const { model } of sessions) await decode(model);
   const quiet = new Map(sessions.map(({ key }) => [key, []]));
+  const quietCores = new Map(sessions.map(({ key }) => [key, []]));
   const busy = new Map(sessions.map(({ key }) => [key, []]));
+  // Each adaptive session's steps on one thread, quiet and busy.
+  const narrowShare = new Map(
+    sessions.map(({ key }) => [key, { quiet: { narrow: 0, all: 0 }, busy: { narrow: 0, all: 0 } }]),
+  );
+  const timed = async (phase, key, model) => {
+    const before = model.threadSteps();
+    const { tokensPerSecond, cores } = await decode(model);
+    if (phase === 'quiet') quietCores.get(key).push(cores);
+    if (before) {
+      const after = model.threadSteps();
+      const share = narrowShare.get(key)[phase];
+      share.narrow += after.narrow - before.narrow;
+      share.all += after.narrow + after.wide - before.narrow - before.wide;
+    }
+    (phase === 'quiet' ? quiet : busy).get(key).push(tokensPerSecond);
+  };
   for (let round = 0; round < rounds; round++) {
     // A different session first each round: the first run after a change of load differs.
     const order = sessions.map((_, i) => sessions[(i + round) % sessions.length]);
-    for (const { key, model } of order) quiet.get(key).push(await decode(model));
+    for (const { key, model } of order) await timed('quiet', key, model);
     await withBusyCore(async () => {
-      for (const { key, model } of order) busy.get(key).push(await decode(model));
+      for (const { key, model } of order) await timed('busy', key, model);
     });
     console.log(
       `  round ${round + 1}: ${sessions.map(({ key }) => `${key} ${quiet.get(key)[round].toFixed(0)} quiet / ${busy.get(key)[round].toFixed(0)} busy`).join(', ')} tok/s — ${loadAverage()}`,
     );
   }
   console.log(
-    '| session | quiet tok/s, median (min–max) | busy core tok/s | busy / quiet 1 thread (same round) |',
+    '| session | quiet tok/s, median (min–max) | cores kept busy, quiet | busy core tok/s | busy / quiet 1 thread (same round) |',
   );
-  console.log('| --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- |');
   const reference = quiet.get('1 thread');
   const ratios = (key) => busy.get(key).map((value, round) => value / reference[round]);
   for (const { key } of sessions)
     console.log(
-      `| ${key} | ${medianRange(quiet.get(key))} | ${medianRange(busy.get(key))} | ${medianRange(ratios(key), 2)}× |`,
+      `| ${key} | ${medianRange(quiet.get(key))} | ${medianRange(quietCores.get(key), 2)} | ${medianRange(busy.get(key))} | ${medianRange(ratios(key), 2)}× |`,
     );
   console.log(
     `busy core: ${medianRange(busy.get('default'))} tok/s = ${medianRange(ratios('default'), 2)}× of 1-thread quiet ${medianRange(reference)} tok/s (goal ≥ 0.8×)`,
   );
+  // The measured choice against the pool it chooses from, round by round.
+  const paired = (phase, a, b) =>
+    medianRange(
+      phase.get(a).map((value, round) => value / phase.get(b)[round]),
+      2,
+    );
+  console.log(
+    `adaptive, ${cores} threads / ${cores} threads, same round: quiet ${paired(quiet, `adaptive, ${cores} threads`, `${cores} threads`)}×, busy core ${paired(busy, `adaptive, ${cores} threads`, `${cores} threads`)}×`,
+  );
+  const percent = ({ narrow, all }) => `${((100 * narrow) / all).toFixed(0)} %`;
+  for (const { key, model } of sessions)
+    if (model.intraOpThreads === 'adaptive') {
+      const share = narrowShare.get(key);
+      console.log(
+        `${key}: steps on one thread ${percent(share.quiet)} quiet, ${percent(share.busy)} with a core busy`,
+      );
+    }
+  if (sessions[0].model.intraOpThreads !== 'adaptive')
+    console.log(`default: intraOpThreads ${sessions[0].model.intraOpThreads} (not adaptive here)`);
   await Promise.all(sessions.map(({ model }) => model.dispose()));
 } finally {
   rmSync(work, { recursive: true, force: true });

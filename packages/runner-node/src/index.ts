@@ -1,6 +1,7 @@
 // Public entry of @minigpt/runner-node: load an exported minigpt model with onnxruntime-node.
 export {
   loadModel,
+  ADAPTIVE_MAX_MODEL_BYTES,
   DEFAULT_SPIN_MICROSECONDS,
   MAX_SPIN_MICROSECONDS,
   RunnerError,
@@ -9,6 +10,7 @@ export {
   type LoadModelOptions,
   type LoadedModel,
   type OrtLogLevel,
+  type ThreadChoiceCounts,
 } from './load.js';
 export type {
   BatchGeneration,

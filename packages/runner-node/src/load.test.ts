@@ -14,7 +14,7 @@ import {
   mkdirSync,
   renameSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MinigptError } from '@minigpt/errors';
 import { GPT } from '@minigpt/model';
@@ -243,12 +243,16 @@ describe('runner-node', () => {
       await loadModel(exportDir, { createSession, spinning: 400 }),
     ];
     expect(DEFAULT_SPIN_MICROSECONDS).toBe(25);
-    expect(seen.map((options) => options.extra)).toEqual([
-      { session: { intra_op: { spin_duration_us: '25' } } },
-      { session: { intra_op: { allow_spinning: '0' } } },
-      undefined,
-      { session: { intra_op: { spin_duration_us: '400' } } },
-    ]);
+    // Each load opens the pool and, with 2 cores or more, its one-thread twin ('adaptive').
+    const sessionsPerLoad = availableParallelism() >= 2 ? 2 : 1;
+    expect(seen.map((options) => options.extra)).toEqual(
+      [
+        { session: { intra_op: { spin_duration_us: '25' } } },
+        { session: { intra_op: { allow_spinning: '0' } } },
+        undefined,
+        { session: { intra_op: { spin_duration_us: '400' } } },
+      ].flatMap((extra) => Array(sessionsPerLoad).fill(extra)),
+    );
     // The same tokens every way: spinning changes only how idle threads wait.
     const settings = { maxNewTokens: 20, seed: 3 };
     const texts = await Promise.all(models.map((model) => model.generate('a', settings).text()));
@@ -259,7 +263,80 @@ describe('runner-node', () => {
       await expect(loadModel(exportDir, { createSession, spinning })).rejects.toThrow(
         `spinning must be true, false or whole microseconds from 1 to 1000000, not ${spinning}`,
       );
-    expect(seen).toHaveLength(4);
+    expect(seen).toHaveLength(4 * sessionsPerLoad);
+  });
+
+  it("runs each step on the pool or on one thread, as measured ('adaptive', the default), with the same tokens as either alone", async () => {
+    const seen: (number | undefined)[] = [];
+    let released = 0;
+    const createSession = async (
+      model: Uint8Array,
+      options: ort.InferenceSession.SessionOptions,
+    ) => {
+      seen.push(options.intraOpNumThreads);
+      const session = await ort.InferenceSession.create(model, options);
+      const release = session.release.bind(session);
+      session.release = () => (released++, release());
+      return session;
+    };
+    const adaptive = await loadModel(wideDir, { createSession });
+    const twoCores = availableParallelism() >= 2;
+    // onnxruntime's pool (no thread count given), then the same graph on one thread.
+    expect(seen).toEqual(twoCores ? [undefined, 1] : [undefined]);
+    expect(adaptive.intraOpThreads).toBe(twoCores ? 'adaptive' : 'default');
+    const pool = await loadModel(wideDir, { createSession, intraOpThreads: 'default' });
+    const single = await loadModel(wideDir, { createSession, intraOpThreads: 1 });
+    const fixed = await loadModel(wideDir, { createSession, intraOpThreads: 2 });
+    expect(seen.slice(twoCores ? 2 : 1)).toEqual([undefined, 1, 2]);
+    expect([pool, single, fixed].map((model) => model.intraOpThreads)).toEqual(['default', 1, 2]);
+    expect(pool.threadSteps()).toBeUndefined();
+
+    // Sampled, so any logit that differed between the sessions would show in the text: the
+    // same 80 tokens a row, batch 1 and 4, whichever session ran which step.
+    const settings = { maxNewTokens: 80, temperature: 1, seed: 9 };
+    for (const batch of [prompts.slice(0, 1), prompts]) {
+      const texts = await Promise.all(
+        [adaptive, pool, single].map((model) => model.generateBatch(batch, settings).texts()),
+      );
+      expect(texts[0]).toEqual(texts[1]);
+      expect(texts[0]).toEqual(texts[2]);
+    }
+    if (twoCores) {
+      // 2 prefills and 2 × 79 decode steps, and both sessions ran some of them (the first
+      // measurement runs 3 decode steps on each).
+      const steps = adaptive.threadSteps()!;
+      expect(steps.wide + steps.narrow).toBe(2 + 2 * 79);
+      expect(Math.min(steps.wide, steps.narrow)).toBeGreaterThanOrEqual(3);
+    }
+    await Promise.all([adaptive, pool, single, fixed].map((model) => model.dispose()));
+    expect(released).toBe(seen.length);
+
+    for (const bad of [0, -1, 2.5, 2000, 'auto'])
+      await expect(
+        loadModel(wideDir, { createSession, intraOpThreads: bad as number }),
+      ).rejects.toThrow(
+        `intraOpThreads must be 'adaptive', 'default' or a whole number of threads from 1 to 1024, not ${bad}`,
+      );
+  });
+
+  it('runs on the pool alone, with a warning, when the one-thread session cannot be made', async () => {
+    if (availableParallelism() < 2) return; // one core: no second session is ever made
+    const warnings: string[] = [];
+    const loaded = await loadModel(exportDir, {
+      onWarning: (warning) => warnings.push(warning),
+      createSession: (model, options) =>
+        options.intraOpNumThreads === 1
+          ? Promise.reject(new Error('std::bad_alloc'))
+          : ort.InferenceSession.create(model, options),
+    });
+    expect(loaded.intraOpThreads).toBe('default');
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /onnx\/model\.onnx could not be created \(std::bad_alloc\); every step runs on onnxruntime's pool$/,
+      ),
+    ]);
+    expect(await loaded.generate('a', { maxNewTokens: 5, seed: 1 }).text()).toHaveLength(5);
+    await loaded.dispose();
   });
 
   it('runs on CUDA when the provider starts, without a warning', async () => {

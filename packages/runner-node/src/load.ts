@@ -6,6 +6,7 @@
 // contradicts.
 import { MinigptError } from '@minigpt/errors';
 import { readFile, realpath, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import {
   modelFileFor,
@@ -30,8 +31,9 @@ import {
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
+import { ThreadChoice, type ThreadChoiceCounts, type ThreadLane } from './thread-choice.js';
 
-export type { ModelDtype };
+export type { ModelDtype, ThreadChoiceCounts };
 
 export type Device = 'cpu' | 'cuda';
 /** onnxruntime's log levels, most to least verbose. */
@@ -52,8 +54,16 @@ export interface LoadModelOptions {
    * option is given.
    */
   readonly logLevel?: OrtLogLevel;
-  /** Threads for one operator on CPU (default: onnxruntime's, one per core). */
-  readonly intraOpThreads?: number;
+  /**
+   * Threads for one operator on CPU. A number fixes the pool's size; 'default' is
+   * onnxruntime's pool (a thread per physical core, as onnxruntime counts them). 'adaptive'
+   * opens the model twice, with onnxruntime's pool and with one thread, and runs each decode
+   * step on the one that measured faster for its batch size, measuring again every so often
+   * and as soon as steps slow down (another process took a core): README, "Threads". The
+   * default is 'adaptive' on CPU for a model file up to {@link ADAPTIVE_MAX_MODEL_BYTES} on a
+   * machine of 2 or more cores, else 'default'.
+   */
+  readonly intraOpThreads?: number | 'adaptive' | 'default';
   /**
    * How long onnxruntime's idle intra-op threads spin, waiting for the next operator, before
    * they sleep. Default {@link DEFAULT_SPIN_MICROSECONDS} µs (`session.intra_op.spin_duration_us`):
@@ -84,6 +94,26 @@ export interface LoadModelOptions {
 export const DEFAULT_SPIN_MICROSECONDS = 25;
 /** The largest spin bound `spinning` takes, in microseconds (a second). */
 export const MAX_SPIN_MICROSECONDS = 1_000_000;
+
+/**
+ * The largest model file loadModel opens twice by default for `intraOpThreads: 'adaptive'`:
+ * the second session holds its own copy of the weights. GPT-2 small's int8 file (~0.2 GB)
+ * is under it, its float32 file (~0.5 GB) over it. The gain is largest for small models,
+ * whose steps are too short to share well between threads.
+ */
+export const ADAPTIVE_MAX_MODEL_BYTES = 256 * 1024 * 1024;
+
+/** loadModel's intraOpThreads, checked: a whole number of threads, 'adaptive' or 'default'. */
+function intraOpThreadsOption(
+  threads: number | 'adaptive' | 'default' | undefined,
+): number | 'adaptive' | 'default' | undefined {
+  if (threads === undefined || threads === 'adaptive' || threads === 'default') return threads;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+    throw new RangeError(
+      `loadModel: intraOpThreads must be 'adaptive', 'default' or a whole number of threads from 1 to 1024, not ${String(threads)}`,
+    );
+  return threads;
+}
 
 /** The session options for loadModel's `spinning`. */
 function spinningOptions(spinning: boolean | number): ort.InferenceSession.SessionOptions {
@@ -116,6 +146,13 @@ export interface LoadedModel {
   readonly device: Device;
   /** The graph loaded. */
   readonly dtype: ModelDtype;
+  /**
+   * How operators are threaded on CPU: 'adaptive' (two sessions, ThreadChoice), a fixed
+   * count, or 'default' (onnxruntime's pool; and on CUDA).
+   */
+  readonly intraOpThreads: number | 'adaptive' | 'default';
+  /** With 'adaptive': the steps run so far on the pool ('wide') and on one thread ('narrow'). */
+  threadSteps(): ThreadChoiceCounts | undefined;
   generate(prompt: string, options?: GenerationOptions): Generation;
   /** Several prompts in one batch (left-padded): each row streams, stops and samples on its own. */
   generateBatch(prompts: readonly string[], options?: BatchGenerationOptions): BatchGeneration;
@@ -125,6 +162,7 @@ export interface LoadedModel {
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   // A bad option is refused before any file is read.
   const spinning = spinningOptions(options.spinning ?? DEFAULT_SPIN_MICROSECONDS);
+  const threads = intraOpThreadsOption(options.intraOpThreads);
   const root = resolve(dir);
   const manifestPath = join(root, 'minigpt.json');
   const realRoot = await realpath(root).catch(() => {
@@ -179,7 +217,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     logSeverityLevel: ORT_LOG_SEVERITY[logLevel],
-    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    ...(typeof threads === 'number' ? { intraOpNumThreads: threads } : {}),
     ...spinning,
   };
   const create =
@@ -194,11 +232,11 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   // every fetched output even when given a buffer to write it into, and copying the whole
   // present back per token cost more than the step (bench/decode-profile.mjs).
   const bytes: Uint8Array = await readFile(modelReal);
-  const open = (provider: Device) =>
+  const open = (provider: Device, extra: ort.InferenceSession.SessionOptions = {}) =>
     createSessionWithCacheRows(
       bytes,
       manifest,
-      (model) => create(model, { ...sessionOptions, executionProviders: [provider] }),
+      (model) => create(model, { ...sessionOptions, ...extra, executionProviders: [provider] }),
       checkGraph,
       graphError,
       modelPath,
@@ -229,13 +267,42 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     await ortSession.release();
     throw error;
   }
+  // On the CPU asked for: a CUDA request that fell back runs as before, on the pool.
+  const adaptive =
+    requested === 'cpu' &&
+    availableParallelism() >= 2 &&
+    (threads === 'adaptive' || (threads === undefined && size <= ADAPTIVE_MAX_MODEL_BYTES));
+  // The same graph on one thread. It loaded once already, so a failure here is not the
+  // file's (memory, most likely): the model still runs, on the pool alone.
+  let narrowSession: ort.InferenceSession | undefined;
+  if (adaptive) {
+    try {
+      narrowSession = await open('cpu', { intraOpNumThreads: 1 });
+    } catch (error) {
+      options.onWarning?.(
+        `a second, one-thread session of ${modelPath} could not be created (${firstLine(error)}); every step runs on onnxruntime's pool`,
+      );
+    }
+  }
+  const choice = narrowSession ? new ThreadChoice() : undefined;
+  const sessions: Record<ThreadLane, ort.InferenceSession> = {
+    wide: ortSession,
+    narrow: narrowSession ?? ortSession,
+  };
+  const inputIds = manifest.inputs.inputIds;
   const binding: OrtBinding<ort.Tensor> = {
     int64: (data, dims) => new ort.Tensor('int64', data, dims),
     float32: (data, dims) => new ort.Tensor('float32', data, dims),
-    run: (feeds, fetches) =>
-      ortSession.run(feeds, fetches as ort.InferenceSession.FetchesType) as Promise<
-        Record<string, ort.Tensor>
-      >,
+    run: async (feeds, fetches) => {
+      const typedFetches = fetches as ort.InferenceSession.FetchesType;
+      if (!choice) return (await ortSession.run(feeds, typedFetches)) as Record<string, ort.Tensor>;
+      const [batch = 1, tokens = 1] = feeds[inputIds]!.dims; // (B, T)
+      const lane = choice.pick(batch, tokens);
+      const started = performance.now();
+      const results = await sessions[lane].run(feeds, typedFetches);
+      choice.record(batch, tokens, lane, performance.now() - started);
+      return results as Record<string, ort.Tensor>;
+    },
   };
   const session = createOnnxDecoder(
     binding,
@@ -248,11 +315,16 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     session,
     device,
     dtype,
+    intraOpThreads: choice ? 'adaptive' : typeof threads === 'number' ? threads : 'default',
+    threadSteps: () => choice?.counts(),
     generate: (prompt, generationOptions) =>
       generate(session, tokenizer, prompt, generationOptions),
     generateBatch: (prompts, generationOptions) =>
       generateBatch(session, tokenizer, prompts, generationOptions),
-    dispose: () => ortSession.release(),
+    dispose: async () => {
+      await ortSession.release();
+      await narrowSession?.release();
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import {
 import { Command, Option } from 'commander';
 import { open } from 'node:fs/promises';
 import { CliError } from '../errors.js';
-import { positiveInteger, spinBound } from '../parsers.js';
+import { intraOpThreads, positiveInteger, spinBound } from '../parsers.js';
 import { samplingOf, withSamplingOptions, type SamplingFlags } from './sampling-options.js';
 
 interface GenerateFlags extends SamplingFlags {
@@ -22,7 +22,7 @@ interface GenerateFlags extends SamplingFlags {
   verbose: boolean;
   promptFile?: string;
   batchSize: number;
-  threads?: number;
+  threads?: number | 'adaptive' | 'default';
   spinning?: boolean | number;
 }
 
@@ -51,7 +51,11 @@ export function generateCommand(): Command {
         .choices(['fp32', 'q8'])
         .default('fp32'),
     )
-    .option('--threads <n>', 'threads per operator on CPU (default: one per core)', positiveInteger)
+    .option(
+      '--threads <n>',
+      "threads per operator on CPU: a number, default (onnxruntime's, one per core) or adaptive (one per core or one, whichever measures faster as it runs; the default for a model file up to 256 MB)",
+      intraOpThreads,
+    )
     .option(
       '--spinning <setting>',
       `how long idle onnxruntime threads spin before they sleep: microseconds (default ${DEFAULT_SPIN_MICROSECONDS}), off (for a machine other work keeps busy) or on (onnxruntime's own)`,
