@@ -4,14 +4,13 @@
 // tokens/s (new tokens after each row's first, over the time after the first, summed over
 // --repeats generations).
 // Sessions on the same export:
-//   - default: loadModel's defaults — since 2026-12-02 `intraOpThreads: 'adaptive'`, the pool
-//     and a one-thread session with each decode step on the one measured faster (ThreadChoice);
+//   - default: loadModel's defaults — since 2026-12-02 `intraOpThreads: 'adaptive'`, a pool of
+//     a thread per core (as Linux counts cores; onnxruntime's pool elsewhere) and a one-thread
+//     session, each decode step on the one measured faster (ThreadChoice);
 //   - pool: `intraOpThreads: 'default'`, onnxruntime's intra-op pool alone, a thread per
 //     physical core as onnxruntime counts them (on some 2-vCPU hosts 1), whose idle threads
 //     spin DEFAULT_SPIN_MICROSECONDS before they sleep (the default until 2026-12-02);
 //   - N threads (N = this machine's cores): `intraOpThreads: N`, a pool of every core;
-//   - adaptive, N threads: the default's choice with a pool of every core (its `createSession`
-//     gives the pool session N threads), what the default does where onnxruntime's pool has N;
 //   - pool, onnxruntime spinning: `spinning: true`, onnxruntime's own spinning, not bounded by
 //     time (the default until 2026-11-30);
 //   - 1 thread: intraOpThreads 1 — the reference: what one core does alone;
@@ -20,12 +19,15 @@
 // Each round runs every session quiet, then every session with a busy core (a child
 // `node -e 'for(;;){}'` that the bench starts and stops itself), in an order that rotates from
 // round to round; the check is the busy-core speed of the default session over the quiet
-// 1-thread speed of the same round (goal ≥ 0.8×). Quiet, it also prints the cores each
+// 1-thread speed of the same round (goal ≥ 0.8×). With --settle=N (default 2) each session runs
+// N untimed generations after each change of load before its timed ones: load does not come
+// and go every few hundred steps, and the adaptive default needs up to 128 decode steps to
+// follow a change (runner-node's README, "Threads"). Quiet, it also prints the cores each
 // session kept busy (the process's CPU time over wall time). Figures are medians (min–max)
 // over rounds.
 //   - with --spins=5,10,…: a session per bound, `spinning: N` (idle threads spin N µs).
 // Usage: node bench/under-load.bench.mjs [--batch=N] [--dtype=fp32|q8] [--rounds=N] [--warmup=N]
-//          [--repeats=N] [--new-tokens=N] [--spins=N,N,…]
+//          [--settle=N] [--repeats=N] [--new-tokens=N] [--spins=N,N,…]
 // The model is generate.bench.mjs's, exported by it in a child process (the exporter is not
 // loaded in the process that measures).
 import { spawnSync } from 'node:child_process';
@@ -36,13 +38,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuName, loadAverage, medianRange, withBusyCore } from '@minigpt/bench-support';
-import * as ort from 'onnxruntime-node';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '5' },
+    settle: { type: 'string', default: '2' },
     repeats: { type: 'string', default: '2' },
     'new-tokens': { type: 'string', default: '100' },
     batch: { type: 'string', default: '1' },
@@ -53,6 +55,7 @@ const { values: args } = parseArgs({
 
 const rounds = Number(args.rounds);
 const warmup = Number(args.warmup);
+const settle = Number(args.settle);
 const repeats = Number(args.repeats);
 const batch = Number(args.batch);
 const dtype = args.dtype;
@@ -95,15 +98,6 @@ try {
       model: await loadModel(exportDir, { dtype, intraOpThreads: cores }),
     },
     {
-      key: `adaptive, ${cores} threads`,
-      model: await loadModel(exportDir, {
-        dtype,
-        intraOpThreads: 'adaptive',
-        createSession: (graph, options) =>
-          ort.InferenceSession.create(graph, { intraOpNumThreads: cores, ...options }),
-      }),
-    },
-    {
       key: 'pool, onnxruntime spinning',
       model: await loadModel(exportDir, { ...pool, spinning: true }),
     },
@@ -120,7 +114,7 @@ try {
     `generation under load — ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${new Date().toISOString()}, ${loadAverage()}`,
   );
   console.log(
-    `seed-size model, ${dtype === 'q8' ? 'int8 (q8)' : 'fp32'}, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds`,
+    `seed-size model, ${dtype === 'q8' ? 'int8 (q8)' : 'fp32'}, batch ${batch}, greedy, ${newTokens} new tokens × ${repeats} generations per figure; decode tokens/s (all rows); default spin bound ${DEFAULT_SPIN_MICROSECONDS} µs; ${rounds} rounds after ${warmup} warm-up rounds; ${settle} untimed generations per session after each change of load`,
   );
 
   /**
@@ -159,6 +153,8 @@ try {
     sessions.map(({ key }) => [key, { quiet: { narrow: 0, all: 0 }, busy: { narrow: 0, all: 0 } }]),
   );
   const timed = async (phase, key, model) => {
+    for (let run = 0; run < settle; run++)
+      await model.generateBatch(prompts, { maxNewTokens: newTokens, temperature: 0 }).texts();
     const before = model.threadSteps();
     const { tokensPerSecond, cores } = await decode(model);
     if (phase === 'quiet') quietCores.get(key).push(cores);
@@ -194,14 +190,14 @@ try {
   console.log(
     `busy core: ${medianRange(busy.get('default'))} tok/s = ${medianRange(ratios('default'), 2)}× of 1-thread quiet ${medianRange(reference)} tok/s (goal ≥ 0.8×)`,
   );
-  // The measured choice against the pool it chooses from, round by round.
+  // The measured choice against a pool of every core, round by round.
   const paired = (phase, a, b) =>
     medianRange(
       phase.get(a).map((value, round) => value / phase.get(b)[round]),
       2,
     );
   console.log(
-    `adaptive, ${cores} threads / ${cores} threads, same round: quiet ${paired(quiet, `adaptive, ${cores} threads`, `${cores} threads`)}×, busy core ${paired(busy, `adaptive, ${cores} threads`, `${cores} threads`)}×`,
+    `default / ${cores} threads, same round: quiet ${paired(quiet, 'default', `${cores} threads`)}×, busy core ${paired(busy, 'default', `${cores} threads`)}×`,
   );
   const percent = ({ narrow, all }) => `${((100 * narrow) / all).toFixed(0)} %`;
   for (const { key, model } of sessions)

@@ -244,7 +244,7 @@ describe('runner-node', () => {
     ];
     expect(DEFAULT_SPIN_MICROSECONDS).toBe(25);
     // Each load opens the pool and, with 2 cores or more, its one-thread twin ('adaptive').
-    const sessionsPerLoad = availableParallelism() >= 2 ? 2 : 1;
+    const sessionsPerLoad = models[0]!.intraOpThreads === 'adaptive' ? 2 : 1;
     expect(seen.map((options) => options.extra)).toEqual(
       [
         { session: { intra_op: { spin_duration_us: '25' } } },
@@ -280,35 +280,70 @@ describe('runner-node', () => {
       return session;
     };
     const adaptive = await loadModel(wideDir, { createSession });
-    const twoCores = availableParallelism() >= 2;
-    // onnxruntime's pool (no thread count given), then the same graph on one thread.
-    expect(seen).toEqual(twoCores ? [undefined, 1] : [undefined]);
-    expect(adaptive.intraOpThreads).toBe(twoCores ? 'adaptive' : 'default');
+    // Adaptive wherever the machine has 2 cores or more: a pool (a thread per core, or
+    // onnxruntime's own where the kernel does not say), then the same graph on one thread.
+    const twoSessions = adaptive.intraOpThreads === 'adaptive';
+    if (availableParallelism() < 2) expect(twoSessions).toBe(false);
+    if (twoSessions) {
+      expect(seen).toHaveLength(2);
+      expect(seen[0]).not.toBe(1);
+      expect(seen[1]).toBe(1);
+    } else expect(seen).toHaveLength(1);
     const pool = await loadModel(wideDir, { createSession, intraOpThreads: 'default' });
     const single = await loadModel(wideDir, { createSession, intraOpThreads: 1 });
-    const fixed = await loadModel(wideDir, { createSession, intraOpThreads: 2 });
-    expect(seen.slice(twoCores ? 2 : 1)).toEqual([undefined, 1, 2]);
-    expect([pool, single, fixed].map((model) => model.intraOpThreads)).toEqual(['default', 1, 2]);
+    const two = await loadModel(wideDir, { createSession, intraOpThreads: 2 });
+    expect(seen.slice(twoSessions ? 2 : 1)).toEqual([undefined, 1, 2]);
+    expect([pool, single, two].map((model) => model.intraOpThreads)).toEqual(['default', 1, 2]);
     expect(pool.threadSteps()).toBeUndefined();
 
-    // Sampled, so any logit that differed between the sessions would show in the text: the
-    // same 80 tokens a row, batch 1 and 4, whichever session ran which step.
-    const settings = { maxNewTokens: 80, temperature: 1, seed: 9 };
-    for (const batch of [prompts.slice(0, 1), prompts]) {
-      const texts = await Promise.all(
-        [adaptive, pool, single].map((model) => model.generateBatch(batch, settings).texts()),
+    // A pool of two threads and one thread give the same logits, to the bit: a prefill of
+    // 4 rows × 40 tokens and 20 decode steps, whose products onnxruntime splits across both.
+    const T = 40;
+    const batch = 4;
+    let input = {
+      batch,
+      ids: Array.from({ length: batch * T }, (_, i) => (i * 7 + 3) % 30),
+      mask: Array<number>(batch * T).fill(1),
+      positions: Array.from({ length: batch * T }, (_, i) => i % T),
+    };
+    let twoState = null;
+    let singleState = null;
+    for (let step = 0; step < 21; step++) {
+      const twoStep = await two.session.forward(input, twoState);
+      const singleStep = await single.session.forward(input, singleState);
+      expect(Buffer.from(twoStep.logits.buffer).equals(Buffer.from(singleStep.logits.buffer))).toBe(
+        true,
       );
-      expect(texts[0]).toEqual(texts[1]);
-      expect(texts[0]).toEqual(texts[2]);
+      twoState = twoStep.state;
+      singleState = singleStep.state;
+      const past = T + step + 1;
+      input = {
+        batch,
+        ids: Array.from({ length: batch }, (_, row) => (step * 13 + row) % 30),
+        mask: Array<number>(batch * past).fill(1),
+        positions: Array<number>(batch).fill(past - 1),
+      };
     }
-    if (twoCores) {
-      // 2 prefills and 2 × 79 decode steps, and both sessions ran some of them (the first
-      // measurement runs 3 decode steps on each).
+    two.session.release(twoState!);
+    single.session.release(singleState!);
+
+    // So sampled text, which any differing logit would change sooner or later, is the same
+    // 80 tokens a row at batch 1 and 4, whichever session ran which step.
+    const settings = { maxNewTokens: 80, temperature: 1, seed: 9 };
+    for (const rows of [prompts.slice(0, 1), prompts]) {
+      const texts = await Promise.all(
+        [adaptive, pool, single, two].map((model) => model.generateBatch(rows, settings).texts()),
+      );
+      for (const text of texts.slice(1)) expect(text).toEqual(texts[0]);
+    }
+    if (twoSessions) {
+      // 2 prefills (on the pool) and 2 × 79 decode steps; the first measurement ran 3 decode
+      // steps on one thread at each batch size, so both sessions ran some.
       const steps = adaptive.threadSteps()!;
       expect(steps.wide + steps.narrow).toBe(2 + 2 * 79);
       expect(Math.min(steps.wide, steps.narrow)).toBeGreaterThanOrEqual(3);
     }
-    await Promise.all([adaptive, pool, single, fixed].map((model) => model.dispose()));
+    await Promise.all([adaptive, pool, single, two].map((model) => model.dispose()));
     expect(released).toBe(seen.length);
 
     for (const bad of [0, -1, 2.5, 2000, 'auto'])
@@ -320,7 +355,9 @@ describe('runner-node', () => {
   });
 
   it('runs on the pool alone, with a warning, when the one-thread session cannot be made', async () => {
-    if (availableParallelism() < 2) return; // one core: no second session is ever made
+    const probe = await loadModel(exportDir);
+    await probe.dispose();
+    if (probe.intraOpThreads !== 'adaptive') return; // one core: no second session is made
     const warnings: string[] = [];
     const loaded = await loadModel(exportDir, {
       onWarning: (warning) => warnings.push(warning),
@@ -329,10 +366,11 @@ describe('runner-node', () => {
           ? Promise.reject(new Error('std::bad_alloc'))
           : ort.InferenceSession.create(model, options),
     });
-    expect(loaded.intraOpThreads).toBe('default');
+    expect(loaded.intraOpThreads).not.toBe('adaptive');
+    expect(loaded.threadSteps()).toBeUndefined();
     expect(warnings).toEqual([
       expect.stringMatching(
-        /onnx\/model\.onnx could not be created \(std::bad_alloc\); every step runs on onnxruntime's pool$/,
+        /onnx\/model\.onnx could not be created \(std::bad_alloc\); every step runs on the pool$/,
       ),
     ]);
     expect(await loaded.generate('a', { maxNewTokens: 5, seed: 1 }).text()).toHaveLength(5);
@@ -349,8 +387,22 @@ describe('runner-node', () => {
         ort.InferenceSession.create(model, { ...options, executionProviders: ['cpu'] }),
     });
     expect(loaded.device).toBe('cuda');
+    expect(loaded.intraOpThreads).toBe('default');
     expect(warnings).toEqual([]);
     await loaded.dispose();
+    // Adaptive threading is the CPU's: asked for on CUDA, it says so and runs one session.
+    const asked = await loadModel(exportDir, {
+      device: 'cuda',
+      intraOpThreads: 'adaptive',
+      onWarning: (w) => warnings.push(w),
+      createSession: (model, options) =>
+        ort.InferenceSession.create(model, { ...options, executionProviders: ['cpu'] }),
+    });
+    expect(asked.intraOpThreads).toBe('default');
+    expect(warnings).toEqual([
+      "intraOpThreads 'adaptive' is for the CPU; on cuda onnxruntime's own threading runs",
+    ]);
+    await asked.dispose();
   });
 
   it('explains bad exports: missing or truncated model, another manifest version, a mismatched vocab', async () => {

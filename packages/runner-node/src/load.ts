@@ -31,6 +31,7 @@ import {
 } from '@minigpt/runtime';
 import { tokenizerFromJSON, type Tokenizer } from '@minigpt/tokenizer';
 import * as ort from 'onnxruntime-node';
+import { physicalCoreCount } from './cores.js';
 import { ThreadChoice, type ThreadChoiceCounts, type ThreadLane } from './thread-choice.js';
 
 export type { ModelDtype, ThreadChoiceCounts };
@@ -57,11 +58,12 @@ export interface LoadModelOptions {
   /**
    * Threads for one operator on CPU. A number fixes the pool's size; 'default' is
    * onnxruntime's pool (a thread per physical core, as onnxruntime counts them). 'adaptive'
-   * opens the model twice, with onnxruntime's pool and with one thread, and runs each decode
-   * step on the one that measured faster for its batch size, measuring again every so often
-   * and as soon as steps slow down (another process took a core): README, "Threads". The
-   * default is 'adaptive' on CPU for a model file up to {@link ADAPTIVE_MAX_MODEL_BYTES} on a
-   * machine of 2 or more cores, else 'default'.
+   * opens the model twice, with a pool of a thread per core (as the Linux kernel counts them;
+   * onnxruntime's pool elsewhere) and with one thread, and runs each decode step on the one
+   * that measured faster for its batch size, measuring again every so often and as soon as
+   * steps slow down (another process took a core): README, "Threads". The default is
+   * 'adaptive' on CPU for a model file up to {@link ADAPTIVE_MAX_MODEL_BYTES} on a machine of
+   * 2 or more cores, else 'default'.
    */
   readonly intraOpThreads?: number | 'adaptive' | 'default';
   /**
@@ -148,7 +150,8 @@ export interface LoadedModel {
   readonly dtype: ModelDtype;
   /**
    * How operators are threaded on CPU: 'adaptive' (two sessions, ThreadChoice), a fixed
-   * count, or 'default' (onnxruntime's pool; and on CUDA).
+   * count (given, or the adaptive pool's when its one-thread twin could not be made), or
+   * 'default' (onnxruntime's pool; and on CUDA).
    */
   readonly intraOpThreads: number | 'adaptive' | 'default';
   /** With 'adaptive': the steps run so far on the pool ('wide') and on one thread ('narrow'). */
@@ -209,6 +212,24 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
 
   const requested = options.device ?? 'cpu';
   let device: Device = requested;
+  // Adaptive threading: a pool of a thread per core (as the kernel counts cores, where it
+  // says; else onnxruntime's own pool) beside a one-thread session. Only on the CPU asked for:
+  // a CUDA request that falls back runs on onnxruntime's pool, as before.
+  const kernelCores = physicalCoreCount();
+  const poolThreads =
+    kernelCores === undefined ? undefined : Math.min(kernelCores, availableParallelism());
+  const adaptiveAsked =
+    threads === 'adaptive' || (threads === undefined && size <= ADAPTIVE_MAX_MODEL_BYTES);
+  const adaptive =
+    requested === 'cpu' && adaptiveAsked && (poolThreads ?? availableParallelism()) >= 2;
+  if (threads === 'adaptive' && !adaptive)
+    options.onWarning?.(
+      requested === 'cpu'
+        ? `intraOpThreads 'adaptive': this machine has one core, so every step runs on one thread`
+        : `intraOpThreads 'adaptive' is for the CPU; on ${requested} onnxruntime's own threading runs`,
+    );
+  const poolOptions: ort.InferenceSession.SessionOptions =
+    adaptive && poolThreads !== undefined ? { intraOpNumThreads: poolThreads } : {};
   let ortSession: ort.InferenceSession;
   // Two loggers: the process's (provider libraries that fail to load, such as CUDA's) and
   // each session's (graph warnings).
@@ -242,7 +263,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       modelPath,
     );
   try {
-    ortSession = await open(requested);
+    ortSession = await open(requested, poolOptions);
   } catch (error) {
     if (error instanceof MinigptError) throw error;
     if (requested === 'cuda') {
@@ -267,11 +288,6 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     await ortSession.release();
     throw error;
   }
-  // On the CPU asked for: a CUDA request that fell back runs as before, on the pool.
-  const adaptive =
-    requested === 'cpu' &&
-    availableParallelism() >= 2 &&
-    (threads === 'adaptive' || (threads === undefined && size <= ADAPTIVE_MAX_MODEL_BYTES));
   // The same graph on one thread. It loaded once already, so a failure here is not the
   // file's (memory, most likely): the model still runs, on the pool alone.
   let narrowSession: ort.InferenceSession | undefined;
@@ -280,7 +296,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       narrowSession = await open('cpu', { intraOpNumThreads: 1 });
     } catch (error) {
       options.onWarning?.(
-        `a second, one-thread session of ${modelPath} could not be created (${firstLine(error)}); every step runs on onnxruntime's pool`,
+        `a second, one-thread session of ${modelPath} could not be created (${firstLine(error)}); every step runs on the pool`,
       );
     }
   }
@@ -315,15 +331,20 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     session,
     device,
     dtype,
-    intraOpThreads: choice ? 'adaptive' : typeof threads === 'number' ? threads : 'default',
+    intraOpThreads: choice
+      ? 'adaptive'
+      : typeof threads === 'number'
+        ? threads
+        : (poolOptions.intraOpNumThreads ?? 'default'),
     threadSteps: () => choice?.counts(),
     generate: (prompt, generationOptions) =>
       generate(session, tokenizer, prompt, generationOptions),
     generateBatch: (prompts, generationOptions) =>
       generateBatch(session, tokenizer, prompts, generationOptions),
     dispose: async () => {
-      await ortSession.release();
-      await narrowSession?.release();
+      // Both, even when the first fails; then its error.
+      const released = await Promise.allSettled([ortSession.release(), narrowSession?.release()]);
+      for (const result of released) if (result.status === 'rejected') throw result.reason;
     },
   };
 }

@@ -53,7 +53,7 @@ export function generateCommand(): Command {
     )
     .option(
       '--threads <n>',
-      "threads per operator on CPU: a number, default (onnxruntime's, one per core) or adaptive (one per core or one, whichever measures faster as it runs; the default for a model file up to 256 MB)",
+      "threads per operator on CPU: a number, default (onnxruntime's pool) or adaptive (a thread per core or one, whichever measures faster as it runs; the default for a model file up to 256 MiB)",
       intraOpThreads,
     )
     .option(
