@@ -21,8 +21,9 @@
 // round to round; the check is the busy-core speed of the default session over the quiet
 // 1-thread speed of the same round (goal ≥ 0.8×). With --settle=N (default 2) each session runs
 // N untimed generations after each change of load before its timed ones: load does not come
-// and go every few hundred steps, and the adaptive default needs up to 128 decode steps to
-// follow a change (runner-node's README, "Threads"). Quiet, it also prints the cores each
+// and go every few hundred steps, and the adaptive default follows a core getting busy at
+// once but one getting free only at its next measurement, 128 or more decode steps later
+// (runner-node's README, "Threads"). Quiet, it also prints the cores each
 // session kept busy (the process's CPU time over wall time). Figures are medians (min–max)
 // over rounds.
 //   - with --spins=5,10,…: a session per bound, `spinning: N` (idle threads spin N µs).

@@ -4,9 +4,9 @@
 // Why two: onnxruntime splits every operator of a step evenly across its pool and waits for
 // the slowest share. How much that gains depends on the machine, the model, the batch and
 // the load, and can be a loss: on one 2-core Zen 5 host a pool of 2 threads decoded the
-// seed-size model in int8 at batch 1 at 0.68× of one thread's speed and gained at most 1.1×
-// anywhere (float32), while on another host of that family the pool was 1.2× faster at
-// batch 16. With another process keeping a core busy (a browser, a build) the share
+// seed-size model in int8 at batch 1 at 0.63–0.69× of one thread's speed and gained at most
+// 1.1–1.2× anywhere (float32), while on another host of that family the pool was 1.2× faster
+// at batch 16. With another process keeping a core busy (a browser, a build) the share
 // on that core runs late and holds up every operator: the pool then fell to half the speed
 // of one quiet thread. So the choice is measured, per batch size: the two sessions' decode
 // steps are timed side by side, the pool runs only where it is clearly faster (a pool as fast
@@ -22,8 +22,7 @@ export type ThreadLane = 'wide' | 'narrow';
 
 /**
  * Decode steps from a choice to its next measurement: PROBE_INTERVAL after the first
- * measurement, a switch or a slowdown, then doubling each time the choice holds, up to
- * MAX_PROBE_INTERVAL.
+ * measurement or a switch, then doubling each time the choice holds, up to MAX_PROBE_INTERVAL.
  */
 const PROBE_INTERVAL = 128;
 const MAX_PROBE_INTERVAL = 1024;
@@ -157,9 +156,11 @@ export class ThreadChoice {
     state.lane = winner;
     state.recent = [];
     state.reference = mean(held ? probe.incumbent : probe.challenger);
-    // A slowdown also measures again soon after, in case the load passes.
+    // A switch (load came or went) measures again soon after, in case it passes; a choice
+    // that holds waits longer each time, slowdowns included (a core kept busy for minutes
+    // would otherwise have the pool measured every 128 steps at its slowest).
     state.interval =
-      held && probe.cause === 'interval'
+      held && probe.cause !== 'first'
         ? Math.min(state.interval * 2, MAX_PROBE_INTERVAL)
         : PROBE_INTERVAL;
   }
