@@ -1,6 +1,6 @@
 // Argument parsers shared by the commands: each turns a string into a checked number or
 // says what was expected (commander prints it with the option's name).
-import { MAX_SPIN_MICROSECONDS } from '@minigpt/runner-node';
+import { MAX_INTRA_OP_THREADS, MAX_SPIN_MICROSECONDS } from '@minigpt/runner-node';
 import { InvalidArgumentError } from 'commander';
 
 function parsed(value: string, ok: (n: number) => boolean, expected: string): number {
@@ -23,8 +23,8 @@ export const intraOpThreads = (value: string): number | 'adaptive' | 'default' =
   if (value === 'adaptive' || value === 'default') return value;
   return parsed(
     value,
-    (n) => Number.isInteger(n) && n >= 1 && n <= 1024,
-    'adaptive, default, or a whole number of threads from 1 to 1024',
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_INTRA_OP_THREADS,
+    `adaptive, default, or a whole number of threads from 1 to ${MAX_INTRA_OP_THREADS}`,
   );
 };
 

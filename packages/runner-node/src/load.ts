@@ -105,14 +105,17 @@ export const MAX_SPIN_MICROSECONDS = 1_000_000;
  */
 export const ADAPTIVE_MAX_MODEL_BYTES = 256 * 1024 * 1024;
 
+/** The most intra-op threads `intraOpThreads` takes. */
+export const MAX_INTRA_OP_THREADS = 1024;
+
 /** loadModel's intraOpThreads, checked: a whole number of threads, 'adaptive' or 'default'. */
 function intraOpThreadsOption(
   threads: number | 'adaptive' | 'default' | undefined,
 ): number | 'adaptive' | 'default' | undefined {
   if (threads === undefined || threads === 'adaptive' || threads === 'default') return threads;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_INTRA_OP_THREADS)
     throw new RangeError(
-      `loadModel: intraOpThreads must be 'adaptive', 'default' or a whole number of threads from 1 to 1024, not ${String(threads)}`,
+      `loadModel: intraOpThreads must be 'adaptive', 'default' or a whole number of threads from 1 to ${MAX_INTRA_OP_THREADS}, not ${String(threads)}`,
     );
   return threads;
 }
@@ -215,11 +218,12 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   // Adaptive threading: a pool of a thread per core (as the kernel counts cores, where it
   // says; else onnxruntime's own pool) beside a one-thread session. Only on the CPU asked for:
   // a CUDA request that falls back runs on onnxruntime's pool, as before.
-  const kernelCores = physicalCoreCount();
-  const poolThreads =
-    kernelCores === undefined ? undefined : Math.min(kernelCores, availableParallelism());
   const adaptiveAsked =
     threads === 'adaptive' || (threads === undefined && size <= ADAPTIVE_MAX_MODEL_BYTES);
+  // sysfs is read only where the pool it sizes can be made.
+  const kernelCores = requested === 'cpu' && adaptiveAsked ? physicalCoreCount() : undefined;
+  const poolThreads =
+    kernelCores === undefined ? undefined : Math.min(kernelCores, availableParallelism());
   const adaptive =
     requested === 'cpu' && adaptiveAsked && (poolThreads ?? availableParallelism()) >= 2;
   if (threads === 'adaptive' && !adaptive)
