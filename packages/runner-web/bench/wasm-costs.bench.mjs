@@ -6,7 +6,9 @@
 //      reads the caller's buffer.
 //   2. the 24 weight products of a seed-size decode step, float32 against int8 weights
 //      (DynamicQuantizeLinear → MatMulInteger, as `minigpt export --quantize int8`), at
-//      batch 1 and 16.
+//      batch 1 and 16; and the same products through onnxruntime's com.microsoft MatMulNBits
+//      with 8-bit weights, the other int8 form onnxruntime has, to see whether either runtime
+//      runs it faster than MatMulInteger.
 // The graphs come from bench/wasm_cost_graphs.py (Debian's python3-onnx; MINIGPT_PYTHON
 // overrides the interpreter). wasm runs on 2 threads (the web demo's setting), native on
 // onnxruntime's default. Figures: ms per run, median (min–max) over rounds of 30 runs, the
@@ -31,6 +33,7 @@ web.env.wasm.numThreads = 2;
 const RUNS = 30;
 const PAST = 96;
 const [LAYERS, HEADS, HEAD_SIZE, WIDTH] = [6, 8, 32, 256];
+const PRODUCT_FORMS = ['fp32', 'int8', 'nbits8'];
 
 const summary = (values) => medianRange(values, 2);
 
@@ -51,12 +54,14 @@ try {
       ...(runtime === 'wasm' ? { executionProviders: ['wasm'] } : {}),
     });
   const configurations = [];
+  const agreement = [];
   for (const runtime of ['wasm', 'native']) {
     const { Tensor } = runtimes[runtime];
     const feed = await sessionOf(runtime, 'feed.onnx');
     const products = {
       fp32: await sessionOf(runtime, 'products_fp32.onnx'),
       int8: await sessionOf(runtime, 'products_int8.onnx'),
+      nbits8: await sessionOf(runtime, 'products_nbits8.onnx'),
     };
     for (const batch of [1, 16]) {
       const cacheFeeds = {};
@@ -77,7 +82,25 @@ try {
         Float32Array.from({ length: batch * WIDTH }, (_, i) => Math.sin(i)),
         [batch, 1, WIDTH],
       );
-      for (const dtype of ['fp32', 'int8'])
+      // The three forms compute the same products up to quantization: a form that did not (a
+      // layout mistake) would be timing something else.
+      const outputs = {};
+      for (const dtype of PRODUCT_FORMS)
+        outputs[dtype] = Object.values(await products[dtype].run({ x }))[0].data;
+      const scale = Math.max(...outputs.fp32.map(Math.abs));
+      for (const dtype of ['int8', 'nbits8']) {
+        const difference = Math.max(
+          ...outputs[dtype].map((value, i) => Math.abs(value - outputs.fp32[i])),
+        );
+        agreement.push(
+          `${runtime}, batch ${batch}: ${dtype} products against float32, max |difference| ${difference.toFixed(3)} (max |float32| ${scale.toFixed(3)})`,
+        );
+        if (!(difference < 0.2 * scale))
+          throw new Error(
+            `${runtime} ${dtype} products disagree with float32: ${agreement.at(-1)}`,
+          );
+      }
+      for (const dtype of PRODUCT_FORMS)
         configurations.push({
           label: `${runtime}, weight products ${dtype}, batch ${batch}`,
           run: () => products[dtype].run({ x }),
@@ -106,9 +129,11 @@ try {
   );
   for (const batch of [1, 16])
     for (const runtime of ['wasm', 'native'])
-      console.log(
-        `${runtime}, batch ${batch}: int8 / fp32 time ${ratio(`${runtime}, weight products int8, batch ${batch}`, `${runtime}, weight products fp32, batch ${batch}`)}`,
-      );
+      for (const dtype of ['int8', 'nbits8'])
+        console.log(
+          `${runtime}, batch ${batch}: ${dtype} / fp32 time ${ratio(`${runtime}, weight products ${dtype}, batch ${batch}`, `${runtime}, weight products fp32, batch ${batch}`)}`,
+        );
+  for (const line of agreement) console.log(line);
   console.log(`at the end: ${loadAverage()}`);
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -10,6 +10,11 @@
   (1024 × 256)) on x (B, 1, 256), chained; float32 MatMul, or int8 weights (7-bit symmetric
   per column, as `minigpt export --quantize int8` writes them) through DynamicQuantizeLinear
   → MatMulInteger → Cast → Mul, the four nodes onnxruntime fuses into DynamicQuantizeMatMul.
+- products_nbits8.onnx: the same products through onnxruntime's `com.microsoft` MatMulNBits
+  with 8-bit weights (uint8, zero point 128, a scale per block of 32 along K, as onnxruntime's
+  own block quantizer writes them; accuracy_level 4, int8 compute where a kernel has it): the
+  other int8 form onnxruntime offers, whose weights are packed once at load where it has a
+  kernel for them.
 Random weights (seeded): speed only.
 """
 
@@ -23,7 +28,9 @@ LAYERS, HEADS, HEAD_SIZE, WIDTH = 6, 8, 32, 256
 
 
 def save(graph, path):
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
@@ -42,12 +49,37 @@ def feed_graph():
     return helper.make_graph(nodes, "feed", inputs, outputs)
 
 
-def products_graph(quantized, rng):
+NBITS_BLOCK = 32
+
+
+def products_graph(form, rng):
+    """form: "fp32", "int8" (MatMulInteger) or "nbits8" (MatMulNBits)."""
     nodes, initializers = [], []
 
     def product(x, name, rows, columns):
         weight = (rng.standard_normal((rows, columns)) * 0.05).astype(np.float32)
-        if not quantized:
+        if form == "nbits8":
+            blocks = rows // NBITS_BLOCK
+            by_block = weight.T.reshape(columns, blocks, NBITS_BLOCK)  # (N, K / block, block)
+            scale = np.abs(by_block).max(axis=2) / 127  # (N, K / block)
+            codes = np.round(by_block / scale[:, :, None]).astype(np.int32) + 128
+            initializers.append(numpy_helper.from_array(codes.astype(np.uint8), f"{name}.uint8"))
+            initializers.append(numpy_helper.from_array(scale.astype(np.float32).reshape(-1), f"{name}.scale"))
+            nodes.append(
+                helper.make_node(
+                    "MatMulNBits",
+                    [x, f"{name}.uint8", f"{name}.scale"],
+                    [f"{name}.out"],
+                    domain="com.microsoft",
+                    K=rows,
+                    N=columns,
+                    bits=8,
+                    block_size=NBITS_BLOCK,
+                    accuracy_level=4,
+                )
+            )
+            return f"{name}.out"
+        if form == "fp32":
             initializers.append(numpy_helper.from_array(weight, name))
             nodes.append(helper.make_node("MatMul", [x, name], [f"{name}.out"]))
             return f"{name}.out"
@@ -82,5 +114,6 @@ def products_graph(quantized, rng):
 if __name__ == "__main__":
     out = sys.argv[1]
     save(feed_graph(), f"{out}/feed.onnx")
-    save(products_graph(False, np.random.default_rng(1)), f"{out}/products_fp32.onnx")
-    save(products_graph(True, np.random.default_rng(1)), f"{out}/products_int8.onnx")
+    save(products_graph("fp32", np.random.default_rng(1)), f"{out}/products_fp32.onnx")
+    save(products_graph("int8", np.random.default_rng(1)), f"{out}/products_int8.onnx")
+    save(products_graph("nbits8", np.random.default_rng(1)), f"{out}/products_nbits8.onnx")
