@@ -3,7 +3,7 @@
 // (random weights): the published graph with present written into preallocated ping-pong
 // buffers ('write-present'), and the graph as runner-node loads it, each step's rows declared
 // in present's place and written into the cache in place ('rows-in-place', cacheRowsModel).
-// Three measurements (and a part 2b):
+// Four measurements (and a part 2b):
 //   1. onnxruntime's profiler (SessionOptions.enableProfiling): per-operator kernel time per
 //      step, the sum of the kernels against the whole model_run and against session.run as
 //      JS sees it, through @minigpt/runtime's decoder. 8-token prefill, 20 warm-up steps, then
@@ -17,7 +17,10 @@
 //      1, 4 and 16, 100 new tokens, greedy, interleaved rounds, and the µs per step spent
 //      outside session.run; and 'rows-in-place' with the published graph's past-attention Ifs
 //      kept, against cacheRowsModel's inlined ones.
-// The profiler's own bookkeeping inflates (1); (2) and (3) run without it. Each is a median
+//   4. One decode step at cache lengths 0, 32, 64, 96, batch 1 against 16, on the rows-in-place
+//      graph: what attention over the cache adds to a step as the cache grows, and batch 16's
+//      tokens/s over batch 1's at each length.
+// The profiler's own bookkeeping inflates (1); (2), (3) and (4) run without it. Each is a median
 // (min – max) over rounds where it says so.
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
 import {
@@ -412,6 +415,61 @@ try {
       );
     }
   await Promise.all(sessions.map((session) => session.release()));
+
+  // 4. One decode step against the cache's length, batch 1 and 16: how much of batch 16's step
+  // is attention over the cache (its growth with the length) and how much is not (its time at
+  // an empty cache: the weight products and the rest). Batch 16's tokens/s over batch 1's at
+  // each length is 16 × (batch 1's step) / (batch 16's step), paired within a round.
+  const capacities = [0, 32, 64, 96]; // the capacities a 'rows-in-place' cache takes (GROWTH_SLOTS)
+  console.log('');
+  console.log(
+    `4. one decode step (T = 1) against the cache's length, rows-in-place graph, ms, median (min – max) of ${rounds} rounds of 30 steps each; batch 16's tokens/s over batch 1's, paired`,
+  );
+  console.log('');
+  console.log(`| graph | batch | ${capacities.map((slots) => `cache ${slots}`).join(' | ')} |`);
+  console.log(`| --- | --- | ${capacities.map(() => '---').join(' | ')} |`);
+  for (const dtype of ['fp32', 'int8']) {
+    const session = await ort.InferenceSession.create(
+      graphBytes[`${dtype} rows-in-place`],
+      sessionOptions,
+    );
+    const fetches = ['logits', CACHE_ROWS_OUTPUT];
+    const configurations = [];
+    for (const batch of [1, 16])
+      for (const capacity of capacities) {
+        const feeds = baseFeeds(batch, 1, capacity);
+        for (const name of names)
+          feeds[name.input] = view(
+            new Float32Array(batch * nHead * capacity * headSize),
+            batch,
+            capacity,
+          );
+        configurations.push({ batch, capacity, feeds, ms: [] });
+      }
+    for (let round = -1; round < rounds; round++)
+      for (const configuration of round % 2 ? [...configurations].reverse() : configurations) {
+        const ms = await msPerStep(session, configuration.feeds, fetches);
+        if (round >= 0) configuration.ms.push(ms);
+      }
+    const at = (batch, capacity) =>
+      configurations.find((c) => c.batch === batch && c.capacity === capacity).ms;
+    for (const batch of [1, 16])
+      console.log(
+        `| ${dtype} | ${batch} | ${capacities.map((capacity) => medianRange(at(batch, capacity), 3)).join(' | ')} |`,
+      );
+    console.log(
+      `| ${dtype} | 16 / 1, tokens/s | ${capacities
+        .map(
+          (capacity) =>
+            `${medianRange(
+              at(1, capacity).map((ms, round) => (16 * ms) / at(16, capacity)[round]),
+              2,
+            )}×`,
+        )
+        .join(' | ')} |`,
+    );
+    await session.release();
+  }
   console.log('');
   console.log(
     `at the end: ${loadAverage()} (${cpus().length} cores; above ${cpus().length} other work was running)`,
