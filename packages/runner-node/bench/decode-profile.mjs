@@ -25,6 +25,7 @@
 // Usage: node bench/decode-profile.mjs [--steps=N] [--rounds=N] [--threads=N]
 import {
   CACHE_ROWS_OUTPUT,
+  GROWTH_SLOTS,
   cacheNames,
   cacheRowsModel,
   createOnnxDecoder,
@@ -104,7 +105,7 @@ try {
       ? { [manifest.inputs.numLogitsToKeep]: new ort.Tensor('int64', BigInt64Array.of(1n), []) } // ()
       : {}),
   });
-  /** ms per `session.run` over 30 runs of the same feeds (parts 2 and 2b). */
+  /** ms per `session.run` over 30 runs of the same feeds (parts 2, 2b and 4). */
   const msPerStep = async (session, feeds, fetches) => {
     const begin = performance.now();
     for (let i = 0; i < 30; i++) await session.run(feeds, fetches);
@@ -118,6 +119,17 @@ try {
       length,
       headSize,
     ]);
+  /** Feeds for one decode step (T = 1) over a zeroed cache of `capacity` slots (parts 2b, 4). */
+  const zeroCacheFeeds = (batch, capacity) => {
+    const feeds = baseFeeds(batch, 1, capacity);
+    for (const name of names)
+      feeds[name.input] = view(
+        new Float32Array(batch * nHead * capacity * headSize),
+        batch,
+        capacity,
+      );
+    return feeds;
+  };
 
   // The two graphs of each file: as published, with present written into preallocated
   // ping-pong buffers ('write-present'), and as runner-node loads it, the rows declared in
@@ -292,13 +304,7 @@ try {
     );
     for (const batch of [1, 16]) {
       const capacity = 96;
-      const feeds = baseFeeds(batch, 1, capacity);
-      for (const name of names)
-        feeds[name.input] = view(
-          new Float32Array(batch * nHead * capacity * headSize),
-          batch,
-          capacity,
-        );
+      const feeds = zeroCacheFeeds(batch, capacity);
       const separate = ['logits', ...names.map((name) => name.added)];
       const packed = ['logits', CACHE_ROWS_OUTPUT];
       const time = (fetches) => msPerStep(session, feeds, fetches);
@@ -420,7 +426,8 @@ try {
   // is attention over the cache (its growth with the length) and how much is not (its time at
   // an empty cache: the weight products and the rest). Batch 16's tokens/s over batch 1's at
   // each length is 16 × (batch 1's step) / (batch 16's step), paired within a round.
-  const capacities = [0, 32, 64, 96]; // the capacities a 'rows-in-place' cache takes (GROWTH_SLOTS)
+  // The capacities a 'rows-in-place' cache takes on the way to block 128: whole GROWTH_SLOTS.
+  const capacities = [0, 1, 2, 3].map((growths) => growths * GROWTH_SLOTS);
   console.log('');
   console.log(
     `4. one decode step (T = 1) against the cache's length, rows-in-place graph, ms, median (min – max) of ${rounds} rounds of 30 steps each; batch 16's tokens/s over batch 1's, paired`,
@@ -436,16 +443,8 @@ try {
     const fetches = ['logits', CACHE_ROWS_OUTPUT];
     const configurations = [];
     for (const batch of [1, 16])
-      for (const capacity of capacities) {
-        const feeds = baseFeeds(batch, 1, capacity);
-        for (const name of names)
-          feeds[name.input] = view(
-            new Float32Array(batch * nHead * capacity * headSize),
-            batch,
-            capacity,
-          );
-        configurations.push({ batch, capacity, feeds, ms: [] });
-      }
+      for (const capacity of capacities)
+        configurations.push({ batch, capacity, feeds: zeroCacheFeeds(batch, capacity), ms: [] });
     for (let round = -1; round < rounds; round++)
       for (const configuration of round % 2 ? [...configurations].reverse() : configurations) {
         const ms = await msPerStep(session, configuration.feeds, fetches);
