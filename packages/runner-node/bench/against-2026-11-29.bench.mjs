@@ -264,7 +264,13 @@ function buildBaseline(repoRoot, root) {
   const tar = spawnSync('tar', ['-x', '-C', root], { input: archive.stdout });
   if (tar.status !== 0) throw new Error(`unpacking the baseline failed: ${tar.stderr}`);
   const { packageManager } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const env = { ...process.env, CI: 'true', ONNXRUNTIME_NODE_INSTALL: 'skip' };
+  const env = {
+    ...process.env,
+    CI: 'true',
+    ONNXRUNTIME_NODE_INSTALL: 'skip',
+    TURBO_TELEMETRY_DISABLED: '1',
+    DO_NOT_TRACK: '1',
+  };
   const step = (command, commandArgs) => {
     const result = spawnSync(command, commandArgs, { cwd: root, env, stdio: 'inherit' });
     if (result.status !== 0) {
