@@ -108,7 +108,7 @@ async function main() {
 
     const serve = async (runnerIndex, models) => {
       const child = fork(fileURLToPath(import.meta.url), [`--serve=${runnerIndex}`], {
-        cwd: dirname(dirname(dirname(runnerIndex))),
+        cwd: dirname(dirname(runnerIndex)),
         stdio: 'inherit',
       });
       children.push(child);
@@ -119,18 +119,23 @@ async function main() {
         if (waiter) waiter(message);
         else replies.push(message);
       });
+      // A child that dies (its error is on stderr) answers every wait, now or later, with 'exit'.
+      let exited;
       child.on('exit', (code) => {
-        for (const waiter of waiters.splice(0)) waiter({ type: 'exit', code });
+        exited = { type: 'exit', code };
+        for (const waiter of waiters.splice(0)) waiter(exited);
       });
       const next = () =>
         new Promise((resolve) => {
-          const reply = replies.shift();
+          const reply = replies.shift() ?? exited;
           if (reply) resolve(reply);
           else waiters.push(resolve);
         });
       const expect = async (type) => {
         const reply = await next();
-        if (reply.type !== type) throw new Error(`bench child ${runnerIndex}: ${reply.type}`);
+        if (reply.type !== type) {
+          throw new Error(`bench child ${runnerIndex}: expected '${type}', got '${reply.type}'`);
+        }
         return reply;
       };
       await expect('ready');
