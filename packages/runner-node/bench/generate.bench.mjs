@@ -24,7 +24,13 @@
 //          [--no-pytorch]
 // The model is built and exported in a child process, so TensorFlow.js and the exporter are not
 // loaded in the process that measures (as in an app that only runs exported models).
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import {
+  cpuName,
+  loadAverage,
+  median,
+  medianRange,
+  ratioAgainstGoal,
+} from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -407,13 +413,11 @@ try {
     );
   }
 
-  const goal = (ratio, target) =>
-    `${medianRange(ratio, 2)}× [goal ≥ ${target}×: ${median(ratio) >= target ? 'met' : 'MISSED'} at the median, ${ratio.filter((r) => r >= target).length} of ${ratio.length} rounds]`;
   console.log('');
   console.log('ratios within a round, median (min – max):');
   for (const dtype of ['fp32', 'q8']) {
     console.log(
-      `  batch 16 / batch 1, ${dtype}: ${goal(ratios(`ours ${dtype} b16`, `ours ${dtype} b1`), 4)}`,
+      `  batch 16 / batch 1, ${dtype}: ${ratioAgainstGoal(ratios(`ours ${dtype} b16`, `ours ${dtype} b1`), 4)}`,
     );
     console.log(
       `  batch 4 / batch 1, ${dtype}: ${medianRange(ratios(`ours ${dtype} b4`, `ours ${dtype} b1`), 2)}×`,
@@ -422,7 +426,7 @@ try {
   for (const batch of [1, 4, 16]) {
     const ratio = ratios(`ours q8 b${batch}`, `ours fp32 b${batch}`);
     console.log(
-      `  int8 / fp32, batch ${batch}: ${batch === 1 ? goal(ratio, 1.3) : `${medianRange(ratio, 2)}×`}`,
+      `  int8 / fp32, batch ${batch}: ${batch === 1 ? ratioAgainstGoal(ratio, 1.3) : `${medianRange(ratio, 2)}×`}`,
     );
   }
   for (const dtype of ['fp32', 'q8']) {
@@ -460,7 +464,9 @@ try {
     for (const key of ['ours fp32 b1', 'fused fp32 b1', 'ours q8 b1', 'fused q8 b1']) {
       // Every round of ours against PyTorch's median at its best thread count.
       const ratio = rates(key).map((rate) => rate / median(best));
-      console.log(`  ${key.replace('ours', 'standard')} / PyTorch best: ${goal(ratio, 6)}`);
+      console.log(
+        `  ${key.replace('ours', 'standard')} / PyTorch best: ${ratioAgainstGoal(ratio, 6)}`,
+      );
     }
     const ours = lastRun.get('ours fp32 b1').tokens;
     const same = ours.length === pytorch.ids.length && ours.every((id, i) => id === pytorch.ids[i]);

@@ -13,6 +13,12 @@ export declare function medianRange(
   format?: number | ((value: number) => string),
 ): string;
 
+/**
+ * Ratios taken within rounds against a goal of at least `target`: "1.37 (0.84 – 2.05)× [goal
+ * ≥ 2×: MISSED at the median, 1 of 15 rounds]".
+ */
+export declare function ratioAgainstGoal(ratios: readonly number[], target: number): string;
+
 /** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes). */
 export declare function loadAverage(): string;
 

@@ -44,6 +44,16 @@ export function medianRange(values, format = 0) {
   return `${write(median(values))} (${write(Math.min(...values))} – ${write(Math.max(...values))})`;
 }
 
+/**
+ * Ratios taken within rounds against a goal of at least `target`: "1.37 (0.84 – 2.05)× [goal
+ * ≥ 2×: MISSED at the median, 1 of 15 rounds]", so a goal met only in some rounds says so.
+ */
+export function ratioAgainstGoal(ratios, target) {
+  const met = median(ratios) >= target ? 'met' : 'MISSED';
+  const rounds = ratios.filter((ratio) => ratio >= target).length;
+  return `${medianRange(ratios, 2)}× [goal ≥ ${target}×: ${met} at the median, ${rounds} of ${ratios.length} rounds]`;
+}
+
 /** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes), for a bench's header and footer. */
 export function loadAverage() {
   return `load average ${loadavg()

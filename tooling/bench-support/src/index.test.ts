@@ -1,6 +1,13 @@
 import { cpus } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { cpuName, describeCpu, loadAverage, median, medianRange } from './index.js';
+import {
+  cpuName,
+  describeCpu,
+  loadAverage,
+  median,
+  medianRange,
+  ratioAgainstGoal,
+} from './index.js';
 
 describe('bench summaries', () => {
   it('median: the middle value, or the mean of the middle two; the input left as it was', () => {
@@ -18,6 +25,15 @@ describe('bench summaries', () => {
     expect(medianRange([2.5, 1.25, 4])).toBe('3 (1 – 4)');
     expect(medianRange([2.5, 1.25, 4], 2)).toBe('2.50 (1.25 – 4.00)');
     expect(medianRange([1200, 900], (value) => `${value / 100}`)).toBe('10.5 (9 – 12)');
+  });
+
+  it('ratioAgainstGoal says whether the median meets the goal and in how many rounds', () => {
+    expect(ratioAgainstGoal([1.5, 2.5, 1.9], 2)).toBe(
+      '1.90 (1.50 – 2.50)× [goal ≥ 2×: MISSED at the median, 1 of 3 rounds]',
+    );
+    expect(ratioAgainstGoal([4, 4.2, 3.9, 5], 4)).toBe(
+      '4.10 (3.90 – 5.00)× [goal ≥ 4×: met at the median, 3 of 4 rounds]',
+    );
   });
 
   it('loadAverage names the three load averages', () => {
