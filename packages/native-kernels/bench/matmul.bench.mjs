@@ -1,11 +1,15 @@
 // Benchmark: the matMuls of a `seed` train pass (32 rows × 128 tokens, C 256), tfjs's wasm
-// kernel against the native one, in GFLOP/s (median of 5 after a warm-up); then the native
-// fused attention forward and backward of that pass (tfjs has no such kernel).
+// kernel against the native one, in GFLOP/s (median and range of 5 after a warm-up); then the
+// native fused attention forward and backward of that pass (tfjs has no such kernel). The header
+// names the machine, the date and the load: the machines are shared and the figures move.
+import { cpuName, loadAverage, medianRange } from '@minigpt/bench-support';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { installNativeKernels, uninstallNativeKernels } from '@minigpt/native-kernels';
 
+const started = new Date();
+const loadAtStart = loadAverage();
 tf.enableProdMode();
 await tf.setBackend('wasm');
 const shapes = [
@@ -37,8 +41,7 @@ function gflops(aShape, bShape, ta, tb) {
   const n = tb ? bShape.at(-2) : bShape.at(-1);
   const batch = aShape.length > 2 ? aShape[0] : 1;
   tf.dispose([a, b]);
-  const ms = times.sort((x, y) => x - y)[2];
-  return (2 * batch * m * n * k) / ms / 1e6;
+  return times.map((ms) => (2 * batch * m * n * k) / ms / 1e6);
 }
 /**
  * The fused attention kernels (MinigptAttention and its backward, native only) on a `seed`
@@ -61,17 +64,17 @@ function attentionGflops() {
       times.push(performance.now() - start);
       tf.dispose(out);
     }
-    return times.sort((x, y) => x - y)[2];
+    return times;
   };
   const [y, lse] = forward();
   const backward = () => tf.engine().runKernel('MinigptAttentionGrad', { dy, qkv, y, lse }, attrs);
   const causalProduct = 2 * batch * heads * ((time * (time + 1)) / 2) * headSize;
-  const forwardMs = timeOf(forward);
-  const backwardMs = timeOf(backward);
+  const forwardTimes = timeOf(forward);
+  const backwardTimes = timeOf(backward);
   tf.dispose([qkv, dy, y, lse]);
   return {
-    forward: (2 * causalProduct) / forwardMs / 1e6,
-    backward: (5 * causalProduct) / backwardMs / 1e6,
+    forward: forwardTimes.map((ms) => (2 * causalProduct) / ms / 1e6),
+    backward: backwardTimes.map((ms) => (5 * causalProduct) / ms / 1e6),
   };
 }
 
@@ -81,18 +84,17 @@ if (!native.installed) throw new Error(native.reason);
 for (const [index, [, a, b, ta, tb]] of shapes.entries()) rows[index].native = gflops(a, b, ta, tb);
 const attention = attentionGflops();
 uninstallNativeKernels();
+const gflopsRange = (values) => `${medianRange(values, 1)} GFLOP/s`;
 console.log(
-  `matMul benchmark — ${cpus()[0]?.model}, ${cpus().length} cores, native: ${native.threads} threads, ${native.vectorLanes}-float SIMD`,
+  `matMul benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}, native: ${native.threads} threads, ${native.vectorLanes}-float SIMD; ${loadAtStart}`,
 );
+console.log('median (min – max) of 5 after a warm-up, output read back included\n');
 console.log('| product | tfjs wasm kernel | native |');
 console.log('| --- | --- | --- |');
 for (const row of rows)
-  console.log(
-    `| ${row.label} | ${row.tfjs.toFixed(1)} GFLOP/s | ${row.native.toFixed(1)} GFLOP/s |`,
-  );
+  console.log(`| ${row.label} | ${gflopsRange(row.tfjs)} | ${gflopsRange(row.native)} |`);
 console.log(
-  `| fused attention forward, 32 × 128 tokens, 8 heads of 32 (causal half) | – | ${attention.forward.toFixed(1)} GFLOP/s |`,
+  `| fused attention forward, 32 × 128 tokens, 8 heads of 32 (causal half) | – | ${gflopsRange(attention.forward)} |`,
 );
-console.log(
-  `| fused attention backward, the same | – | ${attention.backward.toFixed(1)} GFLOP/s |`,
-);
+console.log(`| fused attention backward, the same | – | ${gflopsRange(attention.backward)} |`);
+console.log(`\nat the end: ${loadAverage()}`);

@@ -1,11 +1,20 @@
-// Benchmark: char encode, BPE training to vocab 4,096 and BPE encode on tinyshakespeare.
-// Targets (issue #2): char encode ≥ 50 MB/s; BPE train ≤ 10 s; BPE encode ≥ 2 MB/s.
-// Usage: pnpm bench   (MINIGPT_BENCH_TEXT=… to use another UTF-8 text)
+// Benchmark: char encode, BPE training to vocab 4,096 and BPE encode on tinyshakespeare, with
+// the platform's UTF-8 encoder (TextEncoder.encode) on the same text as a floor, measured in the
+// same rounds. Targets (issue #2): char encode ≥ 50 MB/s; BPE train ≤ 10 s; BPE encode ≥ 2 MB/s.
+// Each figure is the median (min – max) over rounds; ratios are taken within a round.
+// Usage: pnpm bench   (MINIGPT_BENCH_TEXT=… to use another UTF-8 text), or after a build:
+//        node packages/tokenizer/bench/tokenizer.bench.mjs [--rounds=N]
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { BpeTokenizer, CharTokenizer } from '@minigpt/tokenizer';
+import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+
+// Strict: a mistyped or unknown option stops the run instead of being ignored.
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
+const rounds = Number(args.rounds);
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const source =
@@ -19,52 +28,78 @@ if (!existsSync(source)) {
 const text = readFileSync(source, 'utf8');
 const megabytes = Buffer.byteLength(text) / 1e6;
 
-/** Median seconds of `runs` calls of `fn` (after one warm-up call). */
-function median(runs, fn) {
-  fn();
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    fn();
-    times.push((performance.now() - started) / 1000);
+/**
+ * Seconds of each call of each of `fns`, one call of each per round for `rounds` rounds (after
+ * one warm-up call each): interleaved, so a busy moment of the machine falls on all of them.
+ */
+function timings(...fns) {
+  for (const fn of fns) fn();
+  const seconds = fns.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    fns.forEach((fn, i) => {
+      const started = performance.now();
+      fn();
+      seconds[i].push((performance.now() - started) / 1000);
+    });
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  return seconds;
 }
 
+/** MB/s of each timed pass over the text. */
+const speeds = (seconds) => seconds.map((s) => megabytes / s);
+/** Time ÷ the reference's time, round by round: how many times slower than the floor. */
+const against = (seconds, reference) => seconds.map((s, i) => s / reference[i]);
 const verdict = (ok) => (ok ? 'met' : 'MISSED');
+
+const started = new Date();
 console.log(
-  `tokenizer benchmark — ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${megabytes.toFixed(2)} MB text`,
+  `tokenizer benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ` +
+    `${cpus().length} cores, Node ${process.version}, ${megabytes.toFixed(2)} MB text; ${loadAverage()}`,
+);
+console.log(
+  `median (min – max) of ${rounds} round${rounds === 1 ? '' : 's'}; reference: TextEncoder.encode (the platform's UTF-8 ` +
+    'encoder) on the same text, in the same rounds as the encodes',
 );
 
 const char = CharTokenizer.fromText(text);
-const charEncode = megabytes / median(7, () => char.encode(text));
-console.log(
-  `char encode:        ${charEncode.toFixed(0)} MB/s  [target ≥ 50 MB/s: ${verdict(charEncode >= 50)}]`,
-);
-const ids = char.encode(text);
-const charDecode = megabytes / median(7, () => char.decode(ids));
-console.log(`char decode:        ${charDecode.toFixed(0)} MB/s`);
-
-let bpe;
-const trainSeconds = median(3, () => {
-  bpe = BpeTokenizer.train(text, 4096);
-});
-console.log(
-  `bpe train to 4096:  ${trainSeconds.toFixed(2)} s  [target ≤ 10 s: ${verdict(trainSeconds <= 10)}]`,
-);
+const bpe = BpeTokenizer.train(text, 4096);
 // Cold: a fresh tokenizer each run, so the piece cache starts empty.
 const json = JSON.parse(JSON.stringify(bpe.toJSON()));
-const coldSeconds = median(5, () => BpeTokenizer.fromJSON(json).encode(text));
-const bpeCold = megabytes / coldSeconds;
-console.log(
-  `bpe encode (cold):  ${bpeCold.toFixed(1)} MB/s  [target ≥ 2 MB/s: ${verdict(bpeCold >= 2)}]`,
-);
 const warm = BpeTokenizer.fromJSON(json);
-const bpeWarm = megabytes / median(5, () => warm.encode(text));
-console.log(`bpe encode (warm):  ${bpeWarm.toFixed(1)} MB/s`);
+const encoder = new TextEncoder();
+const [utf8, charEncode, bpeCold, bpeWarm] = timings(
+  () => encoder.encode(text),
+  () => char.encode(text),
+  () => BpeTokenizer.fromJSON(json).encode(text),
+  () => warm.encode(text),
+);
+console.log(`reference: TextEncoder.encode: ${medianRange(speeds(utf8))} MB/s`);
+console.log(
+  `char encode:        ${medianRange(speeds(charEncode))} MB/s  ` +
+    `[target ≥ 50 MB/s: ${verdict(median(speeds(charEncode)) >= 50)}]; ` +
+    `time ÷ TextEncoder's ${medianRange(against(charEncode, utf8))}×`,
+);
+const ids = char.encode(text);
+const [charDecode] = timings(() => char.decode(ids));
+console.log(`char decode:        ${medianRange(speeds(charDecode))} MB/s`);
+
+const [train] = timings(() => BpeTokenizer.train(text, 4096));
+console.log(
+  `bpe train to 4096:  ${medianRange(train, 2)} s  [target ≤ 10 s: ${verdict(median(train) <= 10)}]`,
+);
+console.log(
+  `bpe encode (cold):  ${medianRange(speeds(bpeCold), 1)} MB/s  ` +
+    `[target ≥ 2 MB/s: ${verdict(median(speeds(bpeCold)) >= 2)}]; ` +
+    `time ÷ TextEncoder's ${medianRange(against(bpeCold, utf8))}×`,
+);
+console.log(
+  `bpe encode (warm):  ${medianRange(speeds(bpeWarm), 1)} MB/s; ` +
+    `time ÷ TextEncoder's ${medianRange(against(bpeWarm, utf8))}×`,
+);
 const bpeIds = warm.encode(text);
 console.log(
   `bpe compression:    ${(Buffer.byteLength(text) / bpeIds.length).toFixed(2)} bytes/token (${bpeIds.length.toLocaleString('en-US')} tokens)`,
 );
-const bpeDecode = megabytes / median(5, () => warm.decode(bpeIds));
-console.log(`bpe decode:         ${bpeDecode.toFixed(0)} MB/s`);
+const [bpeDecode] = timings(() => warm.decode(bpeIds));
+console.log(`bpe decode:         ${medianRange(speeds(bpeDecode))} MB/s`);
+console.log(`at the end: ${loadAverage()} (${cpus().length} cores)`);

@@ -3,7 +3,7 @@
 // target val loss ≤ 1.95. Takes ~10 minutes on 2 cores (wasm). Usage:
 //   node bench/quality.bench.mjs [--backend=wasm] [--maxIters=2000]
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -45,7 +45,8 @@ try {
   for await (const event of trainer.run()) {
     if (event.type === 'start')
       console.log(
-        `quality benchmark — ${cpuName()}, backend ${event.backend}, ${event.parameters} params`,
+        // The date and the machine, so that a figure quoted from this run can say when and where.
+        `quality benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, backend ${event.backend}, ${event.parameters} params`,
       );
     if (event.type === 'step') tokS.push(event.tokensPerSec);
     if (event.type === 'eval') {

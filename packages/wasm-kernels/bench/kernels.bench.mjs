@@ -1,12 +1,14 @@
 // Benchmark: the matMuls of a `baby` train step (batch 12 × 64 tokens, 4 heads, 128 wide) on
 // tfjs's wasm backend, with tfjs's own kernels and with @minigpt/wasm-kernels installed, in
-// one process and interleaved round by round. Prints ms per product (median of the rounds),
-// GFLOP/s and the ratio, with the machine and the date. Then one layer's causal
+// one process and interleaved round by round. Prints ms per product (median and range over the
+// rounds), GFLOP/s (of the medians) and the ratio (taken within each round, then its median and
+// range), with the machine, the date and the load. Then one layer's causal
 // self-attention, forward and backward from c_attn's (B·T, 3C) output: as @minigpt/model runs
 // it with tfjs ops (split, reshapes, transposes, products, mask, softmax) on tfjs's kernels
 // and on these, and as it runs it where the set has the fused MinigptAttention kernels.
 // Usage: node bench/kernels.bench.mjs [--rounds=7] [--reps=10]
-import { cpus, loadavg } from 'node:os';
+import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -18,6 +20,8 @@ const { values: args } = parseArgs({
 });
 const rounds = Number(args.rounds ?? 7);
 const reps = Number(args.reps ?? 10);
+const started = new Date();
+const loadAtStart = loadAverage();
 tf.enableProdMode();
 await tf.setBackend('wasm');
 
@@ -31,7 +35,6 @@ const cases = [
   ['MLP up, dX (768×512·128×512ᵀ)', [768, 512], [128, 512], false, true],
 ];
 
-const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 const flops = ([, a, b, transposeA]) => {
   const batch = a.slice(0, -2).reduce((x, y) => x * y, 1);
   const m = transposeA ? a.at(-1) : a.at(-2);
@@ -86,32 +89,33 @@ for (let round = 0; round < rounds; round++) {
   attention.ops.push(timeAttention(opsAttention));
   attention.fused.push(timeAttention(fusedAttention));
 }
+// Ratios within a round (paired), so load that falls on one round falls on both sides.
+const ratios = (slower, faster) => slower.map((value, round) => value / faster[round]);
 console.log(
-  `wasm-kernels benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; load average ${loadavg()[0].toFixed(1)}`,
+  `wasm-kernels benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; ${loadAtStart}`,
 );
-console.log(`median of ${rounds} rounds of ${reps} products each\n`);
+console.log(
+  `${rounds} rounds of ${reps} products each: median (min – max) over the rounds; GFLOP/s of the medians; speed-ups within a round\n`,
+);
 console.log(
   '| product | tfjs wasm ms | wasm-kernels ms | tfjs GFLOP/s | wasm-kernels GFLOP/s | speed-up |',
 );
 console.log('| --- | --- | --- | --- | --- | --- |');
 cases.forEach((entry, index) => {
-  const tfjs = median(results[index].tfjs);
-  const wasm = median(results[index].wasm);
+  const { tfjs, wasm } = results[index];
   const gflop = flops(entry) / 1e9;
   console.log(
-    `| ${entry[0]} | ${tfjs.toFixed(2)} | ${wasm.toFixed(2)} | ${(gflop / (tfjs / 1000)).toFixed(1)} | ${(gflop / (wasm / 1000)).toFixed(1)} | ${(tfjs / wasm).toFixed(1)}× |`,
+    `| ${entry[0]} | ${medianRange(tfjs, 2)} | ${medianRange(wasm, 2)} | ${(gflop / (median(tfjs) / 1000)).toFixed(1)} | ${(gflop / (median(wasm) / 1000)).toFixed(1)} | ${medianRange(ratios(tfjs, wasm), 1)}× |`,
   );
 });
-const [tfjsAttention, opsOnSet, fused] = [attention.tfjs, attention.ops, attention.fused].map(
-  median,
-);
 console.log(
   `\none layer's causal self-attention, forward + backward (B ${batch}, T ${blockSize}, ${heads} heads of ${width / heads}), ms:\n`,
 );
 console.log(
-  '| tfjs ops, tfjs kernels | tfjs ops, these kernels | MinigptAttention[Grad] | fused / ops here |',
+  '| tfjs ops, tfjs kernels | tfjs ops, these kernels | MinigptAttention[Grad] | ops time ÷ fused time, within a round |',
 );
 console.log('| --- | --- | --- | --- |');
 console.log(
-  `| ${tfjsAttention.toFixed(2)} | ${opsOnSet.toFixed(2)} | ${fused.toFixed(2)} | ${(opsOnSet / fused).toFixed(1)}× |`,
+  `| ${medianRange(attention.tfjs, 2)} | ${medianRange(attention.ops, 2)} | ${medianRange(attention.fused, 2)} | ${medianRange(ratios(attention.ops, attention.fused), 1)}× |`,
 );
+console.log(`\nat the end: ${loadAverage()}`);
