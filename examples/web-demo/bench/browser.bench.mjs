@@ -19,7 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange, utcMinute } from '@minigpt/bench-support';
 import { launchChromium, servePage } from '@minigpt/chromium';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -190,7 +190,7 @@ try {
     }
     const cpu = cpuName();
     console.log(
-      `\nbrowser benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
+      `\nbrowser benchmark — ${utcMinute()}, ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Chromium ${browser.version()}, ${device}, ${threads} wasm thread(s), cross-origin isolated: ${isolated}`,
     );
     console.log(
       `seed-size model (6 layers, 256 wide, vocab 65, blockSize 128, random weights; exported in ${exportSeconds.toFixed(0)} s), ${tokens} new tokens per row, temperature 1, median of ${runs} rounds after a warm-up round (every configuration once a round); tokens/s counts all rows\n`,

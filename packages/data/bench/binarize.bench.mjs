@@ -15,7 +15,7 @@ import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, goalVerdict, loadAverage, medianRange, utcMinute } from '@minigpt/bench-support';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const source =
@@ -85,9 +85,6 @@ function reference(kind, input) {
   return JSON.parse(output);
 }
 
-/** "met at the median, 5 of 5 rounds" for a goal `ok` on each value. */
-const goal = (values, ok) =>
-  `${ok(median(values)) ? 'met' : 'MISSED'} at the median, ${values.filter(ok).length} of ${values.length} rounds`;
 /** a's time ÷ b's, round by round. */
 const ratio = (a, b) =>
   medianRange(
@@ -112,7 +109,7 @@ try {
 
   const started = new Date();
   console.log(
-    `binarize benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ` +
+    `binarize benchmark — ${utcMinute(started)}, ${cpuName()}, ` +
       `${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; ${loadAverage()}`,
   );
   console.log(
@@ -141,8 +138,8 @@ try {
   const peaks = samples.charBig.map((s) => s.peakRssMB);
   console.log(
     `char, ${gib} GiB: ${seconds(samples.charBig, 1)} s = ${medianRange(mbps, 1)} MB/s, ` +
-      `peak RSS ${rss(samples.charBig)} MB  [target ≥ 30 MB/s: ${goal(mbps, (v) => v >= 30)}; ` +
-      `< 300 MB: ${goal(peaks, (v) => v < 300)}]`,
+      `peak RSS ${rss(samples.charBig)} MB  [target ≥ 30 MB/s: ${goalVerdict(mbps, (v) => v >= 30)}; ` +
+      `< 300 MB: ${goalVerdict(peaks, (v) => v < 300)}]`,
   );
   console.log(
     `  reference: read the file in 1 MiB chunks: ${seconds(samples.readBig, 2)} s, ` +

@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { cpuName } from '@minigpt/bench-support';
+import { cpuName, utcMinute } from '@minigpt/bench-support';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cli = join(repoRoot, 'packages/cli/dist/bin.js');
@@ -177,7 +177,7 @@ try {
 
   console.log('');
   console.log(
-    `int8 quality — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}; load average ${loadavg()
+    `int8 quality — ${utcMinute()}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}; load average ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}`,
   );

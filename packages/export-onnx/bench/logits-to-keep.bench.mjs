@@ -10,7 +10,7 @@
 // the graph without the input (as exports have it), and the graph with it at 0 and at 1. Medians
 // (and min – max) of the times, and the median of the paired ratios.
 // Usage: node bench/logits-to-keep.bench.mjs [--repeats=N] [--vocab=65,4096,50257] [--threads=N]
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange, utcMinute } from '@minigpt/bench-support';
 import { exportModel } from '@minigpt/export-onnx';
 import { resolveGPTConfig } from '@minigpt/model/config';
 import { weightShapes } from '@minigpt/model/weights';
@@ -33,7 +33,7 @@ const threads = args.threads ? Number(args.threads) : undefined;
 const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
 
 console.log(
-  `num_logits_to_keep benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
+  `num_logits_to_keep benchmark — ${utcMinute()}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
 );
 console.log(
   `seed-size float32 graph (6 layers, 256 wide, 8 heads, block 128, random weights); ${repeats} repetitions after 3 warm-up ones, the three runs in turn`,

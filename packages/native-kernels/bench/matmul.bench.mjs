@@ -2,7 +2,7 @@
 // kernel against the native one, in GFLOP/s (median and range of 5 after a warm-up); then the
 // native fused attention forward and backward of that pass (tfjs has no such kernel). The header
 // names the machine, the date and the load: the machines are shared and the figures move.
-import { cpuName, loadAverage, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, medianRange, utcMinute } from '@minigpt/bench-support';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -86,7 +86,7 @@ const attention = attentionGflops();
 uninstallNativeKernels();
 const gflopsRange = (values) => `${medianRange(values, 1)} GFLOP/s`;
 console.log(
-  `matMul benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}, native: ${native.threads} threads, ${native.vectorLanes}-float SIMD; ${loadAtStart}`,
+  `matMul benchmark — ${utcMinute(started)}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}, native: ${native.threads} threads, ${native.vectorLanes}-float SIMD; ${loadAtStart}`,
 );
 console.log('median (min – max) of 5 after a warm-up, output read back included\n');
 console.log('| product | tfjs wasm kernel | native |');

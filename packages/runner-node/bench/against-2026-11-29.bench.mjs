@@ -20,7 +20,13 @@
 // the run is nearly all decode steps), total new tokens over time.
 // Usage: node bench/against-2026-11-29.bench.mjs [--rounds=N] [--warmup=N] [--runs=N]
 //          [--baseline-dir=DIR]
-import { cpuName, loadAverage, medianRange, ratioAgainstGoal } from '@minigpt/bench-support';
+import {
+  cpuName,
+  loadAverage,
+  medianRange,
+  ratioAgainstGoal,
+  utcMinute,
+} from '@minigpt/bench-support';
 import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -187,7 +193,7 @@ async function main() {
     const runs = Number(args.runs);
     const started = new Date();
     console.log(
-      `against 2026-11-29 — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}; ${loadAverage()}`,
+      `against 2026-11-29 — ${utcMinute(started)}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}; ${loadAverage()}`,
     );
     console.log(
       `seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65, random weights), batch 1, ${NEW_TOKENS} new tokens greedy; ${rounds} rounds of ${runs} generations per configuration after ${warmup} warm-up rounds, interleaved; float32 greedy tokens of both sides checked equal (${reference.length} tokens)`,

@@ -32,7 +32,7 @@ import {
   generateBatch,
   parseManifest,
 } from '@minigpt/runtime';
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange, utcMinute } from '@minigpt/bench-support';
 import { tokenizerFromJSON } from '@minigpt/tokenizer';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -85,7 +85,7 @@ try {
   const files = { fp32: manifest.files.model, int8: manifest.files.modelQuantized };
 
   console.log(
-    `decode profile — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${args.threads ?? 'default'} intra-op threads; ${loadAverage()}`,
+    `decode profile — ${utcMinute()}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, ${args.threads ?? 'default'} intra-op threads; ${loadAverage()}`,
   );
 
   /** Feeds for T new tokens per row after a cache of `past` (all slots real). */

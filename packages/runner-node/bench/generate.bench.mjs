@@ -30,6 +30,7 @@ import {
   median,
   medianRange,
   ratioAgainstGoal,
+  utcMinute,
 } from '@minigpt/bench-support';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -208,7 +209,7 @@ try {
 
   const started = new Date();
   console.log(
-    `generate benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
+    `generate benchmark — ${utcMinute(started)}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, onnxruntime-node ${ortVersion}, transformers.js ${hfVersion}, ${threads ?? 'default'} intra-op threads; ${loadAverage()}`,
   );
   console.log(
     `seed-size model (6 layers, 256 wide, 8 heads, block 128, vocab 65, random weights); ${rounds} rounds after ${warmup} warm-up rounds, configurations interleaved within each round`,

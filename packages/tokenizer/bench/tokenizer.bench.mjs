@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BpeTokenizer, CharTokenizer } from '@minigpt/tokenizer';
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, goalVerdict, loadAverage, medianRange, utcMinute } from '@minigpt/bench-support';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
@@ -49,11 +49,10 @@ function timings(...fns) {
 const speeds = (seconds) => seconds.map((s) => megabytes / s);
 /** Time ÷ the reference's time, round by round: how many times slower than the floor. */
 const against = (seconds, reference) => seconds.map((s, i) => s / reference[i]);
-const verdict = (ok) => (ok ? 'met' : 'MISSED');
 
 const started = new Date();
 console.log(
-  `tokenizer benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ` +
+  `tokenizer benchmark — ${utcMinute(started)}, ${cpuName()}, ` +
     `${cpus().length} cores, Node ${process.version}, ${megabytes.toFixed(2)} MB text; ${loadAverage()}`,
 );
 console.log(
@@ -76,7 +75,7 @@ const [utf8, charEncode, bpeCold, bpeWarm] = timings(
 console.log(`reference: TextEncoder.encode: ${medianRange(speeds(utf8))} MB/s`);
 console.log(
   `char encode:        ${medianRange(speeds(charEncode))} MB/s  ` +
-    `[target ≥ 50 MB/s: ${verdict(median(speeds(charEncode)) >= 50)}]; ` +
+    `[target ≥ 50 MB/s: ${goalVerdict(speeds(charEncode), (v) => v >= 50)}]; ` +
     `time ÷ TextEncoder's ${medianRange(against(charEncode, utf8))}×`,
 );
 const ids = char.encode(text);
@@ -85,11 +84,11 @@ console.log(`char decode:        ${medianRange(speeds(charDecode))} MB/s`);
 
 const [train] = timings(() => BpeTokenizer.train(text, 4096));
 console.log(
-  `bpe train to 4096:  ${medianRange(train, 2)} s  [target ≤ 10 s: ${verdict(median(train) <= 10)}]`,
+  `bpe train to 4096:  ${medianRange(train, 2)} s  [target ≤ 10 s: ${goalVerdict(train, (s) => s <= 10)}]`,
 );
 console.log(
   `bpe encode (cold):  ${medianRange(speeds(bpeCold), 1)} MB/s  ` +
-    `[target ≥ 2 MB/s: ${verdict(median(speeds(bpeCold)) >= 2)}]; ` +
+    `[target ≥ 2 MB/s: ${goalVerdict(speeds(bpeCold), (v) => v >= 2)}]; ` +
     `time ÷ TextEncoder's ${medianRange(against(bpeCold, utf8))}×`,
 );
 console.log(

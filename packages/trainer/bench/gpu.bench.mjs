@@ -17,7 +17,7 @@
 // Every measurement runs in a child process of its own: tfjs holds one backend per process,
 // Dawn's threads keep a process alive, and a driver that hangs or crashes takes only its
 // own figure with it. The export is made by runner-node's generate bench in a child too.
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange, utcMinute } from '@minigpt/bench-support';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -364,7 +364,7 @@ async function main() {
     const ortVersion = ortRequire('onnxruntime-node/package.json').version;
     const tfjsVersion = trainerRequire('@tensorflow/tfjs/package.json').version;
     console.log(
-      `GPU benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${cpuName()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, tfjs ${tfjsVersion}, onnxruntime-node ${ortVersion}; ${loadAverage()}`,
+      `GPU benchmark — ${utcMinute(started)}; machine: ${cpuName()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, tfjs ${tfjsVersion}, onnxruntime-node ${ortVersion}; ${loadAverage()}`,
     );
     if (report.nvidiaGpus) console.log(`nvidia-smi -L: ${report.nvidiaGpus.join('; ') || 'none'}`);
     for (const path of report.paths) {

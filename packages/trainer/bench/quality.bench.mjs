@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { binarize } from '@minigpt/data/node';
 import * as tf from '@tensorflow/tfjs';
 import { startTraining } from '@minigpt/trainer/node';
-import { cpuName } from '@minigpt/bench-support';
+import { cpuName, utcMinute } from '@minigpt/bench-support';
 
 tf.enableProdMode(); // no tfjs console banner in the figures
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
@@ -46,7 +46,7 @@ try {
     if (event.type === 'start')
       console.log(
         // The date and the machine, so that a figure quoted from this run can say when and where.
-        `quality benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, backend ${event.backend}, ${event.parameters} params`,
+        `quality benchmark — ${utcMinute()}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, backend ${event.backend}, ${event.parameters} params`,
       );
     if (event.type === 'step') tokS.push(event.tokensPerSec);
     if (event.type === 'eval') {

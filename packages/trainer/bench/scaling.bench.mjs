@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuName } from '@minigpt/bench-support';
+import { cpuName, utcMinute } from '@minigpt/bench-support';
 
 // Strict: a mistyped or unknown option stops the run instead of being ignored.
 const { values: args } = parseArgs({
@@ -481,7 +481,7 @@ async function main() {
   const plural = (n, noun) => `${n} ${noun}${Number(n) === 1 ? '' : 's'}`;
   const machine = `${cpuName()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
   const lines = [
-    `# Scaling benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}`,
+    `# Scaling benchmark — ${utcMinute(started)}, ${machine}`,
     '',
     `Node ${process.version}; training: @tensorflow/tfjs ${tfjsVersion}, ${trainBackend}; generation: onnxruntime-node ${ortVersion} (runner-node, fp32, its default intra-op threads: one per core)${withPytorch ? `; PyTorch ${torchVersion} (${python}), best of 1 thread, 2 threads, and 1 thread with OpenBLAS on 2` : '; PyTorch not run (--no-pytorch)'}.`,
     `Load average at the start ${loadAtStart.map((x) => x.toFixed(1)).join(' ')}, at the end ${load()} (${cpus().length} cores: above ${cpus().length}, other work was running).`,

@@ -23,7 +23,7 @@ import {
   installKernelSet,
   uninstallKernelSet,
 } from '@minigpt/wasm-kernels';
-import { cpuName } from '@minigpt/bench-support';
+import { cpuName, utcMinute } from '@minigpt/bench-support';
 
 tf.enableProdMode();
 // The native addon hidden (as where it is not built): startTraining then keeps the set this
@@ -120,7 +120,7 @@ try {
   uninstallKernelSet();
   const ratios = results.fused.map((ms, round) => results.ops[round] / ms);
   console.log(
-    `\nwasm-kernels attention benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; 1-minute load ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after`,
+    `\nwasm-kernels attention benchmark — ${utcMinute()}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; 1-minute load ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after`,
   );
   console.log(
     `${args.preset} preset on wasm with @minigpt/wasm-kernels (1 thread); median ms/iter of ${iters} steps after ${warmup}, ${rounds} rounds\n`,

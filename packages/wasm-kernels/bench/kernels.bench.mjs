@@ -7,7 +7,7 @@
 // it with tfjs ops (split, reshapes, transposes, products, mask, softmax) on tfjs's kernels
 // and on these, and as it runs it where the set has the fused MinigptAttention kernels.
 // Usage: node bench/kernels.bench.mjs [--rounds=7] [--reps=10]
-import { cpuName, loadAverage, median, medianRange } from '@minigpt/bench-support';
+import { cpuName, loadAverage, median, medianRange, utcMinute } from '@minigpt/bench-support';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -92,7 +92,7 @@ for (let round = 0; round < rounds; round++) {
 // Ratios within a round (paired), so load that falls on one round falls on both sides.
 const ratios = (slower, faster) => slower.map((value, round) => value / faster[round]);
 console.log(
-  `wasm-kernels benchmark — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; ${loadAtStart}`,
+  `wasm-kernels benchmark — ${utcMinute(started)}, ${cpuName()}, ${cpus().length} cores, Node ${process.version}, tfjs ${tf.version.tfjs}; ${loadAtStart}`,
 );
 console.log(
   `${rounds} rounds of ${reps} products each: median (min – max) over the rounds; GFLOP/s of the medians; speed-ups within a round\n`,

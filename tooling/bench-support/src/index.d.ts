@@ -19,6 +19,18 @@ export declare function medianRange(
  */
 export declare function ratioAgainstGoal(ratios: readonly number[], target: number): string;
 
+/**
+ * Whether a goal holds for the median of `values` and in how many rounds: "met at the median,
+ * 4 of 5 rounds".
+ */
+export declare function goalVerdict(
+  values: readonly number[],
+  isMet: (value: number) => boolean,
+): string;
+
+/** "2026-12-02 16:02 UTC": `date` (default: now) to the minute, as bench headers print it. */
+export declare function utcMinute(date?: Date): string;
+
 /** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes). */
 export declare function loadAverage(): string;
 

@@ -49,9 +49,22 @@ export function medianRange(values, format = 0) {
  * ≥ 2×: MISSED at the median, 1 of 15 rounds]", so a goal met only in some rounds says so.
  */
 export function ratioAgainstGoal(ratios, target) {
-  const met = median(ratios) >= target ? 'met' : 'MISSED';
-  const rounds = ratios.filter((ratio) => ratio >= target).length;
-  return `${medianRange(ratios, 2)}× [goal ≥ ${target}×: ${met} at the median, ${rounds} of ${ratios.length} rounds]`;
+  const verdict = goalVerdict(ratios, (ratio) => ratio >= target);
+  return `${medianRange(ratios, 2)}× [goal ≥ ${target}×: ${verdict}]`;
+}
+
+/**
+ * Whether a goal holds for the median of `values` and in how many rounds: "met at the median,
+ * 4 of 5 rounds" or "MISSED at the median, 0 of 5 rounds". `isMet` tells one value.
+ */
+export function goalVerdict(values, isMet) {
+  const met = isMet(median(values)) ? 'met' : 'MISSED';
+  return `${met} at the median, ${values.filter(isMet).length} of ${values.length} rounds`;
+}
+
+/** "2026-12-02 16:02 UTC": when a bench ran, to the minute, as its header prints it. */
+export function utcMinute(date = new Date()) {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 /** "load average 1.07, 1.52, 2.64" (1, 5 and 15 minutes), for a bench's header and footer. */

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import {
   cpuName,
   describeCpu,
+  goalVerdict,
   loadAverage,
   median,
   medianRange,
   ratioAgainstGoal,
+  utcMinute,
 } from './index.js';
 
 describe('bench summaries', () => {
@@ -34,6 +36,18 @@ describe('bench summaries', () => {
     expect(ratioAgainstGoal([4, 4.2, 3.9, 5], 4)).toBe(
       '4.10 (3.90 – 5.00)× [goal ≥ 4×: met at the median, 3 of 4 rounds]',
     );
+  });
+
+  it('goalVerdict judges the median and counts the rounds that meet the goal, either way round', () => {
+    expect(goalVerdict([14.8, 15.8, 18.6], (mbps) => mbps >= 30)).toBe(
+      'MISSED at the median, 0 of 3 rounds',
+    );
+    expect(goalVerdict([142, 147, 320], (mb) => mb < 300)).toBe('met at the median, 2 of 3 rounds');
+  });
+
+  it('utcMinute writes the date and time in UTC to the minute', () => {
+    expect(utcMinute(new Date(Date.UTC(2026, 11, 2, 16, 2, 59)))).toBe('2026-12-02 16:02 UTC');
+    expect(utcMinute()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
   });
 
   it('loadAverage names the three load averages', () => {
